@@ -1,0 +1,560 @@
+/*
+ * instance.c - memories, tables, globals, the linker and instantiation.
+ *
+ * Memory: the whole maximum (at most 4 GiB) is reserved PROT_NONE at
+ * creation and grown by mprotect, so the base address never moves and the
+ * interpreter may cache it.
+ *
+ * Instantiation follows the spec's order: resolve imports, globals,
+ * functions, tables, memory, evaluate element segments, apply active
+ * element then data segments (a trap stops there, leaving earlier writes
+ * to imported tables and memories in place), run the start function.  An
+ * instance whose initialisation trapped may already have put its functions
+ * into an imported table; it is kept alive by the linker until
+ * wh_linker_free so those stay callable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "engine_int.h"
+
+/* ---- memories ------------------------------------------------------------ */
+
+wh_memory_t *wh__memory_create(uint64_t min_pages, uint64_t max_pages) {
+  if (max_pages > WH_MAX_PAGES) max_pages = WH_MAX_PAGES;
+  if (min_pages > max_pages) return NULL;
+  wh_memory_t *mem = calloc(1, sizeof *mem);
+  if (!mem) return NULL;
+  mem->max_pages = max_pages;
+  mem->reserved = max_pages * WH_PAGE_SIZE;
+  if (mem->reserved == 0) {
+    mem->base = NULL;
+    return mem;
+  }
+  void *p = mmap(NULL, mem->reserved, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    free(mem);
+    return NULL;
+  }
+  mem->base = p;
+  if (min_pages && mprotect(p, min_pages * WH_PAGE_SIZE, PROT_READ | PROT_WRITE)) {
+    munmap(p, mem->reserved);
+    free(mem);
+    return NULL;
+  }
+  mem->size = min_pages * WH_PAGE_SIZE;
+  return mem;
+}
+
+int64_t wh__memory_grow(wh_memory_t *mem, uint64_t delta) {
+  if (!mem) return -1;
+  uint64_t old = mem->size / WH_PAGE_SIZE;
+  if (delta == 0) return (int64_t)old;
+  if (delta > mem->max_pages || old + delta > mem->max_pages) return -1;
+  if (mprotect(mem->base + mem->size, delta * WH_PAGE_SIZE, PROT_READ | PROT_WRITE))
+    return -1;
+  mem->size += delta * WH_PAGE_SIZE;
+  return (int64_t)old;
+}
+
+static void memory_destroy(wh_memory_t *mem) {
+  if (!mem) return;
+  if (mem->base) munmap(mem->base, mem->reserved);
+  free(mem);
+}
+
+wh_memory_t *wh_memory_new(uint32_t min_pages, uint32_t max_pages) {
+  wh_memory_t *mem =
+      wh__memory_create(min_pages, max_pages == UINT32_MAX ? WH_MAX_PAGES : max_pages);
+  if (mem) mem->decl_max = max_pages != UINT32_MAX;
+  return mem;
+}
+
+void wh_memory_free(wh_memory_t *mem) { memory_destroy(mem); }
+
+uint8_t *wh_memory_data(wh_memory_t *mem, uint64_t *size) {
+  if (size) *size = mem->size;
+  return mem->base;
+}
+
+/* ---- tables and globals --------------------------------------------------- */
+
+static int table_init(wh_table_t *t, uint8_t elem, uint32_t min, uint32_t max) {
+  t->elem = elem;
+  t->size = min;
+  t->max = max;
+  t->elems = calloc(min ? min : 1, sizeof *t->elems);
+  return t->elems ? 0 : WH_ENOMEM;
+}
+
+int64_t wh__table_grow(wh_table_t *t, uint32_t delta, void *init) {
+  uint32_t old = t->size;
+  if (delta == 0) return old;
+  uint64_t want = (uint64_t)old + delta;
+  if (want > t->max || want > WH_MAX_TABLE_SIZE) return -1;
+  void **p = realloc(t->elems, want * sizeof *p);
+  if (!p) return -1;
+  for (uint64_t i = old; i < want; i++) p[i] = init;
+  t->elems = p;
+  t->size = (uint32_t)want;
+  return old;
+}
+
+wh_table_t *wh_table_new(wh_valtype_t elem, uint32_t min, uint32_t max) {
+  if (min > WH_MAX_TABLE_SIZE) return NULL;
+  wh_table_t *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  if (table_init(t, (uint8_t)elem, min, max)) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void wh_table_free(wh_table_t *t) {
+  if (!t) return;
+  free(t->elems);
+  free(t);
+}
+
+wh_global_t *wh_global_new(wh_val_t init, bool mutable_) {
+  wh_global_t *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->type = (uint8_t)init.type;
+  g->mut = mutable_;
+  switch (init.type) {
+  case WH_I32: g->value = (uint32_t)init.of.i32; break;
+  case WH_F32: { uint32_t b; memcpy(&b, &init.of.f32, 4); g->value = b; break; }
+  case WH_F64: memcpy(&g->value, &init.of.f64, 8); break;
+  case WH_FUNCREF: case WH_EXTERNREF: g->value = (uint64_t)(uintptr_t)init.of.ref; break;
+  default: g->value = (uint64_t)init.of.i64; break;
+  }
+  return g;
+}
+
+void wh_global_free(wh_global_t *g) { free(g); }
+
+wh_val_t wh_global_get(const wh_global_t *g) {
+  wh_val_t v;
+  v.type = (wh_valtype_t)g->type;
+  switch (g->type) {
+  case WH_I32: v.of.i32 = (int32_t)(uint32_t)g->value; break;
+  case WH_F32: { uint32_t b = (uint32_t)g->value; memcpy(&v.of.f32, &b, 4); break; }
+  case WH_F64: memcpy(&v.of.f64, &g->value, 8); break;
+  case WH_FUNCREF: case WH_EXTERNREF: v.of.ref = (void *)(uintptr_t)g->value; break;
+  default: v.of.i64 = (int64_t)g->value; break;
+  }
+  return v;
+}
+
+/* ---- the linker ---------------------------------------------------------- */
+
+typedef struct link_entry {
+  char *module, *name;
+  uint8_t kind;
+  wh_func_t *func;        /* a host func (owned) or an instance's func */
+  bool func_owned;
+  wh_table_t *table;
+  wh_memory_t *mem;
+  wh_global_t *global;
+} link_entry_t;
+
+struct wh_linker {
+  wh_engine_t *engine;
+  link_entry_t *entries;
+  size_t n, cap;
+  wh_instance_t **failed;   /* instances whose initialisation trapped */
+  size_t nfailed;
+};
+
+wh_linker_t *wh_linker_new(wh_engine_t *e) {
+  wh_linker_t *l = calloc(1, sizeof *l);
+  if (l) l->engine = e;
+  return l;
+}
+
+void wh_linker_free(wh_linker_t *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->entries[i].module);
+    free(l->entries[i].name);
+    if (l->entries[i].func_owned) free(l->entries[i].func);
+  }
+  free(l->entries);
+  for (size_t i = l->nfailed; i-- > 0;) wh_instance_free(l->failed[i]);
+  free(l->failed);
+  free(l);
+}
+
+static link_entry_t *add_entry(wh_linker_t *l, const char *module,
+                               const char *name, uint8_t kind) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 32;
+    link_entry_t *p = realloc(l->entries, cap * sizeof *p);
+    if (!p) return NULL;
+    l->entries = p;
+    l->cap = cap;
+  }
+  link_entry_t *e = &l->entries[l->n];
+  memset(e, 0, sizeof *e);
+  e->module = strdup(module);
+  e->name = strdup(name);
+  if (!e->module || !e->name) {
+    free(e->module);
+    free(e->name);
+    return NULL;
+  }
+  e->kind = kind;
+  l->n++;
+  return e;
+}
+
+static link_entry_t *find_entry(wh_linker_t *l, const char *module, const char *name) {
+  for (size_t i = l->n; i-- > 0;)
+    if (strcmp(l->entries[i].module, module) == 0 && strcmp(l->entries[i].name, name) == 0)
+      return &l->entries[i];
+  return NULL;
+}
+
+int wh_linker_define_func(wh_linker_t *l, const char *module, const char *name,
+                          const char *params, const char *results,
+                          wh_host_fn_t fn, void *env) {
+  const wh_functype_t *ft = wh__type_intern_sig(l->engine, params, results);
+  if (!ft || !fn) return WH_EINVAL;
+  wh_func_t *f = calloc(1, sizeof *f);
+  if (!f) return WH_ENOMEM;
+  f->type = ft;
+  f->host = fn;
+  f->env = env;
+  link_entry_t *e = add_entry(l, module, name, WH_EXTERN_FUNC);
+  if (!e) {
+    free(f);
+    return WH_ENOMEM;
+  }
+  e->func = f;
+  e->func_owned = true;
+  return 0;
+}
+
+int wh_linker_define_memory(wh_linker_t *l, const char *module, const char *name,
+                            wh_memory_t *mem) {
+  link_entry_t *e = add_entry(l, module, name, WH_EXTERN_MEMORY);
+  if (!e) return WH_ENOMEM;
+  e->mem = mem;
+  return 0;
+}
+
+int wh_linker_define_table(wh_linker_t *l, const char *module, const char *name,
+                           wh_table_t *tab) {
+  link_entry_t *e = add_entry(l, module, name, WH_EXTERN_TABLE);
+  if (!e) return WH_ENOMEM;
+  e->table = tab;
+  return 0;
+}
+
+int wh_linker_define_global(wh_linker_t *l, const char *module, const char *name,
+                            wh_global_t *g) {
+  link_entry_t *e = add_entry(l, module, name, WH_EXTERN_GLOBAL);
+  if (!e) return WH_ENOMEM;
+  e->global = g;
+  return 0;
+}
+
+int wh_linker_define_instance(wh_linker_t *l, const char *module, wh_instance_t *inst) {
+  const wh_module_t *m = inst->module;
+  for (uint32_t i = 0; i < m->nexports; i++) {
+    const wh_export_desc_t *x = &m->exports[i];
+    link_entry_t *e = add_entry(l, module, x->name, x->kind);
+    if (!e) return WH_ENOMEM;
+    switch (x->kind) {
+    case WH_EXTERN_FUNC: e->func = inst->funcs[x->index]; break;
+    case WH_EXTERN_TABLE: e->table = inst->tables[x->index]; break;
+    case WH_EXTERN_MEMORY: e->mem = inst->mem; break;
+    case WH_EXTERN_GLOBAL: e->global = inst->globals[x->index]; break;
+    }
+  }
+  return 0;
+}
+
+/* ---- instances ----------------------------------------------------------- */
+
+static uint64_t eval_cexpr(const wh_instance_t *inst, const wh_cexpr_t *e) {
+  switch (e->kind) {
+  case WH_CEXPR_CONST: return e->bits;
+  case WH_CEXPR_GLOBAL: return inst->globals[e->index]->value;
+  case WH_CEXPR_REF_FUNC: return (uint64_t)(uintptr_t)inst->funcs[e->index];
+  default: return 0;
+  }
+}
+
+static bool limits_match(uint64_t have_min, uint64_t have_max, bool have_has_max,
+                         const wh_limits_t *want) {
+  if (have_min < want->min) return false;
+  if (want->has_max) {
+    if (!have_has_max) return false;
+    if (have_max > want->max) return false;
+  }
+  return true;
+}
+
+static int link_imports(wh_linker_t *l, const wh_module_t *m, wh_instance_t *inst,
+                        wh_diag_t *diag) {
+  uint32_t nhost = 0;
+  for (uint32_t i = 0; i < m->nimports; i++) {
+    const wh_import_desc_t *im = &m->imports[i];
+    link_entry_t *e = find_entry(l, im->module, im->name);
+    if (!e)
+      return wh_diag_set(diag, WH_EUNLINKABLE, -1, "unknown import: %s.%s",
+                         im->module, im->name);
+    if (e->kind != im->kind)
+      return wh_diag_set(diag, WH_EUNLINKABLE, -1,
+                         "incompatible import type: %s.%s is a different kind of extern",
+                         im->module, im->name);
+    switch (im->kind) {
+    case WH_EXTERN_FUNC: {
+      const wh_functype_t *want = m->types[im->u.type];
+      if (e->func->type != want)
+        return wh_diag_set(diag, WH_EUNLINKABLE, -1,
+                           "incompatible import type: %s.%s has signature (%s), module wants (%s)",
+                           im->module, im->name, e->func->type->sig, want->sig);
+      if (e->func->host) {
+        /* instances own copies of host funcs: they outlive the linker */
+        wh_func_t *copy = &inst->own_funcs[m->nfuncs - m->nfunc_imports + nhost++];
+        *copy = *e->func;
+        inst->funcs[im->index] = copy;
+      } else {
+        inst->funcs[im->index] = e->func;
+      }
+      break;
+    }
+    case WH_EXTERN_TABLE: {
+      wh_table_t *t = e->table;
+      if (t->elem != im->u.table.elem ||
+          !limits_match(t->size, t->max, t->max != UINT32_MAX, &im->u.table.lim))
+        return wh_diag_set(diag, WH_EUNLINKABLE, -1,
+                           "incompatible import type: table %s.%s", im->module, im->name);
+      inst->tables[im->index] = t;
+      break;
+    }
+    case WH_EXTERN_MEMORY: {
+      wh_memory_t *mem = e->mem;
+      if (!mem || !limits_match(mem->size / WH_PAGE_SIZE, mem->max_pages, mem->decl_max,
+                                &im->u.mem))
+        return wh_diag_set(diag, WH_EUNLINKABLE, -1,
+                           "incompatible import type: memory %s.%s", im->module, im->name);
+      inst->mem = mem;
+      break;
+    }
+    case WH_EXTERN_GLOBAL: {
+      wh_global_t *g = e->global;
+      if (g->type != im->u.global.type || g->mut != im->u.global.mut)
+        return wh_diag_set(diag, WH_EUNLINKABLE, -1,
+                           "incompatible import type: global %s.%s", im->module, im->name);
+      inst->globals[im->index] = g;
+      break;
+    }
+    }
+  }
+  return 0;
+}
+
+static int keep_failed(wh_linker_t *l, wh_instance_t *inst) {
+  wh_instance_t **p = realloc(l->failed, (l->nfailed + 1) * sizeof *p);
+  if (!p) return WH_ENOMEM;
+  l->failed = p;
+  l->failed[l->nfailed++] = inst;
+  return 0;
+}
+
+int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
+                          wh_instance_t **out, wh_diag_t *diag) {
+  int rc = WH_ENOMEM;
+  wh_diag_clear(diag);
+  *out = NULL;
+  wh_instance_t *inst = calloc(1, sizeof *inst);
+  if (!inst) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  inst->module = m;
+  inst->engine = m->engine;
+  uint32_t ndefs = m->nfuncs - m->nfunc_imports;
+  inst->funcs = calloc(m->nfuncs + 1, sizeof *inst->funcs);
+  inst->own_funcs = calloc(ndefs + m->nfunc_imports + 1, sizeof *inst->own_funcs);
+  inst->tables = calloc(m->ntables + 1, sizeof *inst->tables);
+  inst->own_tables = calloc(m->ntables - m->ntable_imports + 1, sizeof *inst->own_tables);
+  inst->globals = calloc(m->nglobals + 1, sizeof *inst->globals);
+  inst->own_globals = calloc(m->nglobals - m->nglobal_imports + 1, sizeof *inst->own_globals);
+  inst->nelems = m->nelems;
+  inst->elem_refs = calloc(m->nelems + 1, sizeof *inst->elem_refs);
+  inst->elem_len = calloc(m->nelems + 1, sizeof *inst->elem_len);
+  inst->data_dropped = calloc(m->ndatas + 1, 1);
+  if (!inst->funcs || !inst->own_funcs || !inst->tables || !inst->own_tables ||
+      !inst->globals || !inst->own_globals || !inst->elem_refs || !inst->elem_len ||
+      !inst->data_dropped) {
+    wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    goto fail;
+  }
+
+  rc = link_imports(l, m, inst, diag);
+  if (rc) goto fail;
+
+  for (uint32_t i = 0; i < ndefs; i++) {
+    wh_func_t *f = &inst->own_funcs[i];
+    f->type = m->defs[i].ft;
+    f->inst = inst;
+    f->def = i;
+    inst->funcs[m->nfunc_imports + i] = f;
+  }
+  for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) {
+    wh_global_t *g = &inst->own_globals[i - m->nglobal_imports];
+    g->type = m->globals[i].type;
+    g->mut = m->globals[i].mut;
+    g->value = eval_cexpr(inst, &m->globals[i].init);
+    inst->globals[i] = g;
+  }
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {
+    wh_table_t *t = &inst->own_tables[i - m->ntable_imports];
+    const wh_table_def_t *d = &m->tables[i];
+    if (d->lim.min > WH_MAX_TABLE_SIZE) {
+      rc = wh_diag_set(diag, WH_ELIMIT, -1, "table of %llu elements exceeds the limit of %u",
+                       (unsigned long long)d->lim.min, WH_MAX_TABLE_SIZE);
+      goto fail;
+    }
+    rc = table_init(t, d->elem, (uint32_t)d->lim.min,
+                    d->lim.has_max ? (uint32_t)d->lim.max : UINT32_MAX);
+    if (rc) {
+      wh_diag_set(diag, rc, -1, "out of memory");
+      goto fail;
+    }
+    inst->tables[i] = t;
+  }
+  if (m->nmems > m->nmem_imports) {
+    const wh_limits_t *lim = &m->mems[0];
+    inst->own_mem = wh__memory_create(lim->min, lim->has_max ? lim->max : WH_MAX_PAGES);
+    if (!inst->own_mem) {
+      rc = wh_diag_set(diag, WH_ENOMEM, -1, "cannot reserve memory of %llu pages",
+                       (unsigned long long)lim->min);
+      goto fail;
+    }
+    inst->own_mem->decl_max = lim->has_max;
+    inst->mem = inst->own_mem;
+  }
+  for (uint32_t i = 0; i < m->nelems; i++) {
+    const wh_elem_seg_t *s = &m->elems[i];
+    if (s->mode == WH_SEG_DECLARATIVE) continue;
+    inst->elem_refs[i] = calloc(s->count ? s->count : 1, sizeof(void *));
+    if (!inst->elem_refs[i]) {
+      rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+      goto fail;
+    }
+    inst->elem_len[i] = s->count;
+    for (uint32_t k = 0; k < s->count; k++)
+      inst->elem_refs[i][k] = (void *)(uintptr_t)eval_cexpr(inst, &s->items[k]);
+  }
+
+  /* from here on, effects on imported tables/memories are visible */
+  for (uint32_t i = 0; i < m->nelems; i++) {
+    const wh_elem_seg_t *s = &m->elems[i];
+    if (s->mode != WH_SEG_ACTIVE) continue;
+    uint64_t off = (uint32_t)eval_cexpr(inst, &s->offset);
+    wh_table_t *t = inst->tables[s->table];
+    if (off + s->count > t->size) {
+      rc = wh__trap(exec, WH_TRAP_TABLE_OOB, NULL, NULL, NULL);
+      wh_diag_set(diag, WH_ETRAP, -1, "element segment %u: out of bounds table access", i);
+      goto trapped;
+    }
+    if (s->count) memcpy(t->elems + off, inst->elem_refs[i], s->count * sizeof(void *));
+    free(inst->elem_refs[i]);
+    inst->elem_refs[i] = NULL;
+    inst->elem_len[i] = 0;
+  }
+  for (uint32_t i = 0; i < m->ndatas; i++) {
+    const wh_data_seg_t *s = &m->datas[i];
+    if (s->mode != WH_SEG_ACTIVE) continue;
+    uint64_t off = (uint32_t)eval_cexpr(inst, &s->offset);
+    uint64_t size = inst->mem ? inst->mem->size : 0;
+    if (off + s->len > size) {
+      rc = wh__trap(exec, WH_TRAP_MEM_OOB, NULL, NULL, NULL);
+      wh_diag_set(diag, WH_ETRAP, -1, "data segment %u: out of bounds memory access", i);
+      goto trapped;
+    }
+    if (s->len) memcpy(inst->mem->base + off, s->bytes, s->len);
+    inst->data_dropped[i] = 1;
+  }
+  if (m->has_start) {
+    rc = wh_call(exec, inst->funcs[m->start], NULL, 0, NULL, 0);
+    if (rc) {
+      const char *msg = NULL;
+      wh_exec_trap(exec, &msg, NULL);
+      wh_diag_set(diag, rc, -1, "start function: %s", msg ? msg : wh_strerror(rc));
+      goto trapped;
+    }
+  }
+  *out = inst;
+  return 0;
+
+trapped:
+  if (keep_failed(l, inst)) wh_instance_free(inst);
+  return rc;
+fail:
+  wh_instance_free(inst);
+  return rc;
+}
+
+void wh_instance_free(wh_instance_t *inst) {
+  if (!inst) return;
+  const wh_module_t *m = inst->module;
+  if (inst->own_tables)
+    for (uint32_t i = 0; i < m->ntables - m->ntable_imports; i++)
+      free(inst->own_tables[i].elems);
+  if (inst->elem_refs)
+    for (uint32_t i = 0; i < inst->nelems; i++) free(inst->elem_refs[i]);
+  memory_destroy(inst->own_mem);
+  free(inst->funcs);
+  free(inst->own_funcs);
+  free(inst->tables);
+  free(inst->own_tables);
+  free(inst->globals);
+  free(inst->own_globals);
+  free(inst->elem_refs);
+  free(inst->elem_len);
+  free(inst->data_dropped);
+  free(inst);
+}
+
+const wh_module_t *wh_instance_module(const wh_instance_t *inst) { return inst->module; }
+
+static const wh_export_desc_t *find_export(const wh_instance_t *inst, const char *name,
+                                           uint8_t kind) {
+  const wh_module_t *m = inst->module;
+  for (uint32_t i = 0; i < m->nexports; i++)
+    if (m->exports[i].kind == kind && strcmp(m->exports[i].name, name) == 0)
+      return &m->exports[i];
+  return NULL;
+}
+
+wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name) {
+  const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_FUNC);
+  return x ? inst->funcs[x->index] : NULL;
+}
+
+wh_memory_t *wh_instance_memory(wh_instance_t *inst, const char *name) {
+  const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_MEMORY);
+  return x ? inst->mem : NULL;
+}
+
+wh_table_t *wh_instance_table(wh_instance_t *inst, const char *name) {
+  const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_TABLE);
+  return x ? inst->tables[x->index] : NULL;
+}
+
+wh_global_t *wh_instance_global(wh_instance_t *inst, const char *name) {
+  const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_GLOBAL);
+  return x ? inst->globals[x->index] : NULL;
+}
+
+void wh_func_type(const wh_func_t *f, const char **params, const char **results) {
+  if (params) *params = f->type->sig_params;
+  if (results) *results = f->type->sig_results;
+}

@@ -1,0 +1,607 @@
+/*
+ * interp.c - the wcode interpreter (tier 0).
+ *
+ * One C activation runs any depth of wasm calls: a wasm call pushes a
+ * wh_frame_t on the exec's bounded frame stack and jumps; nothing recurses
+ * on the C stack, so deep recursion traps "call stack exhausted".  Host
+ * functions are the only way back into C (and may re-enter wh_call).
+ *
+ * Registers kept in locals: ip (current op), fp (frame base), inst (the
+ * running instance), mem/memsz (its memory 0, reloaded after anything that
+ * may grow it or switch instances), fuel (remaining; written back to the
+ * exec on exit and around host calls).
+ *
+ * Every trap leaves through the one `trap_exit` label.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "interp_dispatch.h"
+#include "wcode.h"
+
+/* ---- numeric helpers (spec semantics where C differs) ----------------- */
+
+static inline uint32_t wh_rotl32(uint32_t a, uint32_t b) {
+  b &= 31;
+  return (a << b) | (a >> ((32 - b) & 31));
+}
+static inline uint32_t wh_rotr32(uint32_t a, uint32_t b) {
+  b &= 31;
+  return (a >> b) | (a << ((32 - b) & 31));
+}
+static inline uint64_t wh_rotl64(uint64_t a, uint64_t b) {
+  b &= 63;
+  return (a << b) | (a >> ((64 - b) & 63));
+}
+static inline uint64_t wh_rotr64(uint64_t a, uint64_t b) {
+  b &= 63;
+  return (a >> b) | (a << ((64 - b) & 63));
+}
+
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float f32_from(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint64_t f64_bits(double f) { uint64_t u; memcpy(&u, &f, 8); return u; }
+static inline double f64_from(uint64_t u) { double f; memcpy(&f, &u, 8); return f; }
+
+/* abs/neg/copysign are bit operations: they never touch a NaN's payload */
+static inline float wh_fabsf(float a) { return f32_from(f32_bits(a) & 0x7fffffffu); }
+static inline float wh_fnegf(float a) { return f32_from(f32_bits(a) ^ 0x80000000u); }
+static inline float wh_copysignf(float a, float b) {
+  return f32_from((f32_bits(a) & 0x7fffffffu) | (f32_bits(b) & 0x80000000u));
+}
+static inline double wh_fabs(double a) { return f64_from(f64_bits(a) & ~(1ull << 63)); }
+static inline double wh_fneg(double a) { return f64_from(f64_bits(a) ^ (1ull << 63)); }
+static inline double wh_copysign(double a, double b) {
+  return f64_from((f64_bits(a) & ~(1ull << 63)) | (f64_bits(b) & (1ull << 63)));
+}
+
+/* min/max: NaN if either is NaN; -0 < +0 */
+static inline float wh_fminf(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f32_bits(a) & 0x80000000u) ? a : b;
+  return a < b ? a : b;
+}
+static inline float wh_fmaxf(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f32_bits(a) & 0x80000000u) ? b : a;
+  return a > b ? a : b;
+}
+static inline double wh_fmin(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f64_bits(a) >> 63) ? a : b;
+  return a < b ? a : b;
+}
+static inline double wh_fmax(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f64_bits(a) >> 63) ? b : a;
+  return a > b ? a : b;
+}
+
+/* saturating truncations */
+static inline int32_t wh_sat_i32f(float a) {
+  if (a != a) return 0;
+  if (a < -2147483648.0f) return INT32_MIN;
+  if (a >= 2147483648.0f) return INT32_MAX;
+  return (int32_t)a;
+}
+static inline int32_t wh_sat_i32d(double a) {
+  if (a != a) return 0;
+  if (a <= -2147483649.0) return INT32_MIN;
+  if (a >= 2147483648.0) return INT32_MAX;
+  return (int32_t)a;
+}
+static inline uint32_t wh_sat_u32f(float a) {
+  if (!(a > -1.0f)) return 0;
+  if (a >= 4294967296.0f) return UINT32_MAX;
+  return (uint32_t)a;
+}
+static inline uint32_t wh_sat_u32d(double a) {
+  if (!(a > -1.0)) return 0;
+  if (a >= 4294967296.0) return UINT32_MAX;
+  return (uint32_t)a;
+}
+static inline int64_t wh_sat_i64f(float a) {
+  if (a != a) return 0;
+  if (a < -9223372036854775808.0f) return INT64_MIN;
+  if (a >= 9223372036854775808.0f) return INT64_MAX;
+  return (int64_t)a;
+}
+static inline int64_t wh_sat_i64d(double a) {
+  if (a != a) return 0;
+  if (a < -9223372036854775808.0) return INT64_MIN;
+  if (a >= 9223372036854775808.0) return INT64_MAX;
+  return (int64_t)a;
+}
+static inline uint64_t wh_sat_u64f(float a) {
+  if (!(a > -1.0f)) return 0;
+  if (a >= 18446744073709551616.0f) return UINT64_MAX;
+  return (uint64_t)a;
+}
+static inline uint64_t wh_sat_u64d(double a) {
+  if (!(a > -1.0)) return 0;
+  if (a >= 18446744073709551616.0) return UINT64_MAX;
+  return (uint64_t)a;
+}
+
+/* ---- operand access ------------------------------------------------------ */
+
+static inline int32_t rdw(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+#define W(n) rdw(ip + 8 + 4 * (n))
+#define S(off) (*(uint64_t *)((uint8_t *)fp + (off)))
+
+typedef uint32_t CT_i32;
+typedef uint64_t CT_i64;
+typedef float CT_f32;
+typedef double CT_f64;
+#define RD_i32(off) ((uint32_t)S(off))
+#define RD_i64(off) (S(off))
+#define RD_f32(off) f32_from((uint32_t)S(off))
+#define RD_f64(off) f64_from(S(off))
+#define WR_i32(off, v) (S(off) = (uint32_t)(v))
+#define WR_i64(off, v) (S(off) = (uint64_t)(v))
+#define WR_f32(off, v) (S(off) = f32_bits(v))
+#define WR_f64(off, v) (S(off) = f64_bits(v))
+#define IMM_i32(w) ((uint32_t)(w))
+#define IMM_i64(w) ((uint64_t)(int64_t)(int32_t)(w))
+#define IMM_f32(w) f32_from((uint32_t)(w))
+#define IMM_f64(w) ((double)f32_from((uint32_t)(w)))
+/* what a load widens its memory type through */
+#define LW_i32 uint32_t
+#define LW_i64 uint64_t
+#define LW_f32 uint32_t
+#define LW_f64 uint64_t
+
+#define NEXT(words)                                                           \
+  do {                                                                        \
+    ip += 8 + 4 * (words);                                                    \
+    VM_DISPATCH();                                                            \
+  } while (0)
+
+#define TRAP(kind)                                                            \
+  do {                                                                        \
+    trap = WH_TRAP_##kind;                                                    \
+    goto trap_exit;                                                           \
+  } while (0)
+
+#define RELOAD_MEM()                                                          \
+  do {                                                                        \
+    wh_memory_t *m_ = inst->mem;                                              \
+    mem = m_ ? m_->base : NULL;                                               \
+    memsz = m_ ? m_->size : 0;                                                \
+  } while (0)
+
+/* Charges `units` of fuel for bulk work; traps when there is not enough. */
+#define CHARGE(units)                                                         \
+  do {                                                                        \
+    if (metered) {                                                            \
+      uint64_t u_ = (units);                                                  \
+      if (u_ > (uint64_t)fuel) TRAP(OUT_OF_FUEL);                             \
+      fuel -= (int64_t)u_;                                                    \
+    }                                                                         \
+  } while (0)
+
+static const void *const *label_table;
+
+const void *const *wh__interp_labels(void) {
+  if (!label_table) wh__interp_run(NULL, NULL, NULL);
+  return label_table;
+}
+
+/* Pushes the frame of `d` (callee of `f`) whose args are at nfp; the macro
+ * jumps into the callee. */
+#define ENTER(d_, nfp_, ret_ip_, new_inst_)                                   \
+  do {                                                                        \
+    const wh_func_def_t *dd_ = (d_);                                          \
+    uint64_t *nfp__ = (nfp_);                                                 \
+    if (nfp__ + dd_->frame_slots > stack_end || frame + 1 >= frames_end)      \
+      TRAP(STACK_EXHAUSTED);                                                  \
+    frame++;                                                                  \
+    frame->ret_ip = (ret_ip_);                                                \
+    frame->fp = fp;                                                           \
+    frame->inst = inst;                                                       \
+    frame->def = dd_;                                                         \
+    memset(nfp__ + dd_->ft->nparams, 0,                                       \
+           (size_t)(dd_->nlocals - dd_->ft->nparams) * 8);                    \
+    fp = nfp__;                                                               \
+    ip = dd_->code;                                                           \
+    inst = (new_inst_);                                                       \
+  } while (0)
+
+int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
+#if WH_INTERP_COMPUTED_GOTO
+  static const void *const labels[WOP__COUNT] = {
+#define WH__L_MISC(name, words) [WOP_##name] = &&L_##name,
+      WH_WCODE_MISC(WH__L_MISC)
+#undef WH__L_MISC
+#define WH__L_BIN(name, op, ti, to, imm, expr)                                \
+  [WOP_##name] = &&L_##name, [WOP_##name##_IMM] = &&L_##name##_IMM,
+      WH_BINOPS(WH__L_BIN) WH_BINOPS_TRAPPING(WH__L_BIN)
+#undef WH__L_BIN
+#define WH__L_UN(name, op, ti, to, expr) [WOP_##name] = &&L_##name,
+      WH_UNOPS(WH__L_UN)
+#undef WH__L_UN
+#define WH__L_MEM(name, op, t, n, ct, al) [WOP_##name] = &&L_##name,
+      WH_LOADS(WH__L_MEM) WH_STORES(WH__L_MEM)
+#undef WH__L_MEM
+#define WH__L_F(name, ct, cop, neg)                                           \
+  [WOP_BR_##name] = &&L_BR_##name, [WOP_BR_##name##_IMM] = &&L_BR_##name##_IMM,
+      WH_FUSED_CMPS(WH__L_F)
+#undef WH__L_F
+  };
+  if (!x) {
+    label_table = labels;
+    return 0;
+  }
+#else
+  if (!x) return 0;
+#endif
+
+  wh_trap_code_t trap = WH_TRAP_NONE;
+  int rc = 0;
+  wh_instance_t *inst = f->inst;
+  const wh_module_t *mod = inst->module;
+  const wh_func_def_t *d0 = &mod->defs[f->def];
+  uint64_t *const stack_end = x->stack_end;
+  wh_frame_t *const frames_end = x->frames_end;
+  wh_frame_t *const frame_base = x->frame_top + 1;
+  wh_frame_t *frame = x->frame_top;
+  const bool metered = x->engine->cfg.fuel;
+  int64_t fuel = metered ? x->fuel : INT64_MAX;
+  const uint8_t *ip = NULL;
+  uint64_t *fp = NULL;
+  uint8_t *mem;
+  uint64_t memsz;
+  const wh_func_t *fn;       /* call_generic's operands */
+  uint64_t *args_;
+  const uint8_t *next;
+
+  ENTER(d0, args, NULL, inst);
+  RELOAD_MEM();
+
+  VM_BEGIN
+
+  VM_CASE(UNREACHABLE) { TRAP(UNREACHABLE); }
+
+  VM_CASE(BR) {
+    ip += 8 + W(0);
+    VM_DISPATCH();
+  }
+  VM_CASE(BR_IF) {
+    if (RD_i32(W(0))) {
+      ip += 12 + W(1);
+      VM_DISPATCH();
+    }
+    NEXT(2);
+  }
+  VM_CASE(BR_UNLESS) {
+    if (!RD_i32(W(0))) {
+      ip += 12 + W(1);
+      VM_DISPATCH();
+    }
+    NEXT(2);
+  }
+  VM_CASE(BR_TABLE) {
+    uint32_t i = RD_i32(W(0));
+    uint32_t n = (uint32_t)W(1);
+    if (i > n) i = n;
+    const uint8_t *rel = ip + 16 + 4 * (size_t)i;
+    ip = rel + rdw(rel);
+    VM_DISPATCH();
+  }
+  VM_CASE(COPY) {
+    S(W(0)) = S(W(1));
+    NEXT(2);
+  }
+  VM_CASE(CONST32) {
+    S(W(0)) = (uint32_t)W(1);
+    NEXT(2);
+  }
+  VM_CASE(CONST64) {
+    S(W(0)) = (uint64_t)(uint32_t)W(1) | ((uint64_t)(uint32_t)W(2) << 32);
+    NEXT(3);
+  }
+  VM_CASE(ENTRY) {}
+  VM_CASE(LOOP) {
+    if (atomic_load_explicit(&wh__epoch, memory_order_relaxed) >=
+        atomic_load_explicit(&x->deadline, memory_order_relaxed)) {
+      if (atomic_load_explicit(&x->interrupt, memory_order_relaxed)) TRAP(INTERRUPTED);
+      TRAP(DEADLINE);
+    }
+    fuel -= W(0);
+    if (fuel < 0) {
+      fuel += W(0);
+      TRAP(OUT_OF_FUEL);
+    }
+    NEXT(1);
+  }
+  VM_CASE(FUEL) {
+    fuel -= W(0);
+    if (fuel < 0) {
+      fuel += W(0);
+      TRAP(OUT_OF_FUEL);
+    }
+    NEXT(1);
+  }
+  VM_CASE(CALL) {
+    const wh_func_def_t *d = &mod->defs[W(0)];
+    ENTER(d, (uint64_t *)((uint8_t *)fp + W(1)), ip + 16, inst);
+    VM_DISPATCH();
+  }
+  VM_CASE(CALL_IMPORT) {
+    fn = inst->funcs[W(0)];
+    args_ = (uint64_t *)((uint8_t *)fp + W(1));
+    next = ip + 16;
+    goto call_generic;
+  call_generic:
+    if (fn->host) {
+      uint32_t np = fn->type->nparams, nr = fn->type->nresults;
+      x->stack_top = args_ + (np > nr ? np : nr);
+      x->frame_top = frame;
+      x->fuel = fuel;
+      rc = wh__call_host(x, fn, args_, inst);
+      fuel = metered ? x->fuel : INT64_MAX;
+      if (rc) goto host_exit;
+      RELOAD_MEM();
+      ip = next;
+      VM_DISPATCH();
+    }
+    {
+      wh_instance_t *ni = fn->inst;
+      ENTER(&ni->module->defs[fn->def], args_, next, ni);
+      mod = inst->module;
+      RELOAD_MEM();
+      VM_DISPATCH();
+    }
+  }
+  VM_CASE(CALL_INDIRECT) {
+    const wh_table_t *tab = inst->tables[W(1)];
+    uint32_t i = RD_i32(W(2));
+    if (i >= tab->size) TRAP(UNDEFINED_ELEM);
+    fn = tab->elems[i];
+    if (!fn) TRAP(INDIRECT_NULL);
+    if (fn->type != mod->types[W(0)]) TRAP(INDIRECT_TYPE);
+    args_ = (uint64_t *)((uint8_t *)fp + W(3));
+    next = ip + 24;
+    if (fn->inst == inst && !fn->host) {
+      ENTER(&mod->defs[fn->def], args_, next, inst);
+      VM_DISPATCH();
+    }
+    goto call_generic;
+  }
+  VM_CASE(RETURN) {
+    ip = frame->ret_ip;
+    fp = frame->fp;
+    inst = frame->inst;
+    frame--;
+    if (!ip) goto done;
+    mod = inst->module;
+    RELOAD_MEM();
+    VM_DISPATCH();
+  }
+  VM_CASE(SELECT) {
+    S(W(0)) = RD_i32(W(3)) ? S(W(1)) : S(W(2));
+    NEXT(4);
+  }
+  VM_CASE(GLOBAL_GET) {
+    S(W(0)) = inst->globals[W(1)]->value;
+    NEXT(2);
+  }
+  VM_CASE(GLOBAL_SET) {
+    inst->globals[W(1)]->value = S(W(0));
+    NEXT(2);
+  }
+  VM_CASE(MEMORY_SIZE) {
+    WR_i32(W(0), memsz / WH_PAGE_SIZE);
+    NEXT(1);
+  }
+  VM_CASE(MEMORY_GROW) {
+    int64_t old = wh__memory_grow(inst->mem, RD_i32(W(1)));
+    WR_i32(W(0), (uint32_t)old);
+    RELOAD_MEM();
+    NEXT(2);
+  }
+  VM_CASE(MEMORY_FILL) {
+    uint64_t d = RD_i32(W(0)), n = RD_i32(W(2));
+    if (d + n > memsz) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    memset(mem + d, (int)(uint8_t)RD_i32(W(1)), n);
+    NEXT(3);
+  }
+  VM_CASE(MEMORY_COPY) {
+    uint64_t d = RD_i32(W(0)), s = RD_i32(W(1)), n = RD_i32(W(2));
+    if (d + n > memsz || s + n > memsz) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    memmove(mem + d, mem + s, n);
+    NEXT(3);
+  }
+  VM_CASE(MEMORY_INIT) {
+    uint32_t seg = (uint32_t)W(0);
+    uint64_t d = RD_i32(W(1)), s = RD_i32(W(2)), n = RD_i32(W(3));
+    const wh_data_seg_t *ds = &mod->datas[seg];
+    uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
+    if (s + n > len || d + n > memsz) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    if (n) memcpy(mem + d, ds->bytes + s, n);
+    NEXT(4);
+  }
+  VM_CASE(DATA_DROP) {
+    inst->data_dropped[W(0)] = 1;
+    NEXT(1);
+  }
+  VM_CASE(TABLE_GET) {
+    const wh_table_t *t = inst->tables[W(1)];
+    uint32_t i = RD_i32(W(2));
+    if (i >= t->size) TRAP(TABLE_OOB);
+    S(W(0)) = (uint64_t)(uintptr_t)t->elems[i];
+    NEXT(3);
+  }
+  VM_CASE(TABLE_SET) {
+    wh_table_t *t = inst->tables[W(0)];
+    uint32_t i = RD_i32(W(1));
+    if (i >= t->size) TRAP(TABLE_OOB);
+    t->elems[i] = (void *)(uintptr_t)S(W(2));
+    NEXT(3);
+  }
+  VM_CASE(TABLE_SIZE) {
+    WR_i32(W(0), inst->tables[W(1)]->size);
+    NEXT(2);
+  }
+  VM_CASE(TABLE_GROW) {
+    wh_table_t *t = inst->tables[W(1)];
+    uint32_t n = RD_i32(W(3));
+    CHARGE(n);
+    int64_t old = wh__table_grow(t, n, (void *)(uintptr_t)S(W(2)));
+    WR_i32(W(0), (uint32_t)old);
+    NEXT(4);
+  }
+  VM_CASE(TABLE_FILL) {
+    wh_table_t *t = inst->tables[W(0)];
+    uint64_t i = RD_i32(W(1)), n = RD_i32(W(3));
+    void *v = (void *)(uintptr_t)S(W(2));
+    if (i + n > t->size) TRAP(TABLE_OOB);
+    CHARGE(n);
+    for (uint64_t k = 0; k < n; k++) t->elems[i + k] = v;
+    NEXT(4);
+  }
+  VM_CASE(TABLE_COPY) {
+    wh_table_t *td = inst->tables[W(0)];
+    const wh_table_t *ts = inst->tables[W(1)];
+    uint64_t d = RD_i32(W(2)), s = RD_i32(W(3)), n = RD_i32(W(4));
+    if (d + n > td->size || s + n > ts->size) TRAP(TABLE_OOB);
+    CHARGE(n);
+    if (n) memmove(td->elems + d, ts->elems + s, n * sizeof(void *));
+    NEXT(5);
+  }
+  VM_CASE(TABLE_INIT) {
+    wh_table_t *t = inst->tables[W(0)];
+    uint32_t seg = (uint32_t)W(1);
+    uint64_t d = RD_i32(W(2)), s = RD_i32(W(3)), n = RD_i32(W(4));
+    uint64_t len = inst->elem_refs[seg] ? inst->elem_len[seg] : 0;
+    if (s + n > len || d + n > t->size) TRAP(TABLE_OOB);
+    CHARGE(n);
+    if (n) memcpy(t->elems + d, inst->elem_refs[seg] + s, n * sizeof(void *));
+    NEXT(5);
+  }
+  VM_CASE(ELEM_DROP) {
+    uint32_t seg = (uint32_t)W(0);
+    free(inst->elem_refs[seg]);
+    inst->elem_refs[seg] = NULL;
+    inst->elem_len[seg] = 0;
+    NEXT(1);
+  }
+  VM_CASE(REF_IS_NULL) {
+    WR_i32(W(0), S(W(1)) == 0);
+    NEXT(2);
+  }
+  VM_CASE(REF_FUNC) {
+    S(W(0)) = (uint64_t)(uintptr_t)inst->funcs[W(1)];
+    NEXT(2);
+  }
+
+#define WH__H_BIN(name, opc, ti, to, hasimm, expr)                            \
+  VM_CASE(name) {                                                             \
+    CT_##ti a = RD_##ti(W(1));                                                \
+    CT_##ti b = RD_##ti(W(2));                                                \
+    WR_##to(W(0), (expr));                                                    \
+    NEXT(3);                                                                  \
+  }                                                                           \
+  VM_CASE(name##_IMM) {                                                       \
+    CT_##ti a = RD_##ti(W(1));                                                \
+    CT_##ti b = IMM_##ti(W(2));                                               \
+    WR_##to(W(0), (expr));                                                    \
+    NEXT(3);                                                                  \
+  }
+  WH_BINOPS(WH__H_BIN)
+  WH_BINOPS_TRAPPING(WH__H_BIN)
+#undef WH__H_BIN
+
+#define WH__H_UN(name, opc, ti, to, expr)                                     \
+  VM_CASE(name) {                                                             \
+    CT_##ti a = RD_##ti(W(1));                                                \
+    WR_##to(W(0), (expr));                                                    \
+    NEXT(2);                                                                  \
+  }
+  WH_UNOPS(WH__H_UN)
+#undef WH__H_UN
+
+#define WH__H_LOAD(name, opc, t, n, ct, al)                                   \
+  VM_CASE(name) {                                                             \
+    uint64_t ea = (uint64_t)RD_i32(W(1)) + (uint32_t)W(2);                    \
+    if (ea + (n) > memsz) TRAP(MEM_OOB);                                      \
+    ct v;                                                                     \
+    memcpy(&v, mem + ea, n);                                                  \
+    S(W(0)) = (uint64_t)(LW_##t)v;                                            \
+    NEXT(3);                                                                  \
+  }
+  WH_LOADS(WH__H_LOAD)
+#undef WH__H_LOAD
+
+#define WH__H_STORE(name, opc, t, n, ct, al)                                  \
+  VM_CASE(name) {                                                             \
+    uint64_t ea = (uint64_t)RD_i32(W(0)) + (uint32_t)W(2);                    \
+    if (ea + (n) > memsz) TRAP(MEM_OOB);                                      \
+    ct v = (ct)S(W(1));                                                       \
+    memcpy(mem + ea, &v, n);                                                  \
+    NEXT(3);                                                                  \
+  }
+  WH_STORES(WH__H_STORE)
+#undef WH__H_STORE
+
+#define WH__H_FUSED(name, ct, cop, neg)                                       \
+  VM_CASE(BR_##name) {                                                        \
+    if ((ct)S(W(0)) cop (ct)S(W(1))) {                                        \
+      ip += 16 + W(2);                                                        \
+      VM_DISPATCH();                                                          \
+    }                                                                         \
+    NEXT(3);                                                                  \
+  }                                                                           \
+  VM_CASE(BR_##name##_IMM) {                                                  \
+    if ((ct)S(W(0)) cop (ct)(int64_t)W(1)) {                                  \
+      ip += 16 + W(2);                                                        \
+      VM_DISPATCH();                                                          \
+    }                                                                         \
+    NEXT(3);                                                                  \
+  }
+  WH_FUSED_CMPS(WH__H_FUSED)
+#undef WH__H_FUSED
+
+  VM_END
+
+trap_exit:
+  x->fuel = metered ? fuel : x->fuel;
+  rc = wh__trap(x, trap, frame_base, frame, NULL);
+  x->frame_top = frame_base - 1;
+  return rc;
+host_exit:
+  /* the host recorded the trap or exit; add our backtrace to a trap */
+  if (rc == WH_ETRAP && !x->backtrace[0])
+    wh__trap(x, x->trap, frame_base, frame, NULL);
+  x->frame_top = frame_base - 1;
+  return rc;
+done:
+  if (metered) x->fuel = fuel;
+  x->frame_top = frame_base - 1;
+  return 0;
+}
+
+void wh__thread_code(uint8_t *code, uint32_t len) {
+#if WH_INTERP_COMPUTED_GOTO
+  const void *const *labels = wh__interp_labels();
+  uint32_t pos = 0;
+  while (pos + 8 <= len) {
+    uint64_t op;
+    memcpy(&op, code + pos, 8);
+    const void *h = labels[op];
+    memcpy(code + pos, &h, 8);
+    int words = wh__wop_words[op];
+    if (words < 0) words = 2 + rdw(code + pos + 12) + 1;
+    pos += 8 + 4 * (uint32_t)words;
+  }
+#else
+  (void)code;
+  (void)len;
+#endif
+}

@@ -1,0 +1,273 @@
+/*
+ * wh_engine.h - wharf's core WebAssembly engine: the public contract.
+ *
+ *   bytes --wh_module_new--> wh_module_t (decoded, validated, compiled;
+ *                            immutable, shareable between threads)
+ *   wh_linker_t  names the imports (host functions, memories, tables,
+ *                globals, other instances' exports)
+ *   wh_linker_instantiate --> wh_instance_t (memory, tables, globals)
+ *   wh_exec_t    one thread's execution context: value stack, call stack,
+ *                fuel, deadline, the last trap.  wh_call runs a function
+ *                on it.
+ *
+ * Threads: a module may be shared; an instance and an exec are used by one
+ * thread at a time.  wh_exec_interrupt() alone may be called from any
+ * thread.
+ *
+ * Host functions have one calling convention: `slots` holds the params as
+ * raw 64-bit values (i32 zero-extended, f32/f64 as bit patterns, refs as
+ * pointers) and the function overwrites it with the results.
+ */
+#ifndef WH_ENGINE_H
+#define WH_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wh_error.h"
+
+typedef struct wh_engine wh_engine_t;
+typedef struct wh_module wh_module_t;
+typedef struct wh_instance wh_instance_t;
+typedef struct wh_linker wh_linker_t;
+typedef struct wh_exec wh_exec_t;
+typedef struct wh_func wh_func_t;       /* a function reference */
+typedef struct wh_memory wh_memory_t;
+typedef struct wh_table wh_table_t;
+typedef struct wh_global wh_global_t;
+
+typedef enum wh_valtype {
+  WH_I32 = 0x7f,
+  WH_I64 = 0x7e,
+  WH_F32 = 0x7d,
+  WH_F64 = 0x7c,
+  WH_V128 = 0x7b,
+  WH_FUNCREF = 0x70,
+  WH_EXTERNREF = 0x6f,
+} wh_valtype_t;
+
+/* A typed value.  Refs: `ref` is NULL for null; a funcref points to a
+ * wh_func_t; an externref is any non-NULL host pointer. */
+typedef struct wh_val {
+  wh_valtype_t type;
+  union {
+    int32_t i32;
+    int64_t i64;
+    float f32;
+    double f64;
+    void *ref;
+    uint64_t bits;
+  } of;
+} wh_val_t;
+
+/* ---- engine ------------------------------------------------------------ */
+
+typedef struct wh_engine_config {
+  bool fuel;              /* compile fuel metering in (DESIGN.md section 3) */
+  bool epoch_interrupt;   /* compile deadline/interrupt checks in */
+  size_t max_wasm_stack;  /* bytes of value stack per exec; 0 = 1 MiB */
+  uint32_t max_call_depth;/* wasm frames per exec; 0 = 10000 */
+} wh_engine_config_t;
+
+/* Fills `cfg` with defaults: fuel and epoch checks on, 1 MiB stack. */
+void wh_engine_config_default(wh_engine_config_t *cfg);
+/* Creates an engine; `cfg` NULL means defaults.  Returns NULL on OOM. */
+wh_engine_t *wh_engine_new(const wh_engine_config_t *cfg);
+/* Frees an engine; every module made from it must be freed first. */
+void wh_engine_free(wh_engine_t *e);
+/* A string naming the engine build, tier and feature set; part of every
+ * compilation cache key.  Static storage. */
+const char *wh_engine_fingerprint(const wh_engine_t *e);
+
+/* ---- modules ----------------------------------------------------------- */
+
+/* Decodes, validates and compiles `len` bytes (borrowed; not kept).  On
+ * failure returns NULL and fills `diag` (may be NULL): WH_EMALFORMED for
+ * bytes that are not a well-formed binary, WH_EINVALID for a validation
+ * error, WH_ECOMPONENT for a component, WH_EUNSUPPORTED for a proposal not
+ * implemented (e.g. SIMD), WH_ENOMEM. */
+wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
+                           wh_diag_t *diag);
+void wh_module_free(wh_module_t *m);
+
+/* Serializes a compiled module to a versioned, checksummed blob.  On
+ * success *out is malloc'ed (caller frees) and *out_len set. */
+int wh_module_serialize(const wh_module_t *m, uint8_t **out, size_t *out_len);
+/* Rebuilds a module from a blob made by wh_module_serialize with the same
+ * engine fingerprint.  A corrupt, truncated or foreign blob gives NULL and
+ * WH_ECORRUPT in `diag`. */
+wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob,
+                                   size_t len, wh_diag_t *diag);
+
+typedef enum wh_externkind {
+  WH_EXTERN_FUNC = 0,
+  WH_EXTERN_TABLE = 1,
+  WH_EXTERN_MEMORY = 2,
+  WH_EXTERN_GLOBAL = 3,
+} wh_externkind_t;
+
+/* Import and export listings.  Strings are borrowed from the module. */
+uint32_t wh_module_import_count(const wh_module_t *m);
+int wh_module_import(const wh_module_t *m, uint32_t i, const char **module,
+                     const char **name, wh_externkind_t *kind);
+uint32_t wh_module_export_count(const wh_module_t *m);
+int wh_module_export(const wh_module_t *m, uint32_t i, const char **name,
+                     wh_externkind_t *kind);
+/* Signature of an exported or imported function as two strings of type
+ * characters (see wh_linker_define_func); borrowed from the module, NUL
+ * terminated.  Returns WH_ENOTFOUND if `name` is not an exported func. */
+int wh_module_export_functype(const wh_module_t *m, const char *name,
+                              const char **params, const char **results);
+
+/* ---- linking and instances --------------------------------------------- */
+
+typedef struct wh_caller wh_caller_t;
+
+/* A host function.  `slots` holds the params and receives the results
+ * (see the top of this file).  Return 0, or a negative value to trap:
+ * WH_ETRAP after wh_caller_trap(), WH_EEXIT after wh_caller_exit(). */
+typedef int (*wh_host_fn_t)(wh_caller_t *caller, void *env, uint64_t *slots);
+
+/* Linear memory of the instance that called the host function (NULL and
+ * *size 0 if it has none).  Valid until the host function returns or
+ * calls back into wasm. */
+uint8_t *wh_caller_memory(wh_caller_t *caller, uint64_t *size);
+/* The exec context of the call. */
+wh_exec_t *wh_caller_exec(wh_caller_t *caller);
+/* Records a host trap with a message; return its result from the host fn. */
+int wh_caller_trap(wh_caller_t *caller, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Records a guest exit (WASI proc_exit); return its result. */
+int wh_caller_exit(wh_caller_t *caller, int status);
+/* The instance that made the call. */
+wh_instance_t *wh_caller_instance(wh_caller_t *caller);
+
+wh_linker_t *wh_linker_new(wh_engine_t *e);
+/* Frees the linker; instances made through it stay valid. */
+void wh_linker_free(wh_linker_t *l);
+/* Defines module.name as a host function.  `params` and `results` are
+ * strings of type characters: i=i32 I=i64 f=f32 F=f64 r=funcref
+ * e=externref ("" for none).  Strings are copied. */
+int wh_linker_define_func(wh_linker_t *l, const char *module, const char *name,
+                          const char *params, const char *results,
+                          wh_host_fn_t fn, void *env);
+/* Defines every export of `inst` under module name `module` (spec
+ * `register`).  `inst` must outlive every instance linked against it. */
+int wh_linker_define_instance(wh_linker_t *l, const char *module,
+                              wh_instance_t *inst);
+/* Defines a memory, table or global made with wh_*_new below; the linker
+ * does not take ownership. */
+int wh_linker_define_memory(wh_linker_t *l, const char *module,
+                            const char *name, wh_memory_t *mem);
+int wh_linker_define_table(wh_linker_t *l, const char *module,
+                           const char *name, wh_table_t *tab);
+int wh_linker_define_global(wh_linker_t *l, const char *module,
+                            const char *name, wh_global_t *g);
+
+/* Instantiates `m`: resolves imports, allocates memory/tables/globals,
+ * runs element and data initialisers and the start function on `exec`.
+ * Errors: WH_EUNLINKABLE (diag names the import), WH_ETRAP (start or
+ * initialiser trapped; details in wh_exec_trap), WH_ENOMEM. */
+int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
+                          wh_instance_t **out, wh_diag_t *diag);
+/* Frees an instance (NULL is a no-op).  Instances linked against it must
+ * be freed first. */
+void wh_instance_free(wh_instance_t *inst);
+const wh_module_t *wh_instance_module(const wh_instance_t *inst);
+
+/* Exports by name; NULL if absent or of another kind.  Borrowed from the
+ * instance. */
+wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name);
+wh_memory_t *wh_instance_memory(wh_instance_t *inst, const char *name);
+wh_table_t *wh_instance_table(wh_instance_t *inst, const char *name);
+wh_global_t *wh_instance_global(wh_instance_t *inst, const char *name);
+
+/* Function signature, as type-character strings (borrowed). */
+void wh_func_type(const wh_func_t *f, const char **params, const char **results);
+
+/* Standalone externs (for host-provided imports, e.g. the spectest
+ * module).  Limits in pages (64 KiB) or elements; max UINT32_MAX for
+ * none. */
+wh_memory_t *wh_memory_new(uint32_t min_pages, uint32_t max_pages);
+void wh_memory_free(wh_memory_t *mem);
+uint8_t *wh_memory_data(wh_memory_t *mem, uint64_t *size);
+wh_table_t *wh_table_new(wh_valtype_t elem, uint32_t min, uint32_t max);
+void wh_table_free(wh_table_t *t);
+wh_global_t *wh_global_new(wh_val_t init, bool mutable_);
+void wh_global_free(wh_global_t *g);
+wh_val_t wh_global_get(const wh_global_t *g);
+
+/* ---- execution --------------------------------------------------------- */
+
+/* Creates an execution context for `e` (value stack of the engine's
+ * max_wasm_stack).  NULL on OOM. */
+wh_exec_t *wh_exec_new(wh_engine_t *e);
+void wh_exec_free(wh_exec_t *x);
+
+/* Fuel: wh_exec_set_fuel gives the exec `fuel` units (engine must have
+ * fuel on; otherwise ignored) and resets the consumed counter. */
+void wh_exec_set_fuel(wh_exec_t *x, uint64_t fuel);
+uint64_t wh_exec_fuel_remaining(const wh_exec_t *x);
+uint64_t wh_exec_fuel_consumed(const wh_exec_t *x);
+
+/* Deadlines: the process-wide epoch counter is ticked by one timer thread
+ * every `tick_ms` milliseconds once wh_epoch_start() has run (idempotent;
+ * later calls keep the first tick).  A call on `x` traps "deadline
+ * exceeded" once the epoch reaches the deadline. */
+int wh_epoch_start(unsigned tick_ms);
+void wh_epoch_stop(void);
+uint64_t wh_epoch_now(void);
+unsigned wh_epoch_tick_ms(void);
+/* Deadline `ms` milliseconds from now (rounded up to ticks); 0 = none. */
+void wh_exec_set_deadline_ms(wh_exec_t *x, uint64_t ms);
+/* Makes the running (or next) call on `x` trap "interrupted" at its next
+ * check.  Safe from any thread. */
+void wh_exec_interrupt(wh_exec_t *x);
+
+/* Calls `f` with `nargs` args (types must match the signature) and stores
+ * its results into `results` (room for `nresults`).  Returns 0, WH_ETRAP
+ * (see wh_exec_trap), WH_EEXIT (WASI proc_exit; see wh_exec_exit_status)
+ * or WH_EINVAL (argument count/type mismatch). */
+int wh_call(wh_exec_t *x, wh_func_t *f, const wh_val_t *args, size_t nargs,
+            wh_val_t *results, size_t nresults);
+
+/* Trap kinds; messages are the spec's texts. */
+#define WH_TRAP_MAP(X)                                                      \
+  X(UNREACHABLE,      "unreachable")                                        \
+  X(MEM_OOB,          "out of bounds memory access")                        \
+  X(TABLE_OOB,        "out of bounds table access")                         \
+  X(INDIRECT_NULL,    "uninitialized element")                              \
+  X(INDIRECT_TYPE,    "indirect call type mismatch")                        \
+  X(UNDEFINED_ELEM,   "undefined element")                                  \
+  X(DIV_ZERO,         "integer divide by zero")                             \
+  X(INT_OVERFLOW,     "integer overflow")                                   \
+  X(BAD_CONVERSION,   "invalid conversion to integer")                      \
+  X(STACK_EXHAUSTED,  "call stack exhausted")                               \
+  X(OUT_OF_FUEL,      "all fuel consumed")                                  \
+  X(DEADLINE,         "deadline exceeded")                                  \
+  X(INTERRUPTED,      "interrupted")                                        \
+  X(NULL_REF,         "null reference")                                     \
+  X(HOST,             "host function trapped")                              \
+  X(EXIT,             "exit")
+
+typedef enum wh_trap_code {
+  WH_TRAP_NONE = 0,
+#define WH__TRAP_ENUM(name, text) WH_TRAP_##name,
+  WH_TRAP_MAP(WH__TRAP_ENUM)
+#undef WH__TRAP_ENUM
+  WH__TRAP_COUNT
+} wh_trap_code_t;
+
+/* Spec text of a trap kind (static storage). */
+const char *wh_trap_text(wh_trap_code_t code);
+/* The last trap on `x`: its kind, its message (the spec text, or a host
+ * function's own), and a backtrace, innermost frame first, one
+ * "  #N name" line each (function names from the name section, else
+ * "func[N]").  Strings borrowed until the next call on `x`. */
+wh_trap_code_t wh_exec_trap(const wh_exec_t *x, const char **msg,
+                            const char **backtrace);
+/* The status passed to wh_caller_exit during the last call. */
+int wh_exec_exit_status(const wh_exec_t *x);
+
+#endif /* WH_ENGINE_H */
