@@ -366,9 +366,10 @@ static cframe_t *push_frame(cc_t *c, uint8_t kind, const uint8_t *params,
     c->frames = f;
     c->frames_cap = cap;
   }
-  bool was_dead = c->nframes ? dead(c) : false;
+  /* a block starts with a fresh, non-polymorphic stack even inside dead
+   * code (its code is emitted; nothing ever jumps to it) */
   cframe_t *f = &c->frames[c->nframes++];
-  *f = (cframe_t){.kind = kind, .unreachable = was_dead,
+  *f = (cframe_t){.kind = kind, .unreachable = false,
                   .height = c->sp - np, .nparams = np, .nresults = nr,
                   .params = params, .results = results, .loop_pos = -1,
                   .patch_head = -1, .else_patch = -1};
@@ -819,8 +820,7 @@ static void compile_body(cc_t *c) {
       f->kind = F_ELSE;
       c->sp = f->height;
       /* the params are back in their slots */
-      bool outer_dead = c->nframes > 1 && c->frames[c->nframes - 2].unreachable;
-      f->unreachable = outer_dead;
+      f->unreachable = false;
       for (uint32_t i = 0; i < f->nparams; i++) push(c, f->params[i]);
       block_begin(c, WOP_FUEL);
       break;

@@ -57,6 +57,11 @@ static inline double wh_copysign(double a, double b) {
   return f64_from((f64_bits(a) & ~(1ull << 63)) | (f64_bits(b) & (1ull << 63)));
 }
 
+/* rounding: a NaN operand gives a quiet NaN (the builtins may pass a
+ * signalling one through) */
+static inline float wh_qnanf(float a, float r) { return a != a ? a + a : r; }
+static inline double wh_qnan(double a, double r) { return a != a ? a + a : r; }
+
 /* min/max: NaN if either is NaN; -0 < +0 */
 static inline float wh_fminf(float a, float b) {
   if (a != a || b != b) return a + b;
