@@ -1604,8 +1604,6 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
   return 0;
 }
 
-void wh__thread_code(uint8_t *code, uint32_t len);
-
 int wh__compile_module(wh_module_t *m, const uint8_t *bytes, size_t len,
                        wh_diag_t *diag) {
   pthread_once(&tables_once, init_tables);

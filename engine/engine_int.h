@@ -284,6 +284,9 @@ int wh__trap(wh_exec_t *x, wh_trap_code_t code, const wh_frame_t *frames_base,
 int wh__call_host(wh_exec_t *x, const wh_func_t *f, uint64_t *slots,
                   wh_instance_t *caller);
 
+/* Replaces op numbers in the handler cells of `code` by the dispatch
+ * loop's label addresses (a no-op for the switch-dispatch build). */
+void wh__thread_code(uint8_t *code, uint32_t len);
 /* Compiles every function body of `m` (bytes borrowed). */
 int wh__compile_module(wh_module_t *m, const uint8_t *bytes, size_t len,
                        wh_diag_t *diag);
