@@ -233,6 +233,7 @@ struct wh_instance {
   wh_func_t *own_funcs;   /* defined funcs, plus copies of host imports */
   wh_table_t **tables;
   wh_table_t *own_tables;
+  uint32_t nown_tables;
   wh_memory_t *mem;       /* memory 0 or NULL */
   wh_memory_t *own_mem;
   wh_global_t **globals;

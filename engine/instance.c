@@ -382,7 +382,8 @@ int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
   inst->funcs = calloc(m->nfuncs + 1, sizeof *inst->funcs);
   inst->own_funcs = calloc(ndefs + m->nfunc_imports + 1, sizeof *inst->own_funcs);
   inst->tables = calloc(m->ntables + 1, sizeof *inst->tables);
-  inst->own_tables = calloc(m->ntables - m->ntable_imports + 1, sizeof *inst->own_tables);
+  inst->nown_tables = m->ntables - m->ntable_imports;
+  inst->own_tables = calloc(inst->nown_tables + 1, sizeof *inst->own_tables);
   inst->globals = calloc(m->nglobals + 1, sizeof *inst->globals);
   inst->own_globals = calloc(m->nglobals - m->nglobal_imports + 1, sizeof *inst->own_globals);
   inst->nelems = m->nelems;
@@ -504,9 +505,10 @@ fail:
 
 void wh_instance_free(wh_instance_t *inst) {
   if (!inst) return;
-  const wh_module_t *m = inst->module;
+  /* never touches inst->module: the linker may free a failed instance
+   * after its module is gone */
   if (inst->own_tables)
-    for (uint32_t i = 0; i < m->ntables - m->ntable_imports; i++)
+    for (uint32_t i = 0; i < inst->nown_tables; i++)
       free(inst->own_tables[i].elems);
   if (inst->elem_refs)
     for (uint32_t i = 0; i < inst->nelems; i++) free(inst->elem_refs[i]);

@@ -136,17 +136,17 @@
   X(I64_POPCNT, 0x7b, i64, i64, (uint64_t)__builtin_popcountll(a))            \
   X(F32_ABS,    0x8b, f32, f32, wh_fabsf(a))                                  \
   X(F32_NEG,    0x8c, f32, f32, wh_fnegf(a))                                  \
-  X(F32_CEIL,   0x8d, f32, f32, wh_qnanf(a, __builtin_ceilf(a)))                           \
-  X(F32_FLOOR,  0x8e, f32, f32, wh_qnanf(a, __builtin_floorf(a)))                          \
-  X(F32_TRUNC,  0x8f, f32, f32, wh_qnanf(a, __builtin_truncf(a)))                          \
-  X(F32_NEAREST,0x90, f32, f32, wh_qnanf(a, __builtin_nearbyintf(a)))                      \
+  X(F32_CEIL,   0x8d, f32, f32, wh_qnanf(a, __builtin_ceilf(a)))              \
+  X(F32_FLOOR,  0x8e, f32, f32, wh_qnanf(a, __builtin_floorf(a)))             \
+  X(F32_TRUNC,  0x8f, f32, f32, wh_qnanf(a, __builtin_truncf(a)))             \
+  X(F32_NEAREST,0x90, f32, f32, wh_qnanf(a, __builtin_nearbyintf(a)))         \
   X(F32_SQRT,   0x91, f32, f32, __builtin_sqrtf(a))                           \
   X(F64_ABS,    0x99, f64, f64, wh_fabs(a))                                   \
   X(F64_NEG,    0x9a, f64, f64, wh_fneg(a))                                   \
-  X(F64_CEIL,   0x9b, f64, f64, wh_qnan(a, __builtin_ceil(a)))                            \
-  X(F64_FLOOR,  0x9c, f64, f64, wh_qnan(a, __builtin_floor(a)))                           \
-  X(F64_TRUNC,  0x9d, f64, f64, wh_qnan(a, __builtin_trunc(a)))                           \
-  X(F64_NEAREST,0x9e, f64, f64, wh_qnan(a, __builtin_nearbyint(a)))                       \
+  X(F64_CEIL,   0x9b, f64, f64, wh_qnan(a, __builtin_ceil(a)))                \
+  X(F64_FLOOR,  0x9c, f64, f64, wh_qnan(a, __builtin_floor(a)))               \
+  X(F64_TRUNC,  0x9d, f64, f64, wh_qnan(a, __builtin_trunc(a)))               \
+  X(F64_NEAREST,0x9e, f64, f64, wh_qnan(a, __builtin_nearbyint(a)))           \
   X(F64_SQRT,   0x9f, f64, f64, __builtin_sqrt(a))                            \
   X(I32_WRAP_I64,      0xa7, i64, i32, (uint32_t)a)                           \
   X(I32_TRUNC_F32_S,   0xa8, f32, i32,                                        \
