@@ -417,6 +417,13 @@ static void emit_branch_copies(cc_t *c, cframe_t *f, uint32_t n) {
 static void emit_return(cc_t *c) {
   uint32_t n = c->ft->nresults;
   uint32_t src = c->sp - n;
+  if (n == 1 && c->stack[src].kind == K_SLOT && c->last_dst_pos >= 0 &&
+      c->last_nemit == c->nemit && c->last_dst_height == src) {
+    /* the op just emitted computed the result: let it write fp[0] */
+    put_w(c, c->last_dst_pos, 0);
+    emit_op(c, WOP_RETURN);
+    return;
+  }
   for (uint32_t i = 0; i < n; i++) materialize(c, src + i);
   for (uint32_t i = 0; i < n; i++)
     emit_copy(c, (int32_t)(i * 8), slot_off(c, src + i));

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "wh_engine.h"
 
@@ -288,6 +289,10 @@ int wh__call_host(wh_exec_t *x, const wh_func_t *f, uint64_t *slots,
 /* Replaces op numbers in the handler cells of `code` by the dispatch
  * loop's label addresses (a no-op for the switch-dispatch build). */
 void wh__thread_code(uint8_t *code, uint32_t len);
+/* The wcode op whose handler is in the 8-byte cell at `cell`, or -1. */
+int wh__wop_of_handler(const uint8_t *cell);
+/* Prints threaded wcode, one op a line (for debugging and tests). */
+void wh__wcode_dump(FILE *out, const uint8_t *code, uint32_t len);
 /* Compiles every function body of `m` (bytes borrowed). */
 int wh__compile_module(wh_module_t *m, const uint8_t *bytes, size_t len,
                        wh_diag_t *diag);

@@ -14,6 +14,7 @@
  * Every trap leaves through the one `trap_exit` label.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -590,6 +591,60 @@ done:
   if (metered) x->fuel = fuel;
   x->frame_top = frame_base - 1;
   return 0;
+}
+
+/* Reverse of the label table, sorted by address, for wh__wop_of_label. */
+typedef struct label_op {
+  const void *addr;
+  uint32_t op;
+} label_op_t;
+
+static label_op_t label_ops[WOP__COUNT];
+static pthread_once_t label_ops_once = PTHREAD_ONCE_INIT;
+
+static int cmp_label(const void *a, const void *b) {
+  const label_op_t *x = a, *y = b;
+  return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void build_label_ops(void) {
+  const void *const *labels = wh__interp_labels();
+  for (uint32_t i = 0; i < WOP__COUNT; i++) {
+    label_ops[i].addr = labels ? labels[i] : (const void *)(uintptr_t)i;
+    label_ops[i].op = i;
+  }
+  qsort(label_ops, WOP__COUNT, sizeof *label_ops, cmp_label);
+}
+
+int wh__wop_of_handler(const uint8_t *cell) {
+#if WH_INTERP_COMPUTED_GOTO
+  pthread_once(&label_ops_once, build_label_ops);
+  label_op_t key;
+  memcpy(&key.addr, cell, sizeof key.addr);
+  const label_op_t *hit = bsearch(&key, label_ops, WOP__COUNT, sizeof *label_ops, cmp_label);
+  return hit ? (int)hit->op : -1;
+#else
+  uint64_t op;
+  memcpy(&op, cell, 8);
+  return op < WOP__COUNT ? (int)op : -1;
+#endif
+}
+
+void wh__wcode_dump(FILE *out, const uint8_t *code, uint32_t len) {
+  uint32_t pos = 0;
+  while (pos + 8 <= len) {
+    int op = wh__wop_of_handler(code + pos);
+    if (op < 0) {
+      fprintf(out, "%6u  ???\n", pos);
+      return;
+    }
+    int words = wh__wop_words[op];
+    if (words < 0) words = 2 + rdw(code + pos + 12) + 1;
+    fprintf(out, "%6u  %-20s", pos, wh__wop_names[op]);
+    for (int i = 0; i < words; i++) fprintf(out, " %d", rdw(code + pos + 8 + 4 * i));
+    fputc('\n', out);
+    pos += 8 + 4 * (uint32_t)words;
+  }
 }
 
 void wh__thread_code(uint8_t *code, uint32_t len) {

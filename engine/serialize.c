@@ -85,43 +85,19 @@ static void put_cexpr(wbuf_t *b, const wh_cexpr_t *e) {
   put_u64(b, e->bits);
 }
 
-/* Reverse of wh__thread_code: handler addresses back to op numbers. */
-typedef struct label_op {
-  const void *addr;
-  uint32_t op;
-} label_op_t;
-
-static int cmp_label(const void *a, const void *b) {
-  const label_op_t *x = a, *y = b;
-  return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static label_op_t *label_map(void) {
-  const void *const *labels = wh__interp_labels();
-  label_op_t *map = malloc(sizeof *map * WOP__COUNT);
-  if (!map) return NULL;
-  for (uint32_t i = 0; i < WOP__COUNT; i++) {
-    map[i].addr = labels ? labels[i] : (const void *)(uintptr_t)i;
-    map[i].op = i;
-  }
-  qsort(map, WOP__COUNT, sizeof *map, cmp_label);
-  return map;
-}
-
-static bool put_code(wbuf_t *b, const wh_func_def_t *d, const label_op_t *map) {
+/* Writes code with op numbers in place of handler addresses. */
+static bool put_code(wbuf_t *b, const wh_func_def_t *d) {
   uint8_t *code = malloc(d->code_len ? d->code_len : 1);
   if (!code) return false;
   memcpy(code, d->code, d->code_len);
   uint32_t pos = 0;
   while (pos + 8 <= d->code_len) {
-    label_op_t key;
-    memcpy(&key.addr, code + pos, 8);
-    const label_op_t *hit = bsearch(&key, map, WOP__COUNT, sizeof *map, cmp_label);
-    if (!hit) {
+    int found = wh__wop_of_handler(code + pos);
+    if (found < 0) {
       free(code);
       return false;
     }
-    uint64_t op = hit->op;
+    uint64_t op = (uint64_t)found;
     memcpy(code + pos, &op, 8);
     int words = wh__wop_words[op];
     if (words < 0) {
@@ -165,8 +141,6 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
   put_u32(b, m->nglobal_imports);
   put_u32(b, m->nfuncs);
   put(b, m->func_types, (size_t)m->nfuncs * 4);
-  label_op_t *map = label_map();
-  if (!map) return false;
   bool ok = true;
   for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports && ok; i++) {
     const wh_func_def_t *d = &m->defs[i];
@@ -174,9 +148,8 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
     put_u32(b, d->nlocals);
     put_u32(b, d->frame_slots);
     put_str(b, d->name);
-    ok = put_code(b, d, map);
+    ok = put_code(b, d);
   }
-  free(map);
   if (!ok) return false;
   put_u32(b, m->ntables);
   for (uint32_t i = 0; i < m->ntables; i++) {
