@@ -424,9 +424,17 @@ static void emit_return(cc_t *c) {
     emit_op(c, WOP_RETURN);
     return;
   }
-  for (uint32_t i = 0; i < n; i++) materialize(c, src + i);
-  for (uint32_t i = 0; i < n; i++)
-    emit_copy(c, (int32_t)(i * 8), slot_off(c, src + i));
+  if (n == 1 && c->stack[src].kind == K_LOCAL) {
+    emit_copy(c, 0, local_off(c->stack[src].local));
+  } else if (n == 1 && c->stack[src].kind == K_CONST) {
+    emit_const(c, 0, c->stack[src].type, c->stack[src].cval);
+  } else {
+    /* results may overlap params/locals: stage them in their own slots,
+     * then copy down (dst < src, so ascending order is safe) */
+    for (uint32_t i = 0; i < n; i++) materialize(c, src + i);
+    for (uint32_t i = 0; i < n; i++)
+      emit_copy(c, (int32_t)(i * 8), slot_off(c, src + i));
+  }
   emit_op(c, WOP_RETURN);
 }
 
