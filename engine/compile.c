@@ -198,7 +198,9 @@ static void fuel_flush(cc_t *c) {
 /* Starts a basic block: `op` is WOP_ENTRY, WOP_LOOP or WOP_FUEL. */
 static void block_begin(cc_t *c, int op) {
   fuel_flush(c);
+  /* a label may precede this point: no peephole may reach back across it */
   c->cmp_pos = -1;
+  c->last_dst_pos = -1;
   if (dead(c)) return;
   if (op == WOP_FUEL && !c->fuel_on) return;
   if (!c->fuel_on && !c->epoch_on) return;
@@ -784,6 +786,7 @@ static void compile_body(cc_t *c) {
       if (opc == 0x03) {
         fuel_flush(c);
         c->cmp_pos = -1;
+        c->last_dst_pos = -1;
         if (!dead(c)) {
           nf->loop_pos = (int32_t)c->len;
           if (c->fuel_on || c->epoch_on) {
@@ -1558,15 +1561,14 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
   uint64_t total = c->ft->nparams;
   const uint8_t *save = r->p;
   for (uint32_t i = 0; i < ngroups && !FAILED(c); i++) {
-    uint32_t n = wh_rd_u32(r);
+    total += wh_rd_u32(r);   /* groups <= body bytes: no u64 overflow */
     wh_rd_u8(r);
-    total += n;
-    if (total > WH_MAX_LOCALS) {
-      wh_rd_fail(r, total > 0xffffffffu ? WH_EMALFORMED : WH_ELIMIT, "too many locals");
-      break;
-    }
   }
   if (FAILED(c)) return c->r.diag ? c->r.diag->code : WH_EMALFORMED;
+  if (total > 0xffffffffu) return wh_rd_fail(r, WH_EMALFORMED, "too many locals");
+  if (total > WH_MAX_LOCALS)
+    return wh_rd_fail(r, WH_ELIMIT, "too many locals (%llu, limit %u)",
+                      (unsigned long long)total, WH_MAX_LOCALS);
   r->p = save;
   c->nlocals = (uint32_t)total;
   free(c->local_types);

@@ -62,8 +62,9 @@ bool wh_utf8_valid(const uint8_t *s, size_t n) {
 
 /* ---- small readers ------------------------------------------------------- */
 
-static char *read_name(wh_reader_t *r) {
+static char *read_name_len(wh_reader_t *r, uint32_t *len) {
   uint32_t n = wh_rd_u32(r);
+  if (len) *len = n;
   const uint8_t *s = wh_rd_bytes(r, n);
   if (!s) return NULL;
   if (!wh_utf8_valid(s, n)) {
@@ -79,6 +80,8 @@ static char *read_name(wh_reader_t *r) {
   out[n] = '\0';
   return out;
 }
+
+static char *read_name(wh_reader_t *r) { return read_name_len(r, NULL); }
 
 static bool is_valtype(uint8_t b) {
   return b == WH_I32 || b == WH_I64 || b == WH_F32 || b == WH_F64 ||
@@ -117,10 +120,8 @@ static void read_limits(wh_reader_t *r, wh_limits_t *lim, bool is_mem) {
   if (r->failed) return;
   if (flags > 1) {
     r->p--;
-    if (is_mem && (flags == 2 || flags == 3))
-      wh_rd_fail(r, WH_EUNSUPPORTED, "shared memories (threads) are not supported");
-    else
-      wh_rd_fail(r, WH_EMALFORMED, "integer too large (limits flags 0x%02x)", flags);
+    wh_rd_fail(r, WH_EMALFORMED, "integer too large (limits flags 0x%02x%s)", flags,
+               is_mem && flags < 4 ? "; shared memories need the threads proposal" : "");
     return;
   }
   lim->min = wh_rd_u32(r);
@@ -272,9 +273,9 @@ static void sec_import(wh_reader_t *r, wh_module_t *m) {
   }
   for (uint32_t i = 0; i < n && !r->failed; i++) {
     wh_import_desc_t *im = &m->imports[i];
-    im->module = read_name(r);
+    im->module = read_name_len(r, &im->module_len);
     if (r->failed) return;
-    im->name = read_name(r);
+    im->name = read_name_len(r, &im->name_len);
     m->nimports = i + 1;
     if (r->failed) return;
     im->kind = wh_rd_u8(r);
@@ -415,7 +416,7 @@ static void sec_export(wh_reader_t *r, wh_module_t *m) {
   if (!m->exports) { wh_rd_fail(r, WH_ENOMEM, "out of memory"); return; }
   for (uint32_t i = 0; i < n && !r->failed; i++) {
     wh_export_desc_t *e = &m->exports[i];
-    e->name = read_name(r);
+    e->name = read_name_len(r, &e->name_len);
     if (r->failed) return;
     m->nexports = i + 1;
     e->kind = wh_rd_u8(r);
@@ -437,7 +438,7 @@ static void sec_export(wh_reader_t *r, wh_module_t *m) {
     if (e->kind == WH_EXTERN_FUNC)
       m->declared_funcs[e->index / 8] |= 1u << (e->index % 8);
     for (uint32_t k = 0; k < i; k++) {
-      if (strcmp(m->exports[k].name, e->name) == 0) {
+      if (wh__name_eq(m->exports[k].name, m->exports[k].name_len, e->name, e->name_len)) {
         wh_rd_fail(r, WH_EINVALID, "duplicate export name \"%s\"", e->name);
         return;
       }

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "wh_engine.h"
 
@@ -82,8 +83,11 @@ typedef struct wh_cexpr {
   uint64_t bits;
 } wh_cexpr_t;
 
+/* Names are NUL-terminated for printing but may contain NUL bytes: compare
+ * them with their lengths. */
 typedef struct wh_import_desc {
   char *module, *name;
+  uint32_t module_len, name_len;
   uint8_t kind;           /* wh_externkind_t */
   uint32_t index;         /* index in its own index space */
   union {
@@ -96,6 +100,7 @@ typedef struct wh_import_desc {
 
 typedef struct wh_export_desc {
   char *name;
+  uint32_t name_len;
   uint8_t kind;
   uint32_t index;
 } wh_export_desc_t;
@@ -196,6 +201,10 @@ const wh_functype_t *wh__type_intern(wh_engine_t *e, const uint8_t *types,
 const wh_functype_t *wh__type_intern_sig(wh_engine_t *e, const char *params,
                                          const char *results);
 char wh__valtype_char(uint8_t t);
+
+static inline bool wh__name_eq(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && memcmp(a, b, alen) == 0;
+}
 
 /* ---- runtime objects --------------------------------------------------- */
 

@@ -154,6 +154,7 @@ wh_val_t wh_global_get(const wh_global_t *g) {
 
 typedef struct link_entry {
   char *module, *name;
+  size_t module_len, name_len;
   uint8_t kind;
   wh_func_t *func;        /* a host func (owned) or an instance's func */
   bool func_owned;
@@ -189,8 +190,17 @@ void wh_linker_free(wh_linker_t *l) {
   free(l);
 }
 
-static link_entry_t *add_entry(wh_linker_t *l, const char *module,
-                               const char *name, uint8_t kind) {
+static char *dup_name(const char *s, size_t len) {
+  char *d = malloc(len + 1);
+  if (d) {
+    memcpy(d, s, len);
+    d[len] = '\0';
+  }
+  return d;
+}
+
+static link_entry_t *add_entry_n(wh_linker_t *l, const char *module, size_t mlen,
+                                 const char *name, size_t nlen, uint8_t kind) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 32;
     link_entry_t *p = realloc(l->entries, cap * sizeof *p);
@@ -200,8 +210,10 @@ static link_entry_t *add_entry(wh_linker_t *l, const char *module,
   }
   link_entry_t *e = &l->entries[l->n];
   memset(e, 0, sizeof *e);
-  e->module = strdup(module);
-  e->name = strdup(name);
+  e->module = dup_name(module, mlen);
+  e->name = dup_name(name, nlen);
+  e->module_len = mlen;
+  e->name_len = nlen;
   if (!e->module || !e->name) {
     free(e->module);
     free(e->name);
@@ -212,10 +224,18 @@ static link_entry_t *add_entry(wh_linker_t *l, const char *module,
   return e;
 }
 
-static link_entry_t *find_entry(wh_linker_t *l, const char *module, const char *name) {
-  for (size_t i = l->n; i-- > 0;)
-    if (strcmp(l->entries[i].module, module) == 0 && strcmp(l->entries[i].name, name) == 0)
+static link_entry_t *add_entry(wh_linker_t *l, const char *module,
+                               const char *name, uint8_t kind) {
+  return add_entry_n(l, module, strlen(module), name, strlen(name), kind);
+}
+
+static link_entry_t *find_entry(wh_linker_t *l, const wh_import_desc_t *im) {
+  for (size_t i = l->n; i-- > 0;) {
+    const link_entry_t *e = &l->entries[i];
+    if (wh__name_eq(e->module, e->module_len, im->module, im->module_len) &&
+        wh__name_eq(e->name, e->name_len, im->name, im->name_len))
       return &l->entries[i];
+  }
   return NULL;
 }
 
@@ -267,7 +287,7 @@ int wh_linker_define_instance(wh_linker_t *l, const char *module, wh_instance_t 
   const wh_module_t *m = inst->module;
   for (uint32_t i = 0; i < m->nexports; i++) {
     const wh_export_desc_t *x = &m->exports[i];
-    link_entry_t *e = add_entry(l, module, x->name, x->kind);
+    link_entry_t *e = add_entry_n(l, module, strlen(module), x->name, x->name_len, x->kind);
     if (!e) return WH_ENOMEM;
     switch (x->kind) {
     case WH_EXTERN_FUNC: e->func = inst->funcs[x->index]; break;
@@ -305,7 +325,7 @@ static int link_imports(wh_linker_t *l, const wh_module_t *m, wh_instance_t *ins
   uint32_t nhost = 0;
   for (uint32_t i = 0; i < m->nimports; i++) {
     const wh_import_desc_t *im = &m->imports[i];
-    link_entry_t *e = find_entry(l, im->module, im->name);
+    link_entry_t *e = find_entry(l, im);
     if (!e)
       return wh_diag_set(diag, WH_EUNLINKABLE, -1, "unknown import: %s.%s",
                          im->module, im->name);
@@ -527,18 +547,28 @@ void wh_instance_free(wh_instance_t *inst) {
 
 const wh_module_t *wh_instance_module(const wh_instance_t *inst) { return inst->module; }
 
-static const wh_export_desc_t *find_export(const wh_instance_t *inst, const char *name,
-                                           uint8_t kind) {
+static const wh_export_desc_t *find_export_n(const wh_instance_t *inst, const char *name,
+                                             size_t len, uint8_t kind) {
   const wh_module_t *m = inst->module;
   for (uint32_t i = 0; i < m->nexports; i++)
-    if (m->exports[i].kind == kind && strcmp(m->exports[i].name, name) == 0)
+    if (m->exports[i].kind == kind &&
+        wh__name_eq(m->exports[i].name, m->exports[i].name_len, name, len))
       return &m->exports[i];
   return NULL;
 }
 
-wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name) {
-  const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_FUNC);
+static const wh_export_desc_t *find_export(const wh_instance_t *inst, const char *name,
+                                           uint8_t kind) {
+  return find_export_n(inst, name, strlen(name), kind);
+}
+
+wh_func_t *wh_instance_func_n(wh_instance_t *inst, const char *name, size_t len) {
+  const wh_export_desc_t *x = find_export_n(inst, name, len, WH_EXTERN_FUNC);
   return x ? inst->funcs[x->index] : NULL;
+}
+
+wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name) {
+  return wh_instance_func_n(inst, name, strlen(name));
 }
 
 wh_memory_t *wh_instance_memory(wh_instance_t *inst, const char *name) {

@@ -72,6 +72,11 @@ static void put_str(wbuf_t *b, const char *s) {
   put(b, s, n);
 }
 
+static void put_name(wbuf_t *b, const char *s, uint32_t len) {
+  put_u32(b, len);
+  put(b, s, len);
+}
+
 static void put_limits(wbuf_t *b, const wh_limits_t *l) {
   put_u64(b, l->min);
   put_u64(b, l->max);
@@ -124,8 +129,8 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
   put_u32(b, m->nimports);
   for (uint32_t i = 0; i < m->nimports; i++) {
     const wh_import_desc_t *im = &m->imports[i];
-    put_str(b, im->module);
-    put_str(b, im->name);
+    put_name(b, im->module, im->module_len);
+    put_name(b, im->name, im->name_len);
     put_u8(b, im->kind);
     put_u32(b, im->index);
     switch (im->kind) {
@@ -166,7 +171,7 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
   }
   put_u32(b, m->nexports);
   for (uint32_t i = 0; i < m->nexports; i++) {
-    put_str(b, m->exports[i].name);
+    put_name(b, m->exports[i].name, m->exports[i].name_len);
     put_u8(b, m->exports[i].kind);
     put_u32(b, m->exports[i].index);
   }
@@ -277,8 +282,9 @@ static uint32_t get_count(rbuf_t *r, size_t min) {
   return r->bad ? 0 : n;
 }
 
-static char *get_str(rbuf_t *r, bool nullable) {
+static char *get_str_len(rbuf_t *r, bool nullable, uint32_t *len) {
   uint32_t n = get_u32(r);
+  if (len) *len = n;
   if (r->bad) return NULL;
   if (n == UINT32_MAX) {
     if (!nullable) r->bad = true;
@@ -295,6 +301,8 @@ static char *get_str(rbuf_t *r, bool nullable) {
   s[n] = '\0';
   return s;
 }
+
+static char *get_str(rbuf_t *r, bool nullable) { return get_str_len(r, nullable, NULL); }
 
 static void get_limits(rbuf_t *r, wh_limits_t *l) {
   l->min = get_u64(r);
@@ -364,8 +372,8 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
   if (!m->imports) return WH_ENOMEM;
   for (uint32_t i = 0; i < nimports && !r->bad; i++) {
     wh_import_desc_t *im = &m->imports[i];
-    im->module = get_str(r, false);
-    im->name = get_str(r, false);
+    im->module = get_str_len(r, false, &im->module_len);
+    im->name = get_str_len(r, false, &im->name_len);
     m->nimports = i + 1;
     im->kind = get_u8(r);
     im->index = get_u32(r);
@@ -453,7 +461,7 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
   if (!m->exports) return WH_ENOMEM;
   for (uint32_t i = 0; i < nexports && !r->bad; i++) {
     wh_export_desc_t *x = &m->exports[i];
-    x->name = get_str(r, false);
+    x->name = get_str_len(r, false, &x->name_len);
     m->nexports = i + 1;
     x->kind = get_u8(r);
     x->index = get_u32(r);

@@ -26,16 +26,20 @@
  *   event        userdata u64 @0, error u16 @8, type u8 @10,
  *                nbytes u64 @16, flags u16 @24                   (32)
  *
- * The fd table maps guest fds to host fds.  Rights are recorded and
- * reported by fd_fdstat_get but not otherwise enforced: the access mode
- * the host fd was opened with is what the kernel enforces.
+ * The fd table maps guest fds to host fds (at most MAX_FDS).  Rights are
+ * recorded, reported by fd_fdstat_get and may only shrink, but are not
+ * otherwise enforced: the access mode the host fd was opened with is what
+ * the kernel enforces.  The embedder's stdio fds are borrowed: the guest
+ * may close or renumber its slots, never the host fds, and may not change
+ * their shared file status flags.
  *
  * Paths.  A guest path is always relative to a directory fd in the table,
  * and every such directory lies beneath a preopen, so "beneath that fd" is
  * the whole rule.  openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) does
- * it in the kernel; where openat2 is missing (ENOSYS) walk_open() does the
- * same one component at a time with O_NOFOLLOW, expanding symlinks itself
- * and keeping a stack of directory fds so `..` can never climb above the
+ * it in the kernel; where openat2 is missing (ENOSYS, or EPERM from a
+ * seccomp filter that predates it) walk_open() does the same one
+ * component at a time with O_NOFOLLOW, expanding symlinks itself and
+ * keeping a stack of directory fds so `..` can never climb above the
  * starting one.  Absolute paths, absolute symlink targets and `..` above
  * the start all fail with ENOTCAPABLE.  Operations on a name (mkdir,
  * unlink, rename, ...) open the parent directory beneath the fd and then
@@ -312,37 +316,55 @@ static void entry_close(fd_entry_t *f)
   f->host = -1;
 }
 
-/* Puts `host` in the lowest free guest slot; returns the guest fd or -1
- * when the table is full (the caller still owns `host` then). */
+/* Grows the fd table to at least `n` slots (capped at MAX_FDS). */
+static bool fd_reserve(wh_wasi_t *w, uint32_t n)
+{
+  uint32_t cap = w->nfds ? w->nfds : 8;
+  fd_entry_t *fds;
+  if (n <= w->nfds)
+    return true;
+  while (cap < n)
+    cap *= 2;
+  if (cap > MAX_FDS)
+    cap = MAX_FDS;
+  if (n > cap)
+    return false;
+  fds = realloc(w->fds, cap * sizeof *fds);
+  if (fds == NULL)
+    return false;
+  for (uint32_t j = w->nfds; j < cap; j++) {
+    memset(&fds[j], 0, sizeof fds[j]);
+    fds[j].host = -1;
+  }
+  w->fds = fds;
+  w->nfds = cap;
+  return true;
+}
+
+/* Puts `host` in guest slot `i`, which must be free. */
+static void fd_place(wh_wasi_t *w, uint32_t i, int host, uint8_t type,
+                   uint64_t rights, uint64_t inheriting, bool borrowed)
+{
+  fd_entry_t *f = &w->fds[i];
+  memset(f, 0, sizeof *f);
+  f->host = host;
+  f->type = type;
+  f->borrowed = borrowed;
+  f->rights = rights;
+  f->inheriting = inheriting;
+}
+
+/* Puts `host` in the lowest free guest slot (POSIX's rule); returns the
+ * guest fd, or -1 when the table is full (the caller still owns `host`). */
 static int fd_insert(wh_wasi_t *w, int host, uint8_t type, uint64_t rights,
-                     uint64_t inheriting, bool borrowed)
+                     uint64_t inheriting)
 {
   uint32_t i;
   for (i = 0; i < w->nfds && w->fds[i].host >= 0; i++)
     ;
-  if (i == w->nfds) {
-    uint32_t n = w->nfds ? w->nfds * 2 : 8;
-    fd_entry_t *fds;
-    if (n > MAX_FDS)
-      n = MAX_FDS;
-    if (i >= n)
-      return -1;
-    fds = realloc(w->fds, n * sizeof *fds);
-    if (fds == NULL)
-      return -1;
-    for (uint32_t j = w->nfds; j < n; j++) {
-      memset(&fds[j], 0, sizeof fds[j]);
-      fds[j].host = -1;
-    }
-    w->fds = fds;
-    w->nfds = n;
-  }
-  w->fds[i].host = host;
-  w->fds[i].type = type;
-  w->fds[i].borrowed = borrowed;
-  w->fds[i].rights = rights;
-  w->fds[i].inheriting = inheriting;
-  w->fds[i].preopen = NULL;
+  if (!fd_reserve(w, i + 1))
+    return -1;
+  fd_place(w, i, host, type, rights, inheriting, false);
   return (int)i;
 }
 
@@ -363,14 +385,16 @@ static uint32_t get_path(call_t *k, uint32_t ptr, uint32_t len, char *buf)
   return WASI_ESUCCESS;
 }
 
-/* Collects up to MAX_IOVS guest iovecs as host iovecs into `iov`. */
+/* Collects guest iovecs as host iovecs into `iov`.  The whole array must
+ * lie in memory, but only the first MAX_IOVS are used (a short read or
+ * write, which callers must handle anyway). */
 static uint32_t get_iovs(call_t *k, uint32_t iovs, uint32_t n,
                          struct iovec *iov, int *count)
 {
-  if (n > MAX_IOVS)
-    n = MAX_IOVS;
   if (!in_mem(k, iovs, (uint64_t)n * 8))
     return WASI_EFAULT;
+  if (n > MAX_IOVS)
+    n = MAX_IOVS;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t p = ld32(k, (uint64_t)iovs + 8 * i);
     uint32_t len = ld32(k, (uint64_t)iovs + 8 * i + 4);
@@ -413,11 +437,11 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
   next = malloc(2 * (MAX_PATH + 1));
   if (work == NULL || next == NULL) {
     ret = -ENOMEM;
-    goto fail;
+    goto done;
   }
   if (path[0] == '\0') {
     ret = -ENOENT;
-    goto fail;
+    goto done;
   }
   snprintf(work, 2 * (MAX_PATH + 1), "%s", path);
 
@@ -433,7 +457,7 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
       ret = openat(stack[depth], ".", (flags & ~O_NOFOLLOW) | O_CLOEXEC, mode);
       if (ret < 0)
         ret = -errno;
-      goto fail;
+      goto done;
     }
     start = pos;
     while (work[pos] != '\0' && work[pos] != '/')
@@ -446,7 +470,7 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
     trailing = last && after > end;
     if (end - start > NAME_MAX) {
       ret = -ENAMETOOLONG;
-      goto fail;
+      goto done;
     }
     memcpy(comp, work + start, end - start);
     comp[end - start] = '\0';
@@ -456,7 +480,7 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
     if (is_dotdot(comp)) {
       if (depth == 0) {
         ret = -EXDEV;
-        goto fail;
+        goto done;
       }
       close(stack[depth--]);
       continue;
@@ -468,22 +492,26 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
         int len;
         if (++links > MAX_SYMLINKS) {
           ret = -ELOOP;
-          goto fail;
+          goto done;
         }
         if ((size_t)n >= sizeof target) {
           ret = -ENAMETOOLONG;
-          goto fail;
+          goto done;
         }
         target[n] = '\0';
+        if (n == 0) {
+          ret = -ENOENT;
+          goto done;
+        }
         if (target[0] == '/') {
           ret = -EXDEV;
-          goto fail;
+          goto done;
         }
         /* splice: target, then whatever followed the link (slashes kept) */
         len = snprintf(next, 2 * (MAX_PATH + 1), "%s%s", target, work + end);
         if (len < 0 || len >= 2 * (MAX_PATH + 1)) {
           ret = -ENAMETOOLONG;
-          goto fail;
+          goto done;
         }
         memcpy(work, next, (size_t)len + 1);
         pos = 0;
@@ -491,37 +519,37 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
       }
       if (errno != EINVAL && !(errno == ENOENT && last)) {
         ret = -errno;
-        goto fail;
+        goto done;
       }
     }
     if (!last) {
       int fd;
       if (depth + 1 >= MAX_DEPTH) {
         ret = -ENAMETOOLONG;
-        goto fail;
+        goto done;
       }
       fd = openat(stack[depth], comp,
                   O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
         ret = -errno;
-        goto fail;
+        goto done;
       }
       stack[++depth] = fd;
       continue;
     }
     if (trailing && (flags & O_CREAT)) {
       ret = -EISDIR;
-      goto fail;
+      goto done;
     }
     ret = openat(stack[depth], comp,
                  flags | O_NOFOLLOW | O_CLOEXEC | (trailing ? O_DIRECTORY : 0),
                  mode);
     if (ret < 0)
       ret = -errno;
-    goto fail;
+    goto done;
   }
 
-fail:
+done:
   while (depth > 0)
     close(stack[depth--]);
   free(work);
@@ -545,9 +573,12 @@ static int beneath_open(wh_wasi_t *w, int root, const char *path, int flags,
     fd = syscall(SYS_openat2, root, path, &how, sizeof how);
     if (fd >= 0)
       return (int)fd;
-    if (errno != ENOSYS)
+    /* ENOSYS: an old kernel.  EPERM may be a seccomp filter that does not
+     * know openat2 (or a real EPERM, which the walk will meet again). */
+    if (errno == ENOSYS)
+      w->portable = true;
+    else if (errno != EPERM)
       return -errno;
-    w->portable = true;
   }
   return walk_open(root, path, flags, mode);
 }
@@ -1218,7 +1249,7 @@ static uint32_t p1_path_open(call_t *k, const uint64_t *s)
   }
   type = filetype_of(&st, host);
   guest = fd_insert(k->w, host, type, base & rights_for(type),
-                    inheriting & R_ALL, false);
+                    inheriting & R_ALL);
   if (guest < 0) {
     e = WASI_EMFILE;
     goto fail;
@@ -1499,6 +1530,17 @@ static uint64_t mono_now(void)
   return ts_ns(&ts);
 }
 
+/* One poll_oneoff subscription, as read from the guest before any event
+ * is written (the guest may overlap its in and out arrays). */
+typedef struct sub {
+  uint64_t userdata;
+  uint64_t deadline;    /* monotonic ns for a clock; UINT64_MAX otherwise */
+  uint32_t fd;          /* guest fd of an fd subscription */
+  int32_t pidx;         /* index into the pollfd array, or -1 */
+  uint16_t err;         /* an error to report at once */
+  uint8_t tag;
+} sub_t;
+
 /*
  * Clock subscriptions (realtime or monotonic, relative or absolute)
  * become one monotonic deadline each; fd subscriptions on pipes, ttys
@@ -1510,43 +1552,41 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
   uint32_t in = (uint32_t)s[0], out = (uint32_t)s[1], n = (uint32_t)s[2];
   uint32_t nout = (uint32_t)s[3];
   struct pollfd *pfds = NULL;
-  int32_t *pidx = NULL;         /* subscription -> pfds index, or -1 */
-  uint64_t *deadline = NULL;    /* clock subscriptions; UINT64_MAX else */
-  uint16_t *err = NULL;         /* immediate per-subscription errors */
+  sub_t *subs = NULL;
   uint32_t npfd = 0, nev = 0;
-  uint64_t first = UINT64_MAX;
+  uint64_t first = UINT64_MAX, now;
   bool ready_now = false;
   uint32_t e = WASI_ESUCCESS;
 
   if (n == 0)
     return WASI_EINVAL;
-  if (n > MAX_SUBS)
-    return WASI_ENOTSUP;
   if (!in_mem(k, in, (uint64_t)n * 48) || !in_mem(k, out, (uint64_t)n * 32) ||
       !in_mem(k, nout, 4))
     return WASI_EFAULT;
+  if (n > MAX_SUBS)
+    return WASI_ENOTSUP;
   pfds = calloc(n, sizeof *pfds);
-  pidx = calloc(n, sizeof *pidx);
-  deadline = calloc(n, sizeof *deadline);
-  err = calloc(n, sizeof *err);
-  if (pfds == NULL || pidx == NULL || deadline == NULL || err == NULL) {
+  subs = calloc(n, sizeof *subs);
+  if (pfds == NULL || subs == NULL) {
     e = WASI_ENOMEM;
     goto fail;
   }
 
+  now = mono_now();
   for (uint32_t i = 0; i < n; i++) {
-    uint64_t sub = (uint64_t)in + 48ull * i;
-    uint8_t tag = k->mem[sub + 8];
-    pidx[i] = -1;
-    deadline[i] = UINT64_MAX;
-    if (tag == EVENT_CLOCK) {
-      uint32_t id = ld32(k, sub + 16);
-      uint64_t timeout = ld64(k, sub + 24);
+    uint64_t p = (uint64_t)in + 48ull * i;
+    sub_t *u = &subs[i];
+    u->userdata = ld64(k, p);
+    u->tag = k->mem[p + 8];
+    u->pidx = -1;
+    u->deadline = UINT64_MAX;
+    if (u->tag == EVENT_CLOCK) {
+      uint32_t id = ld32(k, p + 16);
+      uint64_t timeout = ld64(k, p + 24), rel;
       uint16_t flags;
-      uint64_t now = mono_now(), rel;
-      memcpy(&flags, k->mem + sub + 40, 2);
+      memcpy(&flags, k->mem + p + 40, 2);
       if (id != CLOCK_ID_REALTIME && id != CLOCK_ID_MONOTONIC) {
-        err[i] = WASI_EINVAL;
+        u->err = WASI_EINVAL;
         ready_now = true;
         continue;
       }
@@ -1560,21 +1600,20 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
       } else {
         rel = timeout;
       }
-      deadline[i] = rel > UINT64_MAX - now ? UINT64_MAX - 1 : now + rel;
-      if (deadline[i] < first)
-        first = deadline[i];
-    } else if (tag == EVENT_FD_READ || tag == EVENT_FD_WRITE) {
+      u->deadline = rel > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + rel;
+      if (u->deadline < first)
+        first = u->deadline;
+    } else if (u->tag == EVENT_FD_READ || u->tag == EVENT_FD_WRITE) {
       fd_entry_t *f;
-      uint32_t fe = get_fd(k, ld32(k, sub + 16), &f);
-      if (fe != WASI_ESUCCESS) {
-        err[i] = (uint16_t)fe;
-        ready_now = true;
-      } else if (f->type == FT_REGULAR_FILE || f->type == FT_DIRECTORY) {
-        ready_now = true;   /* pidx -1, no error: ready */
+      u->fd = ld32(k, p + 16);
+      u->err = (uint16_t)get_fd(k, u->fd, &f);
+      if (u->err != 0 || f->type == FT_REGULAR_FILE ||
+          f->type == FT_DIRECTORY) {
+        ready_now = true;   /* an error, or always ready */
       } else {
         pfds[npfd].fd = f->host;
-        pfds[npfd].events = tag == EVENT_FD_READ ? POLLIN : POLLOUT;
-        pidx[i] = (int32_t)npfd++;
+        pfds[npfd].events = u->tag == EVENT_FD_READ ? POLLIN : POLLOUT;
+        u->pidx = (int32_t)npfd++;
       }
     } else {
       e = WASI_EINVAL;
@@ -1583,23 +1622,15 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
   }
 
   for (;;) {
-    uint64_t now = mono_now();
-    int r;
-    if (ready_now || first <= now) {
-      if (npfd > 0) {
-        struct timespec zero = {0, 0};
-        r = ppoll(pfds, npfd, &zero, NULL);
-        if (r < 0 && errno != EINTR) {
-          e = map_errno(errno);
-          goto fail;
-        }
-      }
-      break;
-    }
+    struct timespec ts;
+    bool due;
+    now = mono_now();
+    due = ready_now || first <= now;
     if (npfd > 0) {
-      struct timespec ts, *tp = NULL;
-      if (first != UINT64_MAX) {
-        uint64_t rel = first - now;
+      struct timespec *tp = NULL;
+      int r;
+      if (due || first != UINT64_MAX) {
+        uint64_t rel = due ? 0 : first - now;
         ts.tv_sec = (time_t)(rel / 1000000000ull);
         ts.tv_nsec = (long)(rel % 1000000000ull);
         tp = &ts;
@@ -1609,71 +1640,64 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
         e = map_errno(errno);
         goto fail;
       }
-      if (r > 0)
+      if (r > 0 || due)
         break;
     } else {
-      struct timespec ts;
+      if (due)
+        break;
+      /* only clocks, so first is a real deadline */
       ts.tv_sec = (time_t)(first / 1000000000ull);
       ts.tv_nsec = (long)(first % 1000000000ull);
       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
     }
   }
 
-  {
-    uint64_t now = mono_now();
-    for (uint32_t i = 0; i < n; i++) {
-      uint64_t sub = (uint64_t)in + 48ull * i;
-      uint64_t ev = (uint64_t)out + 32ull * nev;
-      uint8_t tag = k->mem[sub + 8];
-      uint64_t nbytes = 0;
-      uint16_t rwflags = 0;
-      bool fire;
+  now = mono_now();
+  for (uint32_t i = 0; i < n; i++) {
+    sub_t *u = &subs[i];
+    uint64_t ev = (uint64_t)out + 32ull * nev;
+    uint64_t nbytes = 0;
+    uint16_t rwflags = 0, err = u->err;
 
-      if (err[i] != 0) {
-        fire = true;
-      } else if (tag == EVENT_CLOCK) {
-        fire = deadline[i] <= now;
-      } else if (pidx[i] < 0) {
-        fire = true;
-        if (tag == EVENT_FD_READ) {
-          fd_entry_t *f = &k->w->fds[ld32(k, sub + 16)];
-          struct stat st;
-          off_t pos = lseek(f->host, 0, SEEK_CUR);
-          if (f->type == FT_REGULAR_FILE && pos >= 0 &&
-              fstat(f->host, &st) == 0 && st.st_size > pos)
-            nbytes = (uint64_t)(st.st_size - pos);
-        }
-      } else {
-        short re = pfds[pidx[i]].revents;
-        fire = re != 0;
-        if (re & POLLNVAL)
-          err[i] = WASI_EBADF;
-        if (re & POLLHUP)
-          rwflags |= EVENTRW_HANGUP;
-        if (tag == EVENT_FD_READ && (re & POLLIN)) {
-          int avail = 0;
-          nbytes = ioctl(pfds[pidx[i]].fd, FIONREAD, &avail) == 0 && avail > 0
-                       ? (uint64_t)avail : 1;
-        }
-      }
-      if (!fire)
+    if (err != 0) {
+      /* report the error */
+    } else if (u->tag == EVENT_CLOCK) {
+      if (u->deadline > now)
         continue;
-      memset(k->mem + ev, 0, 32);
-      memcpy(k->mem + ev, k->mem + sub, 8);   /* userdata */
-      st16(k, ev + 8, err[i]);
-      st8(k, ev + 10, tag);
-      st64(k, ev + 16, nbytes);
-      st16(k, ev + 24, rwflags);
-      nev++;
+    } else if (u->pidx < 0) {
+      fd_entry_t *f = &k->w->fds[u->fd];   /* checked above */
+      struct stat st;
+      off_t pos;
+      if (u->tag == EVENT_FD_READ && f->type == FT_REGULAR_FILE &&
+          (pos = lseek(f->host, 0, SEEK_CUR)) >= 0 &&
+          fstat(f->host, &st) == 0 && st.st_size > pos)
+        nbytes = (uint64_t)(st.st_size - pos);
+    } else {
+      short re = pfds[u->pidx].revents;
+      int avail = 0;
+      if (re == 0)
+        continue;
+      if (re & POLLNVAL)
+        err = WASI_EBADF;
+      if (re & POLLHUP)
+        rwflags |= EVENTRW_HANGUP;
+      if (u->tag == EVENT_FD_READ && (re & POLLIN))
+        nbytes = ioctl(pfds[u->pidx].fd, FIONREAD, &avail) == 0 && avail > 0
+                     ? (uint64_t)avail : 1;
     }
+    memset(k->mem + ev, 0, 32);
+    st64(k, ev, u->userdata);
+    st16(k, ev + 8, err);
+    st8(k, ev + 10, u->tag);
+    st64(k, ev + 16, nbytes);
+    st16(k, ev + 24, rwflags);
+    nev++;
   }
   st32(k, nout, nev);
 
 fail:
   free(pfds);
-  free(pidx);
-  free(deadline);
-  free(err);
+  free(subs);
   return e;
 }
 
@@ -1797,38 +1821,33 @@ wh_wasi_t *wh_wasi_new(const wh_wasi_config_t *cfg, wh_diag_t *diag)
     wh_diag_set(diag, WH_ELIMIT, -1, "WASI arguments or environment too large");
     goto fail;
   }
-  for (size_t i = 0; i < 3; i++) {
+  /* Slots 0-2 are the stdio fds; a missing one stays a free slot. */
+  if (!fd_reserve(w, 3))
+    goto nomem;
+  for (uint32_t i = 0; i < 3; i++) {
     struct stat st;
     uint8_t type = FT_UNKNOWN;
-    if (stdio[i] < 0) {
-      /* keep the slot free so fd numbers still line up */
-      if (fd_insert(w, INT_MAX, FT_UNKNOWN, 0, 0, true) < 0)
-        goto nomem;
+    if (stdio[i] < 0)
       continue;
-    }
     if (fstat(stdio[i], &st) == 0)
       type = filetype_of(&st, stdio[i]);
-    if (fd_insert(w, stdio[i], type, rights_for(type), 0, true) < 0)
-      goto nomem;
+    fd_place(w, i, stdio[i], type, rights_for(type), 0, true);
   }
-  for (size_t i = 0; i < 3; i++)
-    if (stdio[i] < 0)
-      w->fds[i].host = -1;
   for (size_t i = 0; i < cfg->npreopens; i++) {
     const wh_wasi_preopen_t *p = &cfg->preopens[i];
     int fd = open(p->host_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int guest;
+    uint32_t guest = 3 + (uint32_t)i;   /* after stdio, even a free slot */
     if (fd < 0) {
       wh_diag_set(diag, WH_EIO, -1, "cannot open directory %s: %s",
                   p->host_path, strerror(errno));
       goto fail;
     }
-    guest = fd_insert(w, fd, FT_DIRECTORY, R_DIR, R_ALL, false);
-    if (guest < 0) {
+    if (!fd_reserve(w, guest + 1)) {
       close(fd);
       wh_diag_set(diag, WH_ELIMIT, -1, "too many preopened directories");
       goto fail;
     }
+    fd_place(w, guest, fd, FT_DIRECTORY, R_DIR, R_ALL, false);
     w->fds[guest].preopen = strdup(p->guest_path);
     if (w->fds[guest].preopen == NULL)
       goto nomem;

@@ -179,6 +179,8 @@ const wh_module_t *wh_instance_module(const wh_instance_t *inst);
 /* Exports by name; NULL if absent or of another kind.  Borrowed from the
  * instance. */
 wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name);
+/* As wh_instance_func, for names that may contain NUL bytes. */
+wh_func_t *wh_instance_func_n(wh_instance_t *inst, const char *name, size_t len);
 wh_memory_t *wh_instance_memory(wh_instance_t *inst, const char *name);
 wh_table_t *wh_instance_table(wh_instance_t *inst, const char *name);
 wh_global_t *wh_instance_global(wh_instance_t *inst, const char *name);

@@ -16,7 +16,8 @@
  * f32/f64 as their bit patterns, externref N as the host pointer N+1 (so
  * that null stays NULL).  Expected floats may be "nan:canonical" or
  * "nan:arithmetic".  Text-format modules (.wat, only in assert_malformed)
- * are skipped: wharf reads binaries only.
+ * are skipped: wharf reads binaries only.  So are actions on an export
+ * whose name holds a NUL byte, which the C-string API cannot name.
  *
  * Every module, register, action and assert_* command counts as one pass
  * or fail; a failure prints "FILE:LINE: <command> <field>: <why>".  The
@@ -106,14 +107,31 @@ static void skip(file_t *f) { f->skipped++; }
 static void fail(file_t *f, json_t *cmd, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Counts a failure and prints "FILE:LINE: <type> <field>: <why>". */
+/* Prints an export or file name with control bytes escaped (names.wast
+ * has them all); UTF-8 passes through. */
+static void print_name(const char *s) {
+  if (!s) s = "-";
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+    else putchar(c);
+  }
+}
+
+/* Counts a failure and prints "FILE:LINE: <type> <field>: <why>" (or
+ * "FILE: <why>" for a failure that belongs to no command). */
 static void fail(file_t *f, json_t *cmd, const char *field, const char *fmt, ...) {
   va_list ap;
   const char *type = cmd ? cmd_str(cmd, "type") : NULL;
 
   f->failed++;
-  printf("%s:%d: %s %s: ", f->src, cmd ? cmd_line(cmd) : 0,
-         type ? type : "?", field ? field : "-");
+  if (cmd) {
+    printf("%s:%d: %s ", f->src, cmd_line(cmd), type ? type : "?");
+    print_name(field);
+    fputs(": ", stdout);
+  } else {
+    printf("%s: ", f->src);
+  }
   va_start(ap, fmt);
   vprintf(fmt, ap);
   va_end(ap);
@@ -128,8 +146,9 @@ static void note(file_t *f, json_t *cmd, const char *field, const char *fmt, ...
   va_list ap;
 
   if (!f->run->verbose) return;
-  printf("%s:%d: note: %s %s: ", f->src, cmd_line(cmd), cmd_str(cmd, "type"),
-         field ? field : "-");
+  printf("%s:%d: note: %s ", f->src, cmd_line(cmd), cmd_str(cmd, "type"));
+  print_name(field);
+  fputs(": ", stdout);
   va_start(ap, fmt);
   vprintf(fmt, ap);
   va_end(ap);
@@ -685,7 +704,8 @@ static int do_action(file_t *f, json_t *action, outcome_t *o) {
              type ? type : "(none)");
     goto done;
   }
-  wh_func_t *fn = wh_instance_func(inst, field);
+  size_t field_len = json_string_length(json_object_get(action, "field"));
+  wh_func_t *fn = wh_instance_func_n(inst, field, field_len);
   if (!fn) {
     o->rc = WH_ENOTFOUND;
     snprintf(o->why, sizeof o->why, "no exported function \"%s\"", field);
@@ -961,7 +981,7 @@ static void run_file(run_t *r, const char *path) {
     goto done;
   }
 
-  root = json_load_file(path, 0, &jerr);
+  root = json_load_file(path, JSON_ALLOW_NUL, &jerr);
   if (!root) {
     fail(&f, NULL, path, "cannot read JSON: %s (line %d)", jerr.text,
          jerr.line);
