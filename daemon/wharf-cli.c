@@ -2,7 +2,7 @@
  * wharf-cli.c - the `wharf` command: run one WebAssembly module from the
  * command line, the way `wasmtime run` does.
  *
- *   wharf run [--dir HOST[::GUEST]]... [--env K[=V]]... [--fuel N]
+ *   wharf run [--dir HOST[::GUEST]]... [--env K[=V]]... [--fuel N] [--timeout MS]
  *             [--invoke NAME] FILE.wasm [ARGS...]
  *
  * FILE is mapped, compiled, linked against WASI preview1 (plus no-op
@@ -44,6 +44,7 @@ typedef struct run_opts {
   size_t nenvs;
   bool fuel_set;
   uint64_t fuel;
+  uint64_t timeout_ms;    /* 0: none */
   const char *invoke;
   const char *file;
   char **args;            /* guest arguments after FILE */
@@ -66,6 +67,7 @@ static void usage(FILE *out)
           "  --env NAME[=VALUE]   set a guest environment variable (no VALUE:\n"
           "                       take it from wharf's own environment)\n"
           "  --fuel N             run with N units of fuel; trap when it runs out\n"
+          "  --timeout MS         trap \"deadline exceeded\" after MS milliseconds\n"
           "  --invoke NAME        call export NAME instead of _start, with ARGS as\n"
           "                       its parameters, and print its results\n");
 }
@@ -149,6 +151,15 @@ static int parse_run(int argc, char **argv, run_opts_t *o)
         return EXIT_USAGE;
       }
       o->fuel_set = true;
+    } else if ((v = opt_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
+      char *end;
+      errno = 0;
+      o->timeout_ms = strtoull(v, &end, 10);
+      if (errno != 0 || end == v || *end != '\0' || v[0] == '-' ||
+          o->timeout_ms == 0) {
+        fprintf(stderr, "wharf: --timeout wants a positive number of milliseconds, not '%s'\n", v);
+        return EXIT_USAGE;
+      }
     } else if ((v = opt_value(argc, argv, &i, "--invoke", &missing)) != NULL) {
       o->invoke = v;
     } else {
@@ -377,7 +388,7 @@ static int cmd_run(int argc, char **argv)
     goto done;
   wh_engine_config_default(&ec);
   ec.fuel = o.fuel_set;
-  ec.epoch_interrupt = false;
+  ec.epoch_interrupt = o.timeout_ms != 0;
   e = wh_engine_new(&ec);
   if (e == NULL) {
     fprintf(stderr, "wharf: out of memory\n");
@@ -430,6 +441,10 @@ static int cmd_run(int argc, char **argv)
   }
   if (o.fuel_set)
     wh_exec_set_fuel(x, o.fuel);
+  if (o.timeout_ms) {
+    wh_epoch_start(o.timeout_ms < 100 ? 1 : 10);
+    wh_exec_set_deadline_ms(x, o.timeout_ms);
+  }
 
   wh_diag_clear(&diag);
   rc = wh_linker_instantiate(l, m, x, &inst, &diag);

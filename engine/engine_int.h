@@ -278,6 +278,7 @@ struct wh_exec {
   char *backtrace;
   size_t backtrace_cap;
   int depth;              /* nested wh_call depth */
+  void *user;             /* the embedder's, see wh_exec_set_user */
 };
 
 extern _Atomic uint64_t wh__epoch;

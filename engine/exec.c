@@ -16,7 +16,9 @@
 
 #include "engine_int.h"
 
-#define WH_MAX_NESTED_CALLS 64   /* host -> wasm -> host ... re-entries */
+#define WH_MAX_NESTED_CALLS 64
+
+static unsigned epoch_tick_ms;   /* see the epoch section below */   /* host -> wasm -> host ... re-entries */
 
 struct wh_caller {
   wh_exec_t *x;
@@ -76,6 +78,18 @@ uint64_t wh_exec_fuel_remaining(const wh_exec_t *x) { return (uint64_t)x->fuel; 
 
 uint64_t wh_exec_fuel_consumed(const wh_exec_t *x) {
   return x->fuel_given - (uint64_t)x->fuel;
+}
+
+void wh_exec_set_user(wh_exec_t *x, void *user) { x->user = user; }
+
+void *wh_exec_user(const wh_exec_t *x) { return x->user; }
+
+uint64_t wh_exec_deadline_remaining_ms(const wh_exec_t *x) {
+  uint64_t deadline = atomic_load(&x->deadline);
+  if (deadline == UINT64_MAX) return UINT64_MAX;
+  uint64_t now = atomic_load(&wh__epoch);
+  if (now >= deadline) return 0;
+  return (deadline - now) * (epoch_tick_ms ? epoch_tick_ms : 10);
 }
 
 void wh_exec_interrupt(wh_exec_t *x) {
@@ -150,6 +164,12 @@ int wh_caller_trap(wh_caller_t *c, const char *fmt, ...) {
   vsnprintf(c->x->trap_msg, sizeof c->x->trap_msg, fmt, ap);
   va_end(ap);
   c->x->trap = WH_TRAP_HOST;
+  return WH_ETRAP;
+}
+
+int wh_caller_trap_kind(wh_caller_t *c, wh_trap_code_t code) {
+  c->x->trap = code;
+  snprintf(c->x->trap_msg, sizeof c->x->trap_msg, "%s", wh_trap_text(code));
   return WH_ETRAP;
 }
 
@@ -256,7 +276,6 @@ static pthread_mutex_t epoch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t epoch_thread;
 static bool epoch_running;
 static _Atomic bool epoch_stop;
-static unsigned epoch_tick_ms;
 
 static void *epoch_main(void *arg) {
   (void)arg;

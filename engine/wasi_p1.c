@@ -167,6 +167,8 @@ typedef struct fd_entry {
 
 typedef struct call {
   wh_wasi_t *w;
+  wh_caller_t *caller;
+  bool deadline_hit;    /* a wait ran into the exec's deadline: trap */
   uint8_t *mem;         /* the caller's linear memory, fetched per call */
   uint64_t size;
 } call_t;
@@ -1621,16 +1623,28 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
     }
   }
 
+  /* never wait past the invocation's deadline */
+  uint64_t left_ms = wh_exec_deadline_remaining_ms(wh_caller_exec(k->caller));
+  uint64_t stop = UINT64_MAX;
+  if (left_ms != UINT64_MAX)
+    stop = left_ms > (UINT64_MAX - now) / 1000000ull ? UINT64_MAX - 1
+                                                      : now + left_ms * 1000000ull;
   for (;;) {
     struct timespec ts;
     bool due;
     now = mono_now();
     due = ready_now || first <= now;
+    if (!due && now >= stop) {
+      k->deadline_hit = true;
+      e = WASI_ESUCCESS;
+      goto fail;
+    }
     if (npfd > 0) {
       struct timespec *tp = NULL;
       int r;
-      if (due || first != UINT64_MAX) {
-        uint64_t rel = due ? 0 : first - now;
+      uint64_t wake = first < stop ? first : stop;
+      if (due || wake != UINT64_MAX) {
+        uint64_t rel = due ? 0 : wake - now;
         ts.tv_sec = (time_t)(rel / 1000000000ull);
         ts.tv_nsec = (long)(rel % 1000000000ull);
         tp = &ts;
@@ -1646,8 +1660,9 @@ static uint32_t p1_poll_oneoff(call_t *k, const uint64_t *s)
       if (due)
         break;
       /* only clocks, so first is a real deadline */
-      ts.tv_sec = (time_t)(first / 1000000000ull);
-      ts.tv_nsec = (long)(first % 1000000000ull);
+      uint64_t wake = first < stop ? first : stop;
+      ts.tv_sec = (time_t)(wake / 1000000000ull);
+      ts.tv_nsec = (long)(wake % 1000000000ull);
       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
     }
   }
@@ -1760,8 +1775,12 @@ static int trampoline(wh_caller_t *caller, void *env, uint64_t *slots)
   const binding_t *b = env;
   call_t k;
   k.w = b->w;
+  k.caller = caller;
+  k.deadline_hit = false;
   k.mem = wh_caller_memory(caller, &k.size);
   slots[0] = b->fn->impl(&k, slots);
+  if (k.deadline_hit)
+    return wh_caller_trap_kind(caller, WH_TRAP_DEADLINE);
   return 0;
 }
 

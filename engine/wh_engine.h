@@ -207,6 +207,12 @@ wh_val_t wh_global_get(const wh_global_t *g);
 wh_exec_t *wh_exec_new(wh_engine_t *e);
 void wh_exec_free(wh_exec_t *x);
 
+/* One pointer of the embedder's per exec (e.g. the WASI context of the
+ * invocation running on it); host functions reach it through
+ * wh_caller_exec().  Not owned. */
+void wh_exec_set_user(wh_exec_t *x, void *user);
+void *wh_exec_user(const wh_exec_t *x);
+
 /* Fuel: wh_exec_set_fuel gives the exec `fuel` units (engine must have
  * fuel on; otherwise ignored) and resets the consumed counter. */
 void wh_exec_set_fuel(wh_exec_t *x, uint64_t fuel);
@@ -223,6 +229,10 @@ uint64_t wh_epoch_now(void);
 unsigned wh_epoch_tick_ms(void);
 /* Deadline `ms` milliseconds from now (rounded up to ticks); 0 = none. */
 void wh_exec_set_deadline_ms(wh_exec_t *x, uint64_t ms);
+/* Milliseconds left before x's deadline: UINT64_MAX when it has none, 0
+ * once it has passed or an interrupt is pending.  Blocking host calls cap
+ * their waits with it. */
+uint64_t wh_exec_deadline_remaining_ms(const wh_exec_t *x);
 /* Makes the running (or next) call on `x` trap "interrupted" at its next
  * check.  Safe from any thread. */
 void wh_exec_interrupt(wh_exec_t *x);
@@ -260,6 +270,11 @@ typedef enum wh_trap_code {
 #undef WH__TRAP_ENUM
   WH__TRAP_COUNT
 } wh_trap_code_t;
+
+/* Records a trap of one of the engine's kinds (e.g. WH_TRAP_DEADLINE when a
+ * blocking host call ran out of time), with its spec text; return its
+ * result from the host function. */
+int wh_caller_trap_kind(wh_caller_t *caller, wh_trap_code_t code);
 
 /* Spec text of a trap kind (static storage). */
 const char *wh_trap_text(wh_trap_code_t code);

@@ -9,7 +9,7 @@ SRC=$3
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 fail=0
-for w in trap exit calc unlinkable; do
+for w in trap exit calc unlinkable sleep; do
   "$WAT2WASM" --debug-names "$SRC/$w.wat" -o "$tmp/$w.wasm" || exit 1
 done
 printf 'not wasm at all' > "$tmp/bad.wasm"
@@ -54,6 +54,9 @@ check invoke-argc 2 "" "takes 2 argument" -- run --invoke add calc.wasm 1
 check invoke-missing 1 "" "no exported function" -- run --invoke nope calc.wasm
 check fuel 134 "" "^wharf: trap: all fuel consumed" -- run --fuel 10000 --invoke spin calc.wasm
 check fuel-enough 0 "42" "" -- run --fuel 10000 --invoke add calc.wasm 40 2
+check timeout-loop 134 "" "^wharf: trap: deadline exceeded" -- run --timeout 100 --invoke spin sleep.wasm
+check timeout-sleep 134 "" "^wharf: trap: deadline exceeded" -- run --timeout 100 sleep.wasm
+check timeout-bad 2 "" "timeout wants a positive" -- run --timeout 0 sleep.wasm
 check malformed 1 "" "^wharf: bad.wasm: .*\(at byte offset [0-9]+\)$" -- run bad.wasm
 check truncated 1 "" "^wharf: trunc.wasm: .*\(at byte offset [0-9]+\)$" -- run trunc.wasm
 check component 1 "" "^wharf: comp.wasm: .*component" -- run comp.wasm
