@@ -30,7 +30,7 @@ run_suite() {  # name build-dir cmake-args...
 run_suite "normal" build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite "sanitizer (ASan+UBSan)" build-asan -DWHARF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  run_suite "sanitizer (ASan+UBSan)" build-asan -DWHARF_SANITIZE=ON
 
 fuzz_seconds=${WHARF_FUZZ_SECONDS:-5}
 if [ "$fuzz_seconds" != "0" ] && [ -x tests/fuzz/run-fuzz.sh ]; then
