@@ -182,6 +182,9 @@ struct wh_module {
 
   uint8_t *declared_funcs;/* bitmap: may be named by ref.func */
   char *module_name;      /* name section */
+
+  _Atomic(void *) attachment;   /* see wh_module_attach */
+  void (*attachment_fini)(void *);
 };
 
 /* ---- engine ------------------------------------------------------------ */
@@ -214,11 +217,14 @@ struct wh_memory {
   uint64_t max_pages;
   uint64_t reserved;      /* bytes of address space reserved */
   bool decl_max;          /* a maximum was declared */
+  bool pooled;            /* from an allocator's slot: never munmap'ed */
 };
 
 struct wh_table {
   uint8_t elem;
   uint32_t size, max;
+  uint32_t capacity;      /* elements allocated at elems */
+  bool pooled;            /* elems from an allocator: never realloc'ed */
   void **elems;
 };
 
@@ -236,9 +242,19 @@ struct wh_func {
   void *env;
 };
 
+/* An instance's own state is one block (from the allocator, or calloc):
+ *
+ *   wh_instance | funcs[nfuncs] | own_funcs[...] | tables[ntables] |
+ *   own_tables[...] | globals[nglobals] | own_globals[...] |
+ *   elem_refs[nelems] | elem_len[nelems] | ref arrays of the segments |
+ *   data_dropped[ndatas]
+ */
 struct wh_instance {
   const wh_module_t *module;
   wh_engine_t *engine;
+  wh_inst_alloc_t *alloc; /* NULL: on demand */
+  size_t state_size;      /* bytes of the state block */
+  wh_memory_t own_mem_storage;
   wh_func_t **funcs;      /* nfuncs; imports point elsewhere */
   wh_func_t *own_funcs;   /* defined funcs, plus copies of host imports */
   wh_table_t **tables;

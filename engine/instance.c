@@ -86,6 +86,7 @@ static int table_init(wh_table_t *t, uint8_t elem, uint32_t min, uint32_t max) {
   t->elem = elem;
   t->size = min;
   t->max = max;
+  t->capacity = min;
   t->elems = calloc(min ? min : 1, sizeof *t->elems);
   return t->elems ? 0 : WH_ENOMEM;
 }
@@ -95,10 +96,14 @@ int64_t wh__table_grow(wh_table_t *t, uint32_t delta, void *init) {
   if (delta == 0) return old;
   uint64_t want = (uint64_t)old + delta;
   if (want > t->max || want > WH_MAX_TABLE_SIZE) return -1;
-  void **p = realloc(t->elems, want * sizeof *p);
-  if (!p) return -1;
-  for (uint64_t i = old; i < want; i++) p[i] = init;
-  t->elems = p;
+  if (want > t->capacity) {
+    if (t->pooled) return -1;             /* a pool slot never moves */
+    void **p = realloc(t->elems, want * sizeof *p);
+    if (!p) return -1;
+    t->elems = p;
+    t->capacity = (uint32_t)want;
+  }
+  for (uint64_t i = old; i < want; i++) t->elems[i] = init;
   t->size = (uint32_t)want;
   return old;
 }
@@ -389,33 +394,129 @@ static int keep_failed(wh_linker_t *l, wh_instance_t *inst) {
   return 0;
 }
 
-int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
-                          wh_instance_t **out, wh_diag_t *diag) {
+/* Byte offsets of the parts of an instance's state block. */
+typedef struct state_layout {
+  size_t funcs, own_funcs, tables, own_tables, globals, own_globals;
+  size_t elem_refs, elem_len, refs, data_dropped, total;
+} state_layout_t;
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static void layout_state(const wh_module_t *m, state_layout_t *L) {
+  size_t at = align8(sizeof(wh_instance_t));
+  uint32_t nrefs = 0;
+  for (uint32_t i = 0; i < m->nelems; i++)
+    if (m->elems[i].mode != WH_SEG_DECLARATIVE) nrefs += m->elems[i].count;
+  L->funcs = at;        at = align8(at + (size_t)m->nfuncs * sizeof(wh_func_t *));
+  L->own_funcs = at;    at = align8(at + (size_t)m->nfuncs * sizeof(wh_func_t));
+  L->tables = at;       at = align8(at + (size_t)m->ntables * sizeof(wh_table_t *));
+  L->own_tables = at;   at = align8(at + (size_t)(m->ntables - m->ntable_imports) * sizeof(wh_table_t));
+  L->globals = at;      at = align8(at + (size_t)m->nglobals * sizeof(wh_global_t *));
+  L->own_globals = at;  at = align8(at + (size_t)(m->nglobals - m->nglobal_imports) * sizeof(wh_global_t));
+  L->elem_refs = at;    at = align8(at + (size_t)m->nelems * sizeof(void **));
+  L->elem_len = at;     at = align8(at + (size_t)m->nelems * sizeof(uint32_t));
+  L->refs = at;         at = align8(at + (size_t)nrefs * sizeof(void *));
+  L->data_dropped = at; at = align8(at + m->ndatas);
+  L->total = at;
+}
+
+static wh_table_t *own_table(wh_instance_t *inst, const wh_table_def_t *d,
+                             wh_table_t *t, wh_diag_t *diag, int *rc) {
+  uint32_t min = (uint32_t)d->lim.min;
+  uint32_t max = d->lim.has_max ? (uint32_t)d->lim.max : UINT32_MAX;
+  if (d->lim.min > WH_MAX_TABLE_SIZE) {
+    *rc = wh_diag_set(diag, WH_ELIMIT, -1, "table of %llu elements exceeds the limit of %u",
+                      (unsigned long long)d->lim.min, WH_MAX_TABLE_SIZE);
+    return NULL;
+  }
+  t->elem = d->elem;
+  t->size = min;
+  t->max = max;
+  if (inst->alloc) {
+    t->elems = inst->alloc->table_acquire(inst->alloc, min, max, &t->capacity);
+    t->pooled = true;
+    if (!t->elems) {
+      *rc = wh_diag_set(diag, WH_ELIMIT, -1,
+                        "no table slot for %u elements (pool exhausted or table too large)", min);
+      return NULL;
+    }
+  } else {
+    t->capacity = min;
+    t->elems = calloc(min ? min : 1, sizeof *t->elems);
+    if (!t->elems) {
+      *rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+      return NULL;
+    }
+  }
+  return t;
+}
+
+static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
+                               bool *data_ready, wh_diag_t *diag, int *rc) {
+  const wh_limits_t *lim = &m->mems[0];
+  uint64_t max_pages = lim->has_max ? lim->max : WH_MAX_PAGES;
+  wh_memory_t *mem = &inst->own_mem_storage;
+  *data_ready = false;
+  if (!inst->alloc) {
+    wh_memory_t *fresh = wh__memory_create(lim->min, max_pages);
+    if (!fresh) {
+      *rc = wh_diag_set(diag, WH_ENOMEM, -1, "cannot reserve memory of %llu pages",
+                        (unsigned long long)lim->min);
+      return NULL;
+    }
+    *mem = *fresh;
+    free(fresh);
+  } else {
+    wh_mem_slot_t slot = {0};
+    *rc = inst->alloc->memory_acquire(inst->alloc, m, lim->min * WH_PAGE_SIZE,
+                                      max_pages * WH_PAGE_SIZE, &slot);
+    if (*rc) {
+      wh_diag_set(diag, *rc, -1, *rc == WH_ELIMIT
+                  ? "no memory slot: the pool is exhausted or the module's minimum memory exceeds its slot"
+                  : "out of memory acquiring a memory slot");
+      return NULL;
+    }
+    mem->base = slot.base;
+    mem->size = slot.size;
+    mem->reserved = slot.reserved;
+    mem->max_pages = slot.max_size / WH_PAGE_SIZE;
+    mem->pooled = true;
+    *data_ready = slot.data_ready;
+  }
+  mem->decl_max = lim->has_max;
+  inst->own_mem = mem;
+  return mem;
+}
+
+int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
+                             wh_inst_alloc_t *alloc, wh_instance_t **out,
+                             wh_diag_t *diag) {
   int rc = WH_ENOMEM;
+  state_layout_t L;
   wh_diag_clear(diag);
   *out = NULL;
-  wh_instance_t *inst = calloc(1, sizeof *inst);
-  if (!inst) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  layout_state(m, &L);
+  uint8_t *block = alloc ? alloc->state_acquire(alloc, L.total) : calloc(1, L.total);
+  if (!block)
+    return wh_diag_set(diag, alloc ? WH_ELIMIT : WH_ENOMEM, -1,
+                       alloc ? "no instance slot: the pool is exhausted or the module's state exceeds its slot"
+                             : "out of memory");
+  wh_instance_t *inst = (wh_instance_t *)block;
   inst->module = m;
   inst->engine = m->engine;
+  inst->alloc = alloc;
+  inst->state_size = L.total;
   uint32_t ndefs = m->nfuncs - m->nfunc_imports;
-  inst->funcs = calloc(m->nfuncs + 1, sizeof *inst->funcs);
-  inst->own_funcs = calloc(ndefs + m->nfunc_imports + 1, sizeof *inst->own_funcs);
-  inst->tables = calloc(m->ntables + 1, sizeof *inst->tables);
-  inst->nown_tables = m->ntables - m->ntable_imports;
-  inst->own_tables = calloc(inst->nown_tables + 1, sizeof *inst->own_tables);
-  inst->globals = calloc(m->nglobals + 1, sizeof *inst->globals);
-  inst->own_globals = calloc(m->nglobals - m->nglobal_imports + 1, sizeof *inst->own_globals);
+  inst->funcs = (wh_func_t **)(block + L.funcs);
+  inst->own_funcs = (wh_func_t *)(block + L.own_funcs);
+  inst->tables = (wh_table_t **)(block + L.tables);
+  inst->own_tables = (wh_table_t *)(block + L.own_tables);
+  inst->globals = (wh_global_t **)(block + L.globals);
+  inst->own_globals = (wh_global_t *)(block + L.own_globals);
   inst->nelems = m->nelems;
-  inst->elem_refs = calloc(m->nelems + 1, sizeof *inst->elem_refs);
-  inst->elem_len = calloc(m->nelems + 1, sizeof *inst->elem_len);
-  inst->data_dropped = calloc(m->ndatas + 1, 1);
-  if (!inst->funcs || !inst->own_funcs || !inst->tables || !inst->own_tables ||
-      !inst->globals || !inst->own_globals || !inst->elem_refs || !inst->elem_len ||
-      !inst->data_dropped) {
-    wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
-    goto fail;
-  }
+  inst->elem_refs = (void ***)(block + L.elem_refs);
+  inst->elem_len = (uint32_t *)(block + L.elem_len);
+  inst->data_dropped = block + L.data_dropped;
 
   rc = link_imports(l, m, inst, diag);
   if (rc) goto fail;
@@ -435,43 +536,26 @@ int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
     inst->globals[i] = g;
   }
   for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {
-    wh_table_t *t = &inst->own_tables[i - m->ntable_imports];
-    const wh_table_def_t *d = &m->tables[i];
-    if (d->lim.min > WH_MAX_TABLE_SIZE) {
-      rc = wh_diag_set(diag, WH_ELIMIT, -1, "table of %llu elements exceeds the limit of %u",
-                       (unsigned long long)d->lim.min, WH_MAX_TABLE_SIZE);
-      goto fail;
-    }
-    rc = table_init(t, d->elem, (uint32_t)d->lim.min,
-                    d->lim.has_max ? (uint32_t)d->lim.max : UINT32_MAX);
-    if (rc) {
-      wh_diag_set(diag, rc, -1, "out of memory");
-      goto fail;
-    }
+    wh_table_t *t = own_table(inst, &m->tables[i], &inst->own_tables[i - m->ntable_imports],
+                              diag, &rc);
+    if (!t) goto fail;
+    inst->nown_tables++;
     inst->tables[i] = t;
   }
+  bool data_ready = false;
   if (m->nmems > m->nmem_imports) {
-    const wh_limits_t *lim = &m->mems[0];
-    inst->own_mem = wh__memory_create(lim->min, lim->has_max ? lim->max : WH_MAX_PAGES);
-    if (!inst->own_mem) {
-      rc = wh_diag_set(diag, WH_ENOMEM, -1, "cannot reserve memory of %llu pages",
-                       (unsigned long long)lim->min);
-      goto fail;
-    }
-    inst->own_mem->decl_max = lim->has_max;
+    if (!own_memory(inst, m, &data_ready, diag, &rc)) goto fail;
     inst->mem = inst->own_mem;
   }
+  void **refs = (void **)(block + L.refs);
   for (uint32_t i = 0; i < m->nelems; i++) {
     const wh_elem_seg_t *s = &m->elems[i];
     if (s->mode == WH_SEG_DECLARATIVE) continue;
-    inst->elem_refs[i] = calloc(s->count ? s->count : 1, sizeof(void *));
-    if (!inst->elem_refs[i]) {
-      rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
-      goto fail;
-    }
+    inst->elem_refs[i] = refs;
     inst->elem_len[i] = s->count;
     for (uint32_t k = 0; k < s->count; k++)
-      inst->elem_refs[i][k] = (void *)(uintptr_t)eval_cexpr(inst, &s->items[k]);
+      refs[k] = (void *)(uintptr_t)eval_cexpr(inst, &s->items[k]);
+    refs += s->count;
   }
 
   /* from here on, effects on imported tables/memories are visible */
@@ -483,16 +567,22 @@ int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
     if (off + s->count > t->size) {
       rc = wh__trap(exec, WH_TRAP_TABLE_OOB, NULL, NULL, NULL);
       wh_diag_set(diag, WH_ETRAP, -1, "element segment %u: out of bounds table access", i);
+      /* data segments come after element segments: an image applied
+       * them too early, so take them back */
+      if (data_ready) memset(inst->mem->base, 0, inst->mem->size);
       goto trapped;
     }
     if (s->count) memcpy(t->elems + off, inst->elem_refs[i], s->count * sizeof(void *));
-    free(inst->elem_refs[i]);
     inst->elem_refs[i] = NULL;
     inst->elem_len[i] = 0;
   }
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const wh_data_seg_t *s = &m->datas[i];
     if (s->mode != WH_SEG_ACTIVE) continue;
+    if (data_ready) {             /* already in the copy-on-write image */
+      inst->data_dropped[i] = 1;
+      continue;
+    }
     uint64_t off = (uint32_t)eval_cexpr(inst, &s->offset);
     uint64_t size = inst->mem ? inst->mem->size : 0;
     if (off + s->len > size) {
@@ -523,26 +613,31 @@ fail:
   return rc;
 }
 
+int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
+                          wh_instance_t **out, wh_diag_t *diag) {
+  return wh_linker_instantiate_in(l, m, exec, NULL, out, diag);
+}
+
 void wh_instance_free(wh_instance_t *inst) {
   if (!inst) return;
   /* never touches inst->module: the linker may free a failed instance
    * after its module is gone */
-  if (inst->own_tables)
-    for (uint32_t i = 0; i < inst->nown_tables; i++)
-      free(inst->own_tables[i].elems);
-  if (inst->elem_refs)
-    for (uint32_t i = 0; i < inst->nelems; i++) free(inst->elem_refs[i]);
-  memory_destroy(inst->own_mem);
-  free(inst->funcs);
-  free(inst->own_funcs);
-  free(inst->tables);
-  free(inst->own_tables);
-  free(inst->globals);
-  free(inst->own_globals);
-  free(inst->elem_refs);
-  free(inst->elem_len);
-  free(inst->data_dropped);
-  free(inst);
+  wh_inst_alloc_t *a = inst->alloc;
+  for (uint32_t i = 0; i < inst->nown_tables; i++) {
+    wh_table_t *t = &inst->own_tables[i];
+    if (t->pooled) a->table_release(a, t->elems, t->capacity);
+    else free(t->elems);
+  }
+  wh_memory_t *mem = inst->own_mem;
+  if (mem && mem->pooled) {
+    wh_mem_slot_t slot = {.base = mem->base, .reserved = mem->reserved, .size = mem->size,
+                          .max_size = mem->max_pages * WH_PAGE_SIZE};
+    a->memory_release(a, inst->module, &slot);
+  } else if (mem && mem->base) {
+    munmap(mem->base, mem->reserved);
+  }
+  if (a) a->state_release(a, inst, inst->state_size);
+  else free(inst);
 }
 
 const wh_module_t *wh_instance_module(const wh_instance_t *inst) { return inst->module; }

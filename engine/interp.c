@@ -493,8 +493,7 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   }
   VM_CASE(ELEM_DROP) {
     uint32_t seg = (uint32_t)W(0);
-    free(inst->elem_refs[seg]);
-    inst->elem_refs[seg] = NULL;
+    inst->elem_refs[seg] = NULL;   /* the refs live in the state block */
     inst->elem_len[seg] = 0;
     NEXT(1);
   }

@@ -161,6 +161,8 @@ fail:
 
 void wh_module_free(wh_module_t *m) {
   if (!m) return;
+  void *att = atomic_load(&m->attachment);
+  if (att && m->attachment_fini) m->attachment_fini(att);
   wh__module_fini(m);
   free(m);
 }
@@ -197,4 +199,44 @@ int wh_module_export_functype(const wh_module_t *m, const char *name,
     return 0;
   }
   return WH_ENOTFOUND;
+}
+
+void *wh_module_attach(const wh_module_t *m, void *p, void (*fini)(void *)) {
+  wh_module_t *mm = (wh_module_t *)m;   /* the attachment is a cache */
+  void *expected = NULL;
+  if (atomic_compare_exchange_strong(&mm->attachment, &expected, p)) {
+    mm->attachment_fini = fini;
+    return p;
+  }
+  return expected;
+}
+
+void *wh_module_attachment(const wh_module_t *m) {
+  return atomic_load(&((wh_module_t *)m)->attachment);
+}
+
+int wh_module_memory_image(const wh_module_t *m, uint8_t **bytes, size_t *len) {
+  *bytes = NULL;
+  *len = 0;
+  if (m->nmems == 0 || m->nmem_imports) return WH_EUNSUPPORTED;
+  uint64_t min = m->mems[0].min * WH_PAGE_SIZE, end = 0;
+  for (uint32_t i = 0; i < m->ndatas; i++) {
+    const wh_data_seg_t *s = &m->datas[i];
+    if (s->mode != WH_SEG_ACTIVE) continue;
+    if (s->offset.kind != WH_CEXPR_CONST) return WH_EUNSUPPORTED;
+    uint64_t off = (uint32_t)s->offset.bits;
+    if (off + s->len > min) return WH_EUNSUPPORTED;   /* traps: eager path */
+    if (s->len && off + s->len > end) end = off + s->len;
+  }
+  if (end == 0) return 0;
+  uint8_t *img = calloc(1, end);
+  if (!img) return WH_ENOMEM;
+  for (uint32_t i = 0; i < m->ndatas; i++) {   /* in order: later wins */
+    const wh_data_seg_t *s = &m->datas[i];
+    if (s->mode == WH_SEG_ACTIVE && s->len)
+      memcpy(img + (uint32_t)s->offset.bits, s->bytes, s->len);
+  }
+  *bytes = img;
+  *len = end;
+  return 0;
 }

@@ -165,12 +165,73 @@ int wh_linker_define_table(wh_linker_t *l, const char *module,
 int wh_linker_define_global(wh_linker_t *l, const char *module,
                             const char *name, wh_global_t *g);
 
+/* ---- instance allocation ----------------------------------------------- */
+
+/* Linear memory handed to an instance by an allocator. */
+typedef struct wh_mem_slot {
+  uint8_t *base;       /* start of the reservation; never moves */
+  uint64_t reserved;   /* bytes of address space reserved at base */
+  uint64_t size;       /* bytes accessible (read/write) now */
+  uint64_t max_size;   /* memory.grow fails beyond this many bytes */
+  bool data_ready;     /* the module's active data segments are in place
+                          (a copy-on-write image): the engine skips them */
+} wh_mem_slot_t;
+
+/*
+ * Where an instance's state, tables and memory come from.  NULL (the
+ * default) allocates on demand: malloc, and mmap for memories.  The pool
+ * allocator (pool-allocator/) implements this to hand out pre-reserved
+ * slots.  An allocator must outlive every instance made with it.
+ */
+typedef struct wh_inst_alloc wh_inst_alloc_t;
+struct wh_inst_alloc {
+  /* A zeroed block of `size` bytes (8-aligned) for the instance's own
+   * state, or NULL (exhausted). */
+  void *(*state_acquire)(wh_inst_alloc_t *a, size_t size);
+  void (*state_release)(wh_inst_alloc_t *a, void *block, size_t size);
+  /* A zeroed array of at least `min` elements for a table whose maximum
+   * is `max`; *capacity receives its length (table.grow fails beyond
+   * it).  NULL when exhausted or min is over the allocator's limit. */
+  void **(*table_acquire)(wh_inst_alloc_t *a, uint32_t min, uint32_t max,
+                          uint32_t *capacity);
+  void (*table_release)(wh_inst_alloc_t *a, void **elems, uint32_t capacity);
+  /* Memory 0 for an instance of `m`, `min` to `max` bytes (multiples of
+   * 64 KiB).  Returns 0, WH_ELIMIT (exhausted or over the allocator's
+   * limits) or WH_ENOMEM. */
+  int (*memory_acquire)(wh_inst_alloc_t *a, const wh_module_t *m, uint64_t min,
+                        uint64_t max, wh_mem_slot_t *slot);
+  /* Takes the memory back; `slot->size` is its size at release. */
+  void (*memory_release)(wh_inst_alloc_t *a, const wh_module_t *m,
+                         const wh_mem_slot_t *slot);
+};
+
+/* The module's initial linear memory as one buffer: its active data
+ * segments written at their offsets, for an allocator to turn into a
+ * copy-on-write image.  *bytes is malloc'ed (NULL when *len is 0); *len
+ * ends at the last segment byte.  Returns WH_EUNSUPPORTED when no image
+ * can stand for the segments (the module imports its memory, an offset is
+ * not a constant, or a segment falls outside the minimum size): such
+ * modules are initialised eagerly. */
+int wh_module_memory_image(const wh_module_t *m, uint8_t **bytes, size_t *len);
+
+/* One pointer of allocator data per module (the pool's memory image),
+ * attached once: returns the attached pointer, which is `p` if this call
+ * attached it and the earlier one otherwise (the caller then frees `p`).
+ * Thread-safe.  `fini(p)` runs when the module is freed. */
+void *wh_module_attach(const wh_module_t *m, void *p, void (*fini)(void *));
+void *wh_module_attachment(const wh_module_t *m);
+
 /* Instantiates `m`: resolves imports, allocates memory/tables/globals,
  * runs element and data initialisers and the start function on `exec`.
  * Errors: WH_EUNLINKABLE (diag names the import), WH_ETRAP (start or
  * initialiser trapped; details in wh_exec_trap), WH_ENOMEM. */
 int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
                           wh_instance_t **out, wh_diag_t *diag);
+/* As wh_linker_instantiate, with state, tables and memory from `alloc`
+ * (NULL: on demand).  WH_ELIMIT when the allocator is exhausted. */
+int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m,
+                             wh_exec_t *exec, wh_inst_alloc_t *alloc,
+                             wh_instance_t **out, wh_diag_t *diag);
 /* Frees an instance (NULL is a no-op).  Instances linked against it must
  * be freed first. */
 void wh_instance_free(wh_instance_t *inst);
