@@ -295,6 +295,7 @@ struct wh_exec {
   size_t backtrace_cap;
   int depth;              /* nested wh_call depth */
   void *user;             /* the embedder's, see wh_exec_set_user */
+  uint64_t memory_limit;  /* bytes; 0 = none (wh_exec_set_memory_limit) */
 };
 
 extern _Atomic uint64_t wh__epoch;

@@ -82,6 +82,8 @@ uint64_t wh_exec_fuel_consumed(const wh_exec_t *x) {
 
 void wh_exec_set_user(wh_exec_t *x, void *user) { x->user = user; }
 
+void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes) { x->memory_limit = bytes; }
+
 void *wh_exec_user(const wh_exec_t *x) { return x->user; }
 
 uint64_t wh_exec_deadline_remaining_ms(const wh_exec_t *x) {

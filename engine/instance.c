@@ -452,9 +452,21 @@ static wh_table_t *own_table(wh_instance_t *inst, const wh_table_def_t *d,
 }
 
 static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
-                               bool *data_ready, wh_diag_t *diag, int *rc) {
+                               const wh_exec_t *exec, bool *data_ready,
+                               wh_diag_t *diag, int *rc) {
   const wh_limits_t *lim = &m->mems[0];
   uint64_t max_pages = lim->has_max ? lim->max : WH_MAX_PAGES;
+  if (exec->memory_limit) {
+    uint64_t cap = exec->memory_limit / WH_PAGE_SIZE;
+    if (lim->min > cap) {
+      *rc = wh_diag_set(diag, WH_ELIMIT, -1,
+                        "the module needs %llu bytes of memory; the limit is %llu",
+                        (unsigned long long)(lim->min * WH_PAGE_SIZE),
+                        (unsigned long long)exec->memory_limit);
+      return NULL;
+    }
+    if (max_pages > cap) max_pages = cap;
+  }
   wh_memory_t *mem = &inst->own_mem_storage;
   *data_ready = false;
   if (!inst->alloc) {
@@ -544,7 +556,7 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
   }
   bool data_ready = false;
   if (m->nmems > m->nmem_imports) {
-    if (!own_memory(inst, m, &data_ready, diag, &rc)) goto fail;
+    if (!own_memory(inst, m, exec, &data_ready, diag, &rc)) goto fail;
     inst->mem = inst->own_mem;
   }
   void **refs = (void **)(block + L.refs);
@@ -625,7 +637,7 @@ void wh_instance_free(wh_instance_t *inst) {
   wh_inst_alloc_t *a = inst->alloc;
   for (uint32_t i = 0; i < inst->nown_tables; i++) {
     wh_table_t *t = &inst->own_tables[i];
-    if (t->pooled) a->table_release(a, t->elems, t->capacity);
+    if (t->pooled) a->table_release(a, t->elems, t->size);
     else free(t->elems);
   }
   wh_memory_t *mem = inst->own_mem;

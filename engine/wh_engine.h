@@ -194,7 +194,8 @@ struct wh_inst_alloc {
    * it).  NULL when exhausted or min is over the allocator's limit. */
   void **(*table_acquire)(wh_inst_alloc_t *a, uint32_t min, uint32_t max,
                           uint32_t *capacity);
-  void (*table_release)(wh_inst_alloc_t *a, void **elems, uint32_t capacity);
+  /* Takes a table back; elements past `size` were never written. */
+  void (*table_release)(wh_inst_alloc_t *a, void **elems, uint32_t size);
   /* Memory 0 for an instance of `m`, `min` to `max` bytes (multiples of
    * 64 KiB).  Returns 0, WH_ELIMIT (exhausted or over the allocator's
    * limits) or WH_ENOMEM. */
@@ -273,6 +274,12 @@ void wh_exec_free(wh_exec_t *x);
  * wh_caller_exec().  Not owned. */
 void wh_exec_set_user(wh_exec_t *x, void *user);
 void *wh_exec_user(const wh_exec_t *x);
+
+/* Caps the linear memory of instances made on `x` from now on (the
+ * tenant's max_memory_size): instantiation fails with WH_ELIMIT when a
+ * module's minimum is larger, and memory.grow returns -1 past it.  Bytes;
+ * 0 = no cap beyond the module's own maximum. */
+void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes);
 
 /* Fuel: wh_exec_set_fuel gives the exec `fuel` units (engine must have
  * fuel on; otherwise ignored) and resets the consumed counter. */
