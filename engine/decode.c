@@ -295,6 +295,8 @@ static void sec_import(wh_reader_t *r, wh_module_t *m) {
       im->u.table.elem = read_reftype(r);
       read_limits(r, &im->u.table.lim, false);
       if (r->failed) return;
+      if (check_limits(r, &im->u.table.lim, UINT32_MAX, "table size must be at most 2^32-1"))
+        return;
       im->index = m->ntables;
       m->tables[m->ntables].elem = im->u.table.elem;
       m->tables[m->ntables++].lim = im->u.table.lim;
@@ -697,6 +699,8 @@ int wh__decode_module(wh_module_t *m, const uint8_t *bytes, size_t len,
     if (!m->declared_funcs) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   }
   if (m->nmems > 1) return wh_diag_set(diag, WH_EINVALID, -1, "multiple memories");
+  if (m->has_datacount && m->datacount != m->ndatas)
+    return wh_rd_fail(&r, WH_EMALFORMED, "data count and data section have inconsistent lengths");
   if (!m->has_datacount) m->datacount = m->ndatas;
   return 0;
 }

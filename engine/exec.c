@@ -16,9 +16,10 @@
 
 #include "engine_int.h"
 
+/* host -> wasm -> host ... re-entries of wh_call on one exec */
 #define WH_MAX_NESTED_CALLS 64
 
-static unsigned epoch_tick_ms;   /* see the epoch section below */   /* host -> wasm -> host ... re-entries */
+static unsigned epoch_tick_ms;   /* see the epoch section below */
 
 struct wh_caller {
   wh_exec_t *x;
@@ -132,17 +133,18 @@ int wh__trap(wh_exec_t *x, wh_trap_code_t code, const wh_frame_t *base,
   }
   size_t len = 0;
   x->backtrace[0] = '\0';
-  if (base && top) {
-    int n = 0;
-    for (const wh_frame_t *f = top; f >= base; f--, n++) {
-      if (n == 32 && f - base > 8) {
-        bt_append(x, &len, "  ... %ld more frames\n", (long)(f - base - 7));
-        f = base + 7;
-        continue;
+  if (base && top && top >= base) {
+    /* the innermost 32 frames and the outermost 8; the count of the
+     * rest in between */
+    long total = (long)(top - base) + 1;
+    for (long n = 0; n < total; n++) {
+      if (n == 32 && total > 40) {
+        bt_append(x, &len, "  ... %ld more frames\n", total - 40);
+        n = total - 8;
       }
-      const wh_func_def_t *d = f->def;
-      if (d->name) bt_append(x, &len, "  #%d %s\n", n, d->name);
-      else bt_append(x, &len, "  #%d func[%u]\n", n, d->index);
+      const wh_func_def_t *d = top[-n].def;
+      if (d->name) bt_append(x, &len, "  #%ld %s\n", n, d->name);
+      else bt_append(x, &len, "  #%ld func[%u]\n", n, d->index);
     }
   }
   return WH_ETRAP;

@@ -219,7 +219,7 @@ const void *const *wh__interp_labels(void) {
 int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
 #if WH_INTERP_COMPUTED_GOTO
   static const void *const labels[WOP__COUNT] = {
-#define WH__L_MISC(name, words) [WOP_##name] = &&L_##name,
+#define WH__L_MISC(name, kinds) [WOP_##name] = &&L_##name,
       WH_WCODE_MISC(WH__L_MISC)
 #undef WH__L_MISC
 #define WH__L_BIN(name, op, ti, to, imm, expr)                                \
@@ -413,14 +413,14 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
     uint64_t d = RD_i32(W(0)), n = RD_i32(W(2));
     if (d + n > memsz) TRAP(MEM_OOB);
     CHARGE(n / 64);
-    memset(mem + d, (int)(uint8_t)RD_i32(W(1)), n);
+    if (n) memset(mem + d, (int)(uint8_t)RD_i32(W(1)), n);
     NEXT(3);
   }
   VM_CASE(MEMORY_COPY) {
     uint64_t d = RD_i32(W(0)), s = RD_i32(W(1)), n = RD_i32(W(2));
     if (d + n > memsz || s + n > memsz) TRAP(MEM_OOB);
     CHARGE(n / 64);
-    memmove(mem + d, mem + s, n);
+    if (n) memmove(mem + d, mem + s, n);
     NEXT(3);
   }
   VM_CASE(MEMORY_INIT) {
@@ -458,7 +458,9 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   VM_CASE(TABLE_GROW) {
     wh_table_t *t = inst->tables[W(1)];
     uint32_t n = RD_i32(W(3));
-    CHARGE(n);
+    /* a grow that cannot succeed does no work and costs nothing extra */
+    if ((uint64_t)t->size + n <= t->max && (uint64_t)t->size + n <= WH_MAX_TABLE_SIZE)
+      CHARGE(n);
     int64_t old = wh__table_grow(t, n, (void *)(uintptr_t)S(W(2)));
     WR_i32(W(0), (uint32_t)old);
     NEXT(4);

@@ -21,7 +21,6 @@
  * The checksum guards against corruption, not against an attacker who can
  * write the cache directory: that directory must be wharfd's alone.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,6 +243,7 @@ int wh_module_serialize(const wh_module_t *m, uint8_t **out, size_t *out_len) {
 typedef struct rbuf {
   const uint8_t *p, *end;
   bool bad;
+  bool oom;               /* an allocation failed (not the blob's fault) */
 } rbuf_t;
 
 static const uint8_t *take(rbuf_t *r, size_t n) {
@@ -294,7 +294,7 @@ static char *get_str_len(rbuf_t *r, bool nullable, uint32_t *len) {
   if (!q) return NULL;
   char *s = malloc((size_t)n + 1);
   if (!s) {
-    r->bad = true;
+    r->bad = r->oom = true;
     return NULL;
   }
   memcpy(s, q, n);
@@ -325,29 +325,83 @@ static bool valid_valtype(uint8_t t) {
          t == WH_FUNCREF || t == WH_EXTERNREF;
 }
 
-/* Walks code: every op known, lengths add up, branch targets inside. */
-static bool check_code(const uint8_t *code, uint32_t len) {
-  uint32_t pos = 0;
+/* Checks one function's code against the module: every op known, lengths
+ * that add up, a terminating last op, and every operand of its kind
+ * (wcode.h): slots inside the frame, branch targets on instruction starts
+ * inside the function, indices inside their spaces.  So even a blob that
+ * passed the checksum cannot make the interpreter step outside its frame,
+ * its code or the module's tables. */
+static int check_code(const wh_module_t *m, const wh_func_def_t *d) {
+  const uint8_t *code = d->code;
+  uint32_t len = d->code_len;
+  uint32_t ndefs = m->nfuncs - m->nfunc_imports;
+  uint8_t *starts = calloc(len / 4 + 1, 1);
+  int rc = WH_ECORRUPT;
+  uint32_t pos = 0, last = 0;
+  uint64_t op = 0;
+  if (!starts) return WH_ENOMEM;
+  if (len == 0 || len % 4) goto out;
   while (pos < len) {
-    if (len - pos < 8) return false;
-    uint64_t op;
+    if (len - pos < 8) goto out;
     memcpy(&op, code + pos, 8);
-    if (op >= WOP__COUNT) return false;
+    if (op >= WOP__COUNT) goto out;
     int64_t words = wh__wop_words[op];
     if (words < 0) {
-      if (len - pos < 16) return false;
+      if (len - pos < 16) goto out;
       int32_t n;
       memcpy(&n, code + pos + 12, 4);
-      if (n < 0 || n > (int32_t)WH_MAX_BR_TABLE) return false;
+      if (n < 0 || n > (int32_t)WH_MAX_BR_TABLE) goto out;
       words = 2 + (int64_t)n + 1;
     }
-    if ((uint64_t)len - pos < 8 + 4 * (uint64_t)words) return false;
+    if ((uint64_t)len - pos < 8 + 4 * (uint64_t)words) goto out;
+    starts[pos / 4] = 1;
+    last = pos;
     pos += 8 + 4 * (uint32_t)words;
   }
-  return pos == len;
+  memcpy(&op, code + last, 8);
+  if (op != WOP_RETURN && op != WOP_BR && op != WOP_BR_TABLE && op != WOP_UNREACHABLE)
+    goto out;   /* execution could run off the end */
+  for (pos = 0; pos < len;) {
+    memcpy(&op, code + pos, 8);
+    const char *kinds = wh__wop_kinds[op];
+    uint32_t nwords = (uint32_t)strlen(kinds);
+    if (kinds[0] == '*') {
+      int32_t n;
+      memcpy(&n, code + pos + 12, 4);
+      nwords = 2 + (uint32_t)n + 1;
+    }
+    for (uint32_t k = 0; k < nwords; k++) {
+      uint32_t wp = pos + 8 + 4 * k;
+      int32_t w;
+      memcpy(&w, code + wp, 4);
+      char kind = kinds[0] == '*' ? (k == 0 ? 's' : k == 1 ? 'k' : 'r') : kinds[k];
+      uint32_t u = (uint32_t)w;
+      switch (kind) {
+      case 's': if (w < 0 || w % 8 || (uint32_t)w / 8 >= d->frame_slots) goto out; break;
+      case 'r': {
+        int64_t t = (int64_t)wp + w;
+        if (t < 0 || t >= len || t % 4 || !starts[t / 4]) goto out;
+        break;
+      }
+      case 'f': if (u >= ndefs) goto out; break;
+      case 'i': if (u >= m->nfunc_imports) goto out; break;
+      case 'F': if (u >= m->nfuncs) goto out; break;
+      case 'T': if (u >= m->ntypes) goto out; break;
+      case 't': if (u >= m->ntables) goto out; break;
+      case 'g': if (u >= m->nglobals) goto out; break;
+      case 'D': if (u >= m->ndatas) goto out; break;
+      case 'E': if (u >= m->nelems) goto out; break;
+      default: break;   /* 'k': any immediate */
+      }
+    }
+    pos += 8 + 4 * nwords;
+  }
+  rc = 0;
+out:
+  free(starts);
+  return rc;
 }
 
-#define BAD(c) do { if (c) { fprintf(stderr, "bad at %d\n", __LINE__); r->bad = true; } } while (0)
 static int read_module(rbuf_t *r, wh_module_t *m) {
   wh_engine_t *e = m->engine;
   m->ntypes = get_count(r, 8);
@@ -416,8 +470,7 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
     const uint8_t *code = take(r, len);
     if (!code) break;
     if (d->nlocals < d->ft->nparams || d->frame_slots < d->nlocals ||
-        d->frame_slots < d->ft->nresults || d->frame_slots > (1u << 24) ||
-        !check_code(code, len)) {
+        d->frame_slots < d->ft->nresults || d->frame_slots > (1u << 24)) {
       r->bad = true;
       break;
     }
@@ -522,7 +575,13 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
     memcpy(m->declared_funcs, bits, nbits);
   }
   m->module_name = get_str(r, true);
+  if (r->oom) return WH_ENOMEM;
   if (r->bad || r->p != r->end) return WH_ECORRUPT;
+  for (uint32_t i = 0; i < ndefs; i++) {
+    if (!m->defs[i].code) return WH_ECORRUPT;
+    int rc = check_code(m, &m->defs[i]);
+    if (rc) return rc;
+  }
   return 0;
 }
 
@@ -566,6 +625,7 @@ wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob, size_t l
   m->engine = e;
   rbuf_t payload = {.p = r.p, .end = r.end};
   int rc = read_module(&payload, m);
+  if (rc == WH_ECORRUPT && payload.oom) rc = WH_ENOMEM;  /* not the blob's fault */
   if (rc) {
     wh_diag_set(diag, rc, (long long)(payload.p - blob),
                 rc == WH_ENOMEM ? "out of memory" : "blob payload is inconsistent");

@@ -5,7 +5,7 @@
 #include "wcode.h"
 
 const int8_t wh__wop_words[WOP__COUNT] = {
-#define WH__W_MISC(name, words) [WOP_##name] = words,
+#define WH__W_MISC(name, kinds) [WOP_##name] = kinds[0] == '*' ? -1 : (int8_t)(sizeof kinds - 1),
     WH_WCODE_MISC(WH__W_MISC)
 #undef WH__W_MISC
 #define WH__W_BIN(name, op, ti, to, imm, expr) [WOP_##name] = 3, [WOP_##name##_IMM] = 3,
@@ -23,7 +23,7 @@ const int8_t wh__wop_words[WOP__COUNT] = {
 };
 
 const char *const wh__wop_names[WOP__COUNT] = {
-#define WH__N_MISC(name, words) [WOP_##name] = #name,
+#define WH__N_MISC(name, kinds) [WOP_##name] = #name,
     WH_WCODE_MISC(WH__N_MISC)
 #undef WH__N_MISC
 #define WH__N_BIN(name, op, ti, to, imm, expr) [WOP_##name] = #name, [WOP_##name##_IMM] = #name "_IMM",
@@ -38,4 +38,22 @@ const char *const wh__wop_names[WOP__COUNT] = {
 #define WH__N_F(name, ct, cop, neg) [WOP_BR_##name] = "BR_" #name, [WOP_BR_##name##_IMM] = "BR_" #name "_IMM",
     WH_FUSED_CMPS(WH__N_F)
 #undef WH__N_F
+};
+
+const char *const wh__wop_kinds[WOP__COUNT] = {
+#define WH__K_MISC(name, kinds) [WOP_##name] = kinds,
+    WH_WCODE_MISC(WH__K_MISC)
+#undef WH__K_MISC
+#define WH__K_BIN(name, op, ti, to, imm, expr) [WOP_##name] = WH_KINDS_BINOP, [WOP_##name##_IMM] = WH_KINDS_BINOP_IMM,
+    WH_BINOPS(WH__K_BIN) WH_BINOPS_TRAPPING(WH__K_BIN)
+#undef WH__K_BIN
+#define WH__K_UN(name, op, ti, to, expr) [WOP_##name] = WH_KINDS_UNOP,
+    WH_UNOPS(WH__K_UN)
+#undef WH__K_UN
+#define WH__K_MEM(name, op, t, n, ct, al) [WOP_##name] = WH_KINDS_MEM,
+    WH_LOADS(WH__K_MEM) WH_STORES(WH__K_MEM)
+#undef WH__K_MEM
+#define WH__K_F(name, ct, cop, neg) [WOP_BR_##name] = WH_KINDS_FUSED, [WOP_BR_##name##_IMM] = WH_KINDS_FUSED_IMM,
+    WH_FUSED_CMPS(WH__K_F)
+#undef WH__K_F
 };

@@ -262,45 +262,62 @@
   X(I64_GE_S, int64_t,  >=, I64_LT_S)                                         \
   X(I64_GE_U, uint64_t, >=, I64_LT_U)
 
-/* Every other op: X(NAME, words); -1 words = variable (BR_TABLE). */
+/* Every other op: X(NAME, operand kinds), one character per 32-bit word:
+ *
+ *   s  slot (byte offset from fp)      k  immediate
+ *   r  branch offset                   f  defined-function index
+ *   i  imported-function index         F  function index
+ *   T  type index                      t  table index
+ *   g  global index                    D  data segment     E  elem segment
+ *
+ * BR_TABLE ("*") is a n rel*(n+1).  The loader of serialized modules checks
+ * every operand against its kind (serialize.c). */
 #define WH_WCODE_MISC(X)                                                      \
-  X(UNREACHABLE, 0)      /*                                      trap      */ \
-  X(BR, 1)               /* rel                                            */ \
-  X(BR_IF, 2)            /* a rel         if a != 0 jump                   */ \
-  X(BR_UNLESS, 2)        /* a rel         if a == 0 jump                   */ \
-  X(BR_TABLE, -1)        /* a n rel*(n+1)                                   */ \
-  X(COPY, 2)             /* d a                                            */ \
-  X(CONST32, 2)          /* d k           zero-extended                    */ \
-  X(CONST64, 3)          /* d lo hi                                        */ \
-  X(ENTRY, 1)            /* fuel          function entry: fuel + epoch     */ \
-  X(LOOP, 1)             /* fuel          loop header: fuel + epoch        */ \
-  X(FUEL, 1)             /* fuel          basic block head                 */ \
-  X(CALL, 2)             /* def argoff                                     */ \
-  X(CALL_IMPORT, 2)      /* func argoff                                    */ \
-  X(CALL_INDIRECT, 4)    /* type table a argoff                            */ \
-  X(RETURN, 0)           /* results already in fp[0..)                     */ \
-  X(SELECT, 4)           /* d a b c       d = c ? a : b                    */ \
-  X(GLOBAL_GET, 2)       /* d idx                                          */ \
-  X(GLOBAL_SET, 2)       /* a idx                                          */ \
-  X(MEMORY_SIZE, 1)      /* d                                              */ \
-  X(MEMORY_GROW, 2)      /* d a                                            */ \
-  X(MEMORY_FILL, 3)      /* dst val n                                      */ \
-  X(MEMORY_COPY, 3)      /* dst src n                                      */ \
-  X(MEMORY_INIT, 4)      /* seg dst src n                                  */ \
-  X(DATA_DROP, 1)        /* seg                                            */ \
-  X(TABLE_GET, 3)        /* d table a                                      */ \
-  X(TABLE_SET, 3)        /* table a b                                      */ \
-  X(TABLE_SIZE, 2)       /* d table                                        */ \
-  X(TABLE_GROW, 4)       /* d table init n                                 */ \
-  X(TABLE_FILL, 4)       /* table i val n                                  */ \
-  X(TABLE_COPY, 5)       /* dtable stable d s n                            */ \
-  X(TABLE_INIT, 5)       /* table seg d s n                                */ \
-  X(ELEM_DROP, 1)        /* seg                                            */ \
-  X(REF_IS_NULL, 2)      /* d a                                            */ \
-  X(REF_FUNC, 2)         /* d func                                         */
+  X(UNREACHABLE,   "")        /*                               trap      */ \
+  X(BR,            "r")       /* rel                                     */ \
+  X(BR_IF,         "sr")      /* a rel        if a != 0 jump             */ \
+  X(BR_UNLESS,     "sr")      /* a rel        if a == 0 jump             */ \
+  X(BR_TABLE,      "*")       /* a n rel*(n+1)                           */ \
+  X(COPY,          "ss")      /* d a                                     */ \
+  X(CONST32,       "sk")      /* d k          zero-extended              */ \
+  X(CONST64,       "skk")     /* d lo hi                                 */ \
+  X(ENTRY,         "k")       /* fuel         function entry: fuel+epoch */ \
+  X(LOOP,          "k")       /* fuel         loop header: fuel + epoch  */ \
+  X(FUEL,          "k")       /* fuel         basic block head           */ \
+  X(CALL,          "fs")      /* def argoff                              */ \
+  X(CALL_IMPORT,   "is")      /* func argoff                             */ \
+  X(CALL_INDIRECT, "Ttss")    /* type table a argoff                     */ \
+  X(RETURN,        "")        /* results already in fp[0..)              */ \
+  X(SELECT,        "ssss")    /* d a b c      d = c ? a : b              */ \
+  X(GLOBAL_GET,    "sg")      /* d idx                                   */ \
+  X(GLOBAL_SET,    "sg")      /* a idx                                   */ \
+  X(MEMORY_SIZE,   "s")       /* d                                       */ \
+  X(MEMORY_GROW,   "ss")      /* d a                                     */ \
+  X(MEMORY_FILL,   "sss")     /* dst val n                               */ \
+  X(MEMORY_COPY,   "sss")     /* dst src n                               */ \
+  X(MEMORY_INIT,   "Dsss")    /* seg dst src n                           */ \
+  X(DATA_DROP,     "D")       /* seg                                     */ \
+  X(TABLE_GET,     "sts")     /* d table a                               */ \
+  X(TABLE_SET,     "tss")     /* table a b                               */ \
+  X(TABLE_SIZE,    "st")      /* d table                                 */ \
+  X(TABLE_GROW,    "stss")    /* d table init n                          */ \
+  X(TABLE_FILL,    "tsss")    /* table i val n                           */ \
+  X(TABLE_COPY,    "ttsss")   /* dtable stable d s n                     */ \
+  X(TABLE_INIT,    "tEsss")   /* table seg d s n                         */ \
+  X(ELEM_DROP,     "E")       /* seg                                     */ \
+  X(REF_IS_NULL,   "ss")      /* d a                                     */ \
+  X(REF_FUNC,      "sF")      /* d func                                  */
+
+/* Operand kinds of the generated families. */
+#define WH_KINDS_BINOP "sss"
+#define WH_KINDS_BINOP_IMM "ssk"
+#define WH_KINDS_UNOP "ss"
+#define WH_KINDS_MEM "ssk"
+#define WH_KINDS_FUSED "ssr"
+#define WH_KINDS_FUSED_IMM "skr"
 
 enum wh_wop {
-#define WH__W_MISC(name, words) WOP_##name,
+#define WH__W_MISC(name, kinds) WOP_##name,
   WH_WCODE_MISC(WH__W_MISC)
 #undef WH__W_MISC
 #define WH__W_BIN(name, op, ti, to, imm, expr) WOP_##name, WOP_##name##_IMM,
@@ -320,8 +337,9 @@ enum wh_wop {
   WOP__COUNT
 };
 
-/* Words per op (-1: BR_TABLE). */
+/* Words per op (-1: BR_TABLE) and their kinds (see above). */
 extern const int8_t wh__wop_words[WOP__COUNT];
+extern const char *const wh__wop_kinds[WOP__COUNT];
 extern const char *const wh__wop_names[WOP__COUNT];
 
 #endif /* WH_WCODE_H */

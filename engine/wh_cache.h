@@ -88,6 +88,7 @@ typedef struct wh_cache_gc_report {
   uint64_t files_removed;  /* artifact files with no index row, or foreign names */
   uint64_t temps_removed;  /* temp files left by writers that died */
   uint64_t evicted;        /* entries evicted to get under the bound */
+  uint64_t cleared;        /* entries removed by wh_cache_clear */
   uint64_t bytes_freed;    /* bytes of all of the above */
 } wh_cache_gc_report_t;
 

@@ -1,0 +1,1407 @@
+/*
+ * cache.c - the compilation cache (API in wh_cache.h; the whole story,
+ * with the crash cases, in docs/CACHE.md).
+ *
+ * On disk, under DATA_DIR/cache/ (directories 0700, files 0600):
+ *
+ *   index.db, index.db-wal, index.db-shm   the SQLite index (WAL mode)
+ *   ab/                                     a shard: first two hex digits
+ *     ab12...ef-0123456789abcdef.bin        an artifact, named by its key
+ *     ab12...ef-0123456789abcdef.Xy9QzT.tmp a writer's temp file (flocked
+ *                                           while it is being written)
+ *
+ * An artifact file:
+ *
+ *   offset  size  field
+ *   0       8     magic "WHARFART"
+ *   8       4     file format version (WH_CACHE_FILE_VERSION), little-endian
+ *   12      1     kind (wh_cache_kind_t)
+ *   13      3     zero
+ *   16      32    SHA-256 of the input bytes (the key's digest)
+ *   48      8     the key's variant
+ *   56      8     length N of the blob, little-endian
+ *   64      N     the blob (kind MODULE: wh_module_serialize's output,
+ *                 itself versioned, fingerprinted and checksummed)
+ *
+ * The index row holds the SHA-256 of the whole file.  A load checks the
+ * file's size against the row, the SHA-256 against the row, the header
+ * against the key, and then the decoder checks the blob; any failure drops
+ * row and file and the caller compiles again.
+ *
+ * Writes: temp file (mkostemps, flock) -> write -> fsync -> under the
+ * index's write lock (BEGIN IMMEDIATE): keep an existing sound entry, or
+ * rename over the final name, fsync the shard directory, insert the row,
+ * evict, COMMIT.  Because rename and row change together under the lock,
+ * a row's checksum always describes the file at its path except after a
+ * crash, which reconciliation or the load checks repair.
+ *
+ * Locking: `lock` guards the connection, the prepared statements and the
+ * counters; file reads, hashing and compiling run without it.  The log
+ * callback is always called with the lock released.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "wh_cache.h"
+
+#define WH_CACHE_FILE_MAGIC "WHARFART"
+#define WH_CACHE_FILE_VERSION 1u
+#define WH_CACHE_HDR 64u
+#define WH_CACHE_SCHEMA 1 /* PRAGMA user_version of the index */
+#define KEY_HEX_LEN 81    /* 64 + '-' + 16 */
+
+/* Counter names in the `counters` table, in wh_cache_stats_t order. */
+#define COUNTERS(X)                                                         \
+  X(hits) X(misses) X(compiles) X(compile_ns) X(load_ns) X(stores)         \
+  X(evictions) X(corrupt_drops) X(errors)
+
+enum {
+  ST_LOOKUP,
+  ST_TOUCH,
+  ST_MAX_USED,
+  ST_INSERT,
+  ST_DELETE,
+  ST_COUNTER_ADD,
+  ST_TOTALS,
+  ST_LRU,
+  ST_PIN,
+  ST_UNPIN,
+  ST_UNPIN_HOLDER,
+  ST__COUNT
+};
+
+static const char *const sql_text[ST__COUNT] = {
+    [ST_LOOKUP] = "SELECT path, size, checksum FROM entries WHERE key = ?1",
+    [ST_TOUCH] = "UPDATE entries SET hits = hits + 1, last_used = ?2 WHERE key = ?1",
+    [ST_MAX_USED] = "SELECT COALESCE(MAX(last_used), 0) FROM entries",
+    [ST_INSERT] = "INSERT OR REPLACE INTO entries"
+                  " (key, kind, path, size, checksum, created, last_used, hits)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 0)",
+    [ST_DELETE] = "DELETE FROM entries WHERE key = ?1",
+    [ST_COUNTER_ADD] = "UPDATE counters SET value = value + ?2 WHERE name = ?1",
+    [ST_TOTALS] = "SELECT COALESCE(SUM(size), 0), COUNT(*),"
+                  " (SELECT COUNT(*) FROM entries WHERE key IN (SELECT key FROM pins))"
+                  " FROM entries",
+    [ST_LRU] = "SELECT key, path, size FROM entries"
+               " WHERE key <> ?1 AND key NOT IN (SELECT key FROM pins)"
+               " ORDER BY last_used LIMIT 1",
+    [ST_PIN] = "INSERT OR IGNORE INTO pins (key, holder, created) VALUES (?1, ?2, ?3)",
+    [ST_UNPIN] = "DELETE FROM pins WHERE key = ?1 AND holder = ?2",
+    [ST_UNPIN_HOLDER] = "DELETE FROM pins WHERE holder = ?1",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS entries ("
+    "  key TEXT PRIMARY KEY,"       /* "<sha256 hex>-<variant hex>" */
+    "  kind INTEGER NOT NULL,"      /* wh_cache_kind_t */
+    "  path TEXT NOT NULL,"         /* relative to the cache dir */
+    "  size INTEGER NOT NULL,"      /* bytes of the file */
+    "  checksum BLOB NOT NULL,"     /* SHA-256 of the file */
+    "  created INTEGER NOT NULL,"   /* unix time, microseconds */
+    "  last_used INTEGER NOT NULL," /* ditto, strictly increasing */
+    "  hits INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_used);"
+    "CREATE TABLE IF NOT EXISTS pins ("
+    "  key TEXT NOT NULL, holder TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  PRIMARY KEY (key, holder));"
+    "CREATE TABLE IF NOT EXISTS counters ("
+    "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+#define COUNTER_ROW(n) "INSERT OR IGNORE INTO counters VALUES ('" #n "', 0);"
+    COUNTERS(COUNTER_ROW)
+#undef COUNTER_ROW
+    ;
+
+struct wh_cache {
+  pthread_mutex_t lock; /* guards everything below but `dir` */
+  sqlite3 *db;
+  sqlite3_stmt *st[ST__COUNT];
+  char *dir;            /* DATA_DIR/cache; immutable after open */
+  uint64_t max_bytes;
+  wh_cache_stats_t session; /* this handle's counters */
+  wh_cache_stats_t pending; /* deltas not yet added to the counters table */
+  wh_cache_log_fn log_fn;
+  void *log_user;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static uint64_t get_le64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static void to_hex(char *out, const uint8_t *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static bool is_hex_lower(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  return true;
+}
+
+/* True if `name` is "<key>.bin" for a well-formed key. */
+static bool is_artifact_name(const char *name) {
+  return strlen(name) == KEY_HEX_LEN + 4 && is_hex_lower(name, 64) && name[64] == '-' &&
+         is_hex_lower(name + 65, 16) && strcmp(name + KEY_HEX_LEN, ".bin") == 0;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The relative path of key `hex`'s artifact: "ab/<hex>.bin". */
+static void rel_path(char out[KEY_HEX_LEN + 8], const char *hex) {
+  snprintf(out, KEY_HEX_LEN + 8, "%.2s/%s.bin", hex, hex);
+}
+
+static void abs_path(const wh_cache_t *c, char out[PATH_MAX], const char *rel) {
+  snprintf(out, PATH_MAX, "%s/%s", c->dir, rel);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads exactly n bytes; -1 with errno on error, EIO-like 0 on short. */
+static int read_all(int fd, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (r == 0) {
+      errno = ENODATA;
+      return -1;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static int fsync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* mkdir -p with mode 0700 for the components it creates. */
+static int mkdir_p(const char *path) {
+  char buf[PATH_MAX];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    char saved = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+    buf[i] = saved;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+static void emit(wh_cache_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Calls the log callback; the caller must not hold c->lock. */
+static void emit(wh_cache_t *c, int code, const char *fmt, ...) {
+  pthread_mutex_lock(&c->lock);
+  wh_cache_log_fn fn = c->log_fn;
+  void *user = c->log_user;
+  pthread_mutex_unlock(&c->lock);
+  if (!fn) return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fn(user, code, msg);
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static bool sha256(const uint8_t *p, size_t n, uint8_t out[32]) {
+  unsigned len = 0;
+  return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32;
+}
+
+void wh_cache_key_from_digest(wh_cache_key_t *k, const uint8_t digest[32],
+                              const char *fingerprint, wh_cache_kind_t kind) {
+  /* variant = SHA-256("wharf-cache" NUL, file version, kind, fingerprint)[0..8] */
+  uint8_t full[32] = {0};
+  uint8_t head[12 + 4 + 1];
+  memcpy(head, "wharf-cache", 12);
+  put_le32(head + 12, WH_CACHE_FILE_VERSION);
+  head[16] = (uint8_t)kind;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned len = 0;
+  if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+      EVP_DigestUpdate(ctx, head, sizeof head) == 1 &&
+      EVP_DigestUpdate(ctx, fingerprint, strlen(fingerprint)) == 1)
+    EVP_DigestFinal_ex(ctx, full, &len);
+  EVP_MD_CTX_free(ctx);
+  memcpy(k->digest, digest, 32);
+  memcpy(k->variant, full, 8);
+  k->kind = (uint8_t)kind;
+  to_hex(k->hex, k->digest, 32);
+  k->hex[64] = '-';
+  to_hex(k->hex + 65, k->variant, 8);
+}
+
+int wh_cache_key_module(wh_cache_key_t *k, const wh_engine_t *e,
+                        const uint8_t *bytes, size_t len) {
+  uint8_t digest[32];
+  if (!sha256(bytes, len, digest)) return WH_ENOMEM;
+  wh_cache_key_from_digest(k, digest, wh_engine_fingerprint(e), WH_CACHE_KIND_MODULE);
+  return 0;
+}
+
+/* ---- the index ----------------------------------------------------------- */
+
+static int db_error(const wh_cache_t *c, int rc, wh_diag_t *d, const char *what) {
+  int code = WH_EIO;
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) code = WH_EBUSY;
+  else if (rc == SQLITE_NOMEM) code = WH_ENOMEM;
+  else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) code = WH_ECORRUPT;
+  return wh_diag_set(d, code, -1, "cache index: %s: %s", what,
+                     c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+}
+
+/* A prepared statement, reset and unbound; NULL on error.  Lock held. */
+static sqlite3_stmt *stmt(wh_cache_t *c, int which) {
+  if (!c->st[which] &&
+      sqlite3_prepare_v3(c->db, sql_text[which], -1, SQLITE_PREPARE_PERSISTENT,
+                         &c->st[which], NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_reset(c->st[which]);
+  sqlite3_clear_bindings(c->st[which]);
+  return c->st[which];
+}
+
+static int exec_sql(wh_cache_t *c, const char *sql) {
+  return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+static int begin(wh_cache_t *c, wh_diag_t *d) {
+  int rc = exec_sql(c, "BEGIN IMMEDIATE");
+  return rc == SQLITE_OK ? 0 : db_error(c, rc, d, "cannot take the write lock");
+}
+
+static void add_counters(wh_cache_stats_t *to, const wh_cache_stats_t *from) {
+#define ADD(n) to->n += from->n;
+  COUNTERS(ADD)
+#undef ADD
+}
+
+/* Adds the pending counter deltas inside the current transaction. */
+static int flush_pending(wh_cache_t *c) {
+  const uint64_t vals[] = {
+#define VAL(n) c->pending.n,
+      COUNTERS(VAL)
+#undef VAL
+  };
+  static const char *const names[] = {
+#define NAME(n) #n,
+      COUNTERS(NAME)
+#undef NAME
+  };
+  for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+    if (!vals[i]) continue;
+    sqlite3_stmt *s = stmt(c, ST_COUNTER_ADD);
+    if (!s) return SQLITE_ERROR;
+    sqlite3_bind_text(s, 1, names[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)vals[i]);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* Flushes counters and commits; on failure rolls back (the deltas stay
+ * pending for the next transaction). */
+static int commit(wh_cache_t *c, wh_diag_t *d) {
+  int rc = flush_pending(c);
+  if (rc == SQLITE_OK) rc = exec_sql(c, "COMMIT");
+  if (rc == SQLITE_OK) {
+    memset(&c->pending, 0, sizeof c->pending);
+    return 0;
+  }
+  int err = db_error(c, rc, d, "cannot commit");
+  if (!sqlite3_get_autocommit(c->db)) exec_sql(c, "ROLLBACK");
+  return err;
+}
+
+static void rollback(wh_cache_t *c) {
+  if (!sqlite3_get_autocommit(c->db)) exec_sql(c, "ROLLBACK");
+}
+
+/* A last_used stamp later than every other one, so LRU order is total. */
+static int64_t next_used(wh_cache_t *c) {
+  int64_t now = wall_us(), max = 0;
+  sqlite3_stmt *s = stmt(c, ST_MAX_USED);
+  if (s && sqlite3_step(s) == SQLITE_ROW) max = sqlite3_column_int64(s, 0);
+  if (s) sqlite3_reset(s);
+  return now > max ? now : max + 1;
+}
+
+/* Reads key's row: SQLITE_ROW if found (a malformed row reads as an
+ * empty path), SQLITE_DONE if not, another SQLite code on error. */
+static int lookup(wh_cache_t *c, const char *hex, char rel[KEY_HEX_LEN + 8],
+                  uint64_t *size, uint8_t checksum[32]) {
+  sqlite3_stmt *s = stmt(c, ST_LOOKUP);
+  if (!s) return SQLITE_ERROR;
+  sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(s);
+    return rc;
+  }
+  const char *p = (const char *)sqlite3_column_text(s, 0);
+  const void *sum = sqlite3_column_blob(s, 2);
+  bool ok = p && strlen(p) < KEY_HEX_LEN + 8 && sum && sqlite3_column_bytes(s, 2) == 32;
+  if (ok) {
+    strcpy(rel, p);
+    *size = (uint64_t)sqlite3_column_int64(s, 1);
+    memcpy(checksum, sum, 32);
+  } else {
+    rel[0] = '\0';
+    *size = 0;
+    memset(checksum, 0, 32);
+  }
+  sqlite3_reset(s);
+  return SQLITE_ROW;
+}
+
+static int delete_row(wh_cache_t *c, const char *hex) {
+  sqlite3_stmt *s = stmt(c, ST_DELETE);
+  if (!s) return SQLITE_ERROR;
+  sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Removes key's row and, if its path is the one the key names, its file.
+ * Inside a transaction. */
+static int remove_entry(wh_cache_t *c, const char *hex, const char *rel) {
+  char want[KEY_HEX_LEN + 8], path[PATH_MAX];
+  rel_path(want, hex);
+  if (rel && strcmp(rel, want) == 0) {
+    abs_path(c, path, rel);
+    unlink(path);
+  }
+  return delete_row(c, hex);
+}
+
+/* Evicts least recently used unpinned entries (never `keep`) until the
+ * total is at most the bound.  Inside a transaction. */
+static int evict(wh_cache_t *c, const char *keep, wh_cache_gc_report_t *rep) {
+  if (c->max_bytes == UINT64_MAX) return SQLITE_OK;
+  sqlite3_stmt *s = stmt(c, ST_TOTALS);
+  if (!s) return SQLITE_ERROR;
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(s);
+    return rc;
+  }
+  uint64_t total = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  while (total > c->max_bytes) {
+    char hex[KEY_HEX_LEN + 1], rel[KEY_HEX_LEN + 8];
+    s = stmt(c, ST_LRU);
+    if (!s) return SQLITE_ERROR;
+    sqlite3_bind_text(s, 1, keep ? keep : "", -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      break; /* the rest is pinned */
+    }
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(s);
+      return rc;
+    }
+    snprintf(hex, sizeof hex, "%s", (const char *)sqlite3_column_text(s, 0));
+    snprintf(rel, sizeof rel, "%s", (const char *)sqlite3_column_text(s, 1));
+    uint64_t size = (uint64_t)sqlite3_column_int64(s, 2);
+    sqlite3_reset(s);
+    if ((rc = remove_entry(c, hex, rel)) != SQLITE_OK) return rc;
+    total = total > size ? total - size : 0;
+    c->session.evictions++;
+    c->pending.evictions++;
+    if (rep) {
+      rep->evicted++;
+      rep->bytes_freed += size;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* ---- reconciliation ------------------------------------------------------ */
+
+/* What reconcile_rows does with each row it looks at. */
+typedef enum rows_mode {
+  ROWS_CHECK,           /* drop rows whose file is missing or wrong */
+  ROWS_CLEAR_UNPINNED,  /* remove every unpinned entry */
+  ROWS_CLEAR_ALL,       /* remove every entry */
+} rows_mode_t;
+
+typedef struct victim {
+  char hex[KEY_HEX_LEN + 1];
+  char rel[KEY_HEX_LEN + 8];
+  uint64_t size;
+  bool remove_file; /* the file exists but is wrong, or we are clearing */
+} victim_t;
+
+/* Checks one row in ROWS_CHECK mode: false if it must go. */
+static bool row_sound(const wh_cache_t *c, const char *hex, const char *rel, uint64_t size,
+                      bool *remove_file) {
+  char want[KEY_HEX_LEN + 8], path[PATH_MAX];
+  struct stat st;
+  *remove_file = false;
+  if (!hex || strlen(hex) != KEY_HEX_LEN) return false;
+  rel_path(want, hex);
+  if (!rel || strcmp(rel, want) != 0) return false; /* a path we never write: leave it */
+  abs_path(c, path, rel);
+  if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if ((uint64_t)st.st_size != size) {
+    *remove_file = true;
+    return false;
+  }
+  return true;
+}
+
+/* Drops rows (and their files) per `mode`.  Inside a transaction. */
+static int reconcile_rows(wh_cache_t *c, rows_mode_t mode, wh_cache_gc_report_t *rep) {
+  static const char *const sql[] = {
+      [ROWS_CHECK] = "SELECT key, path, size FROM entries",
+      [ROWS_CLEAR_UNPINNED] = "SELECT key, path, size FROM entries"
+                              " WHERE key NOT IN (SELECT key FROM pins)",
+      [ROWS_CLEAR_ALL] = "SELECT key, path, size FROM entries",
+  };
+  sqlite3_stmt *s = NULL;
+  victim_t *v = NULL;
+  size_t n = 0, cap = 0;
+  int rc = sqlite3_prepare_v2(c->db, sql[mode], -1, &s, NULL);
+  if (rc != SQLITE_OK) return rc;
+  /* Collect first, then delete: simpler than deleting under a cursor. */
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *hex = (const char *)sqlite3_column_text(s, 0);
+    const char *rel = (const char *)sqlite3_column_text(s, 1);
+    uint64_t size = (uint64_t)sqlite3_column_int64(s, 2);
+    bool remove_file = true;
+    if (mode == ROWS_CHECK && row_sound(c, hex, rel, size, &remove_file)) continue;
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 64;
+      victim_t *nv = realloc(v, ncap * sizeof *v);
+      if (!nv) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      v = nv;
+      cap = ncap;
+    }
+    snprintf(v[n].hex, sizeof v[n].hex, "%s", hex ? hex : "");
+    snprintf(v[n].rel, sizeof v[n].rel, "%s", rel ? rel : "");
+    v[n].size = size;
+    v[n].remove_file = remove_file;
+    n++;
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) goto fail;
+  rc = SQLITE_OK;
+  for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+    /* A malformed key cannot name a file of ours; delete by its text. */
+    rc = remove_entry(c, v[i].hex, v[i].remove_file ? v[i].rel : NULL);
+    if (!rep) continue;
+    if (mode == ROWS_CHECK) rep->rows_dropped++;
+    else rep->cleared++;
+    if (v[i].remove_file) rep->bytes_freed += v[i].size;
+  }
+fail:
+  free(v);
+  return rc;
+}
+
+/* Removes `path` if it is a temp file no writer holds (its flock is
+ * free); the unlink happens under the lock, so a writer that locks it
+ * afterwards sees a link count of 0 and starts over.  True if removed. */
+static bool remove_stale_temp(const char *path) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return errno == ELOOP && unlink(path) == 0; /* a symlink: not ours */
+  bool removed = flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0;
+  close(fd);
+  return removed;
+}
+
+/* Removes files in the shards that have no row, foreign files, and stale
+ * temp files.  Inside a transaction (so no writer renames meanwhile). */
+static int reconcile_files(wh_cache_t *c, wh_cache_gc_report_t *rep) {
+  DIR *top = opendir(c->dir);
+  if (!top) return SQLITE_IOERR;
+  int rc = SQLITE_OK;
+  struct dirent *de;
+  while (rc == SQLITE_OK && (de = readdir(top)) != NULL) {
+    const char *shard = de->d_name;
+    if (strlen(shard) != 2 || !is_hex_lower(shard, 2)) continue;
+    char sdir[PATH_MAX];
+    snprintf(sdir, sizeof sdir, "%s/%s", c->dir, shard);
+    DIR *d = opendir(sdir);
+    if (!d) continue; /* not a directory */
+    struct dirent *fe;
+    while (rc == SQLITE_OK && (fe = readdir(d)) != NULL) {
+      const char *name = fe->d_name;
+      char path[PATH_MAX];
+      struct stat st;
+      if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+      if (snprintf(path, sizeof path, "%s/%s", sdir, name) >= (int)sizeof path ||
+          lstat(path, &st) != 0 || S_ISDIR(st.st_mode))
+        continue;
+      if (ends_with(name, ".tmp")) {
+        if (remove_stale_temp(path) && rep) {
+          rep->temps_removed++;
+          rep->bytes_freed += (uint64_t)st.st_size;
+        }
+        continue;
+      }
+      if (is_artifact_name(name) && strncmp(name, shard, 2) == 0 && S_ISREG(st.st_mode)) {
+        char hex[KEY_HEX_LEN + 1], rel[KEY_HEX_LEN + 8];
+        uint64_t size;
+        uint8_t sum[32];
+        memcpy(hex, name, KEY_HEX_LEN);
+        hex[KEY_HEX_LEN] = '\0';
+        int found = lookup(c, hex, rel, &size, sum);
+        if (found == SQLITE_ROW) continue;
+        if (found != SQLITE_DONE) {
+          rc = found;
+          break;
+        }
+      }
+      if (unlink(path) == 0 && rep) {
+        rep->files_removed++;
+        rep->bytes_freed += (uint64_t)st.st_size;
+      }
+    }
+    closedir(d);
+  }
+  closedir(top);
+  return rc;
+}
+
+static int reconcile(wh_cache_t *c, wh_cache_gc_report_t *rep, wh_diag_t *d) {
+  int err = begin(c, d);
+  if (err) return err;
+  int rc = reconcile_rows(c, ROWS_CHECK, rep);
+  if (rc == SQLITE_OK) rc = reconcile_files(c, rep);
+  if (rc == SQLITE_OK) rc = evict(c, NULL, rep);
+  if (rc != SQLITE_OK) {
+    err = db_error(c, rc, d, "reconciliation failed");
+    rollback(c);
+    return err;
+  }
+  return commit(c, d);
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static void close_db(wh_cache_t *c) {
+  for (int i = 0; i < ST__COUNT; i++) {
+    sqlite3_finalize(c->st[i]);
+    c->st[i] = NULL;
+  }
+  sqlite3_close(c->db);
+  c->db = NULL;
+}
+
+/* Runs `sql`, retrying while another process holds a lock the busy
+ * handler does not cover (journal-mode changes). */
+static int exec_retry(wh_cache_t *c, const char *sql) {
+  int rc = SQLITE_BUSY;
+  for (int i = 0; i < 200 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED); i++) {
+    rc = exec_sql(c, sql);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) usleep(25000);
+  }
+  return rc;
+}
+
+static int user_version_cb(void *out, int n, char **vals, char **names) {
+  *(int *)out = n > 0 && vals[0] ? atoi(vals[0]) : 0;
+  return 0;
+}
+
+/* Opens the index and brings its schema up; returns a SQLite code. */
+static int open_db(wh_cache_t *c) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/index.db", c->dir);
+  int rc = sqlite3_open_v2(path, &c->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                           NULL);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_extended_result_codes(c->db, 0);
+  sqlite3_busy_timeout(c->db, WH_CACHE_BUSY_TIMEOUT_MS);
+  if ((rc = exec_retry(c, "PRAGMA journal_mode=WAL")) != SQLITE_OK) return rc;
+  if ((rc = exec_retry(c, "PRAGMA synchronous=NORMAL")) != SQLITE_OK) return rc;
+  if ((rc = exec_retry(c, "BEGIN IMMEDIATE")) != SQLITE_OK) return rc;
+  int version = 0;
+  rc = sqlite3_exec(c->db, "PRAGMA user_version", user_version_cb, &version, NULL);
+  if (rc == SQLITE_OK && version != 0 && version != WH_CACHE_SCHEMA)
+    /* Another wharf's schema: the cache is disposable, start afresh
+     * (reconciliation then removes the orphaned files). */
+    rc = exec_sql(c, "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS pins;"
+                     "DROP TABLE IF EXISTS counters; DROP TABLE IF EXISTS meta;");
+  if (rc == SQLITE_OK) rc = exec_sql(c, schema_sql);
+  if (rc == SQLITE_OK && version != WH_CACHE_SCHEMA) {
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "PRAGMA user_version=%d; INSERT OR IGNORE INTO meta VALUES ('created', %lld)",
+             WH_CACHE_SCHEMA, (long long)wall_us());
+    rc = exec_sql(c, sql);
+  }
+  if (rc == SQLITE_OK) rc = exec_sql(c, "COMMIT");
+  if (rc != SQLITE_OK) rollback(c);
+  return rc;
+}
+
+/* Records max_bytes, or reads the recorded one when it is 0. */
+static int set_bound(wh_cache_t *c, uint64_t max_bytes) {
+  char sql[160];
+  if (max_bytes != 0) {
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES ('max_bytes', %lld)",
+             max_bytes == UINT64_MAX ? -1LL : (long long)max_bytes);
+    c->max_bytes = max_bytes;
+    return exec_retry(c, sql);
+  }
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE name = 'max_bytes'", -1,
+                              &s, NULL);
+  if (rc != SQLITE_OK) return rc;
+  c->max_bytes = WH_CACHE_DEFAULT_MAX_BYTES;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    sqlite3_int64 v = sqlite3_column_int64(s, 0);
+    c->max_bytes = v < 0 ? UINT64_MAX : (uint64_t)v;
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void remove_index_files(const wh_cache_t *c) {
+  static const char *const suffix[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/index.db%s", c->dir, suffix[i]);
+    unlink(path);
+  }
+}
+
+wh_cache_t *wh_cache_open(const char *data_dir, uint64_t max_bytes, unsigned flags,
+                          wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  wh_cache_t *c = NULL;
+  if (!data_dir || !data_dir[0]) {
+    wh_diag_set(diag, WH_EINVAL, -1, "no data directory given for the cache");
+    return NULL;
+  }
+  if (strlen(data_dir) > PATH_MAX - 256) {
+    wh_diag_set(diag, WH_EINVAL, -1, "data directory path is too long");
+    return NULL;
+  }
+  c = calloc(1, sizeof *c);
+  if (!c) goto nomem;
+  pthread_mutex_init(&c->lock, NULL);
+  if (asprintf(&c->dir, "%s/cache", data_dir) < 0) {
+    c->dir = NULL;
+    goto nomem;
+  }
+  if (mkdir_p(c->dir) != 0) {
+    wh_diag_set(diag, WH_EIO, -1, "cannot create the cache directory %s: %s", c->dir,
+                strerror(errno));
+    goto fail;
+  }
+  int rc = open_db(c);
+  if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+    /* A broken index: rebuild it empty; reconciliation below removes the
+     * artifacts it no longer knows. */
+    close_db(c);
+    remove_index_files(c);
+    rc = open_db(c);
+  }
+  if (rc == SQLITE_OK) rc = set_bound(c, max_bytes);
+  if (rc != SQLITE_OK) {
+    db_error(c, rc, diag, "cannot open the index");
+    goto fail;
+  }
+  if (!(flags & WH_CACHE_NO_RECONCILE) && reconcile(c, NULL, diag) != 0) goto fail;
+  return c;
+nomem:
+  wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+fail:
+  wh_cache_close(c);
+  return NULL;
+}
+
+void wh_cache_close(wh_cache_t *c) {
+  if (!c) return;
+  if (c->db && memcmp(&c->pending, &(wh_cache_stats_t){0}, sizeof c->pending) != 0 &&
+      begin(c, NULL) == 0)
+    commit(c, NULL);
+  if (c->db) close_db(c);
+  pthread_mutex_destroy(&c->lock);
+  free(c->dir);
+  free(c);
+}
+
+const char *wh_cache_dir(const wh_cache_t *c) { return c->dir; }
+
+void wh_cache_set_log(wh_cache_t *c, wh_cache_log_fn fn, void *user) {
+  pthread_mutex_lock(&c->lock);
+  c->log_fn = fn;
+  c->log_user = user;
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+/* Why a load found nothing usable. */
+typedef enum miss_why {
+  MISS_NONE,    /* no row */
+  MISS_GONE,    /* row but no file */
+  MISS_CORRUPT, /* the file failed a check */
+} miss_why_t;
+
+/* Reads and checks key's artifact.  0 with *blob malloc'ed and `sum` the
+ * row's checksum; WH_ENOTFOUND with *why set; WH_ENOMEM, WH_EBUSY, WH_EIO
+ * on errors (diag filled). */
+static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,
+                         size_t *len, uint8_t sum[32], miss_why_t *why, char *reason,
+                         size_t reason_len, wh_diag_t *d) {
+  char rel[KEY_HEX_LEN + 8], want[KEY_HEX_LEN + 8], path[PATH_MAX];
+  uint64_t size = 0;
+  uint8_t hdr[WH_CACHE_HDR], got[32];
+  uint8_t *p = NULL;
+  EVP_MD_CTX *ctx = NULL;
+  int fd = -1, err = WH_ENOTFOUND;
+  struct stat st;
+  unsigned hlen = 0;
+
+  *blob = NULL;
+  *len = 0;
+  *why = MISS_NONE;
+  pthread_mutex_lock(&c->lock);
+  int found = lookup(c, k->hex, rel, &size, sum);
+  if (found != SQLITE_ROW && found != SQLITE_DONE) err = db_error(c, found, d, "lookup failed");
+  pthread_mutex_unlock(&c->lock);
+  if (found != SQLITE_ROW) return err;
+
+  *why = MISS_CORRUPT;
+  rel_path(want, k->hex);
+  if (strcmp(rel, want) != 0) {
+    snprintf(reason, reason_len, "its index row names another path");
+    goto fail;
+  }
+  abs_path(c, path, rel);
+  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *why = MISS_GONE;
+      snprintf(reason, reason_len, "its file is missing");
+    } else { /* EACCES, EMFILE, ...: not the artifact's fault */
+      err = wh_diag_set(d, WH_EIO, -1, "cannot open %s: %s", path, strerror(errno));
+      *why = MISS_NONE;
+    }
+    goto fail;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size ||
+      size < WH_CACHE_HDR) {
+    snprintf(reason, reason_len, "its size is %lld bytes, the index says %llu",
+             (long long)st.st_size, (unsigned long long)size);
+    goto fail;
+  }
+  if (read_all(fd, hdr, WH_CACHE_HDR) != 0) {
+    snprintf(reason, reason_len, "cannot read its header: %s", strerror(errno));
+    goto fail;
+  }
+  uint64_t n = get_le64(hdr + 56);
+  if (memcmp(hdr, WH_CACHE_FILE_MAGIC, 8) != 0 ||
+      get_le32(hdr + 8) != WH_CACHE_FILE_VERSION || hdr[12] != k->kind ||
+      memcmp(hdr + 16, k->digest, 32) != 0 || memcmp(hdr + 48, k->variant, 8) != 0 ||
+      n != size - WH_CACHE_HDR) {
+    snprintf(reason, reason_len, "its header does not match its key or version");
+    goto fail;
+  }
+  p = malloc(n ? n : 1);
+  ctx = EVP_MD_CTX_new();
+  if (!p || !ctx) {
+    err = wh_diag_set(d, WH_ENOMEM, -1, "out of memory");
+    *why = MISS_NONE;
+    goto fail;
+  }
+  if (read_all(fd, p, n) != 0) {
+    snprintf(reason, reason_len, "cannot read it: %s", strerror(errno));
+    goto fail;
+  }
+  if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+      EVP_DigestUpdate(ctx, hdr, sizeof hdr) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
+      EVP_DigestFinal_ex(ctx, got, &hlen) != 1) {
+    err = wh_diag_set(d, WH_ENOMEM, -1, "cannot hash an artifact");
+    *why = MISS_NONE;
+    goto fail;
+  }
+  if (memcmp(got, sum, 32) != 0) {
+    snprintf(reason, reason_len, "its SHA-256 does not match the index");
+    goto fail;
+  }
+  EVP_MD_CTX_free(ctx);
+  close(fd);
+  *blob = p;
+  *len = n;
+  *why = MISS_NONE;
+  return 0;
+fail:
+  EVP_MD_CTX_free(ctx);
+  free(p);
+  if (fd >= 0) close(fd);
+  return err;
+}
+
+/* Drops key's entry if its row still has checksum `sum` (another process
+ * may have replaced it meanwhile); counts a corrupt drop if it did. */
+static void drop_if_same(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t sum[32],
+                         const char *reason) {
+  char rel[KEY_HEX_LEN + 8];
+  uint64_t size;
+  uint8_t now[32];
+  bool dropped = false;
+  int err = 0;
+  pthread_mutex_lock(&c->lock);
+  if (begin(c, NULL) == 0) {
+    int found = lookup(c, k->hex, rel, &size, now);
+    if (found == SQLITE_ROW && memcmp(now, sum, 32) == 0 &&
+        remove_entry(c, k->hex, rel) == SQLITE_OK) {
+      c->session.corrupt_drops++;
+      c->pending.corrupt_drops++;
+      dropped = true;
+    }
+    err = commit(c, NULL);
+  } else {
+    err = WH_EBUSY;
+  }
+  if (err) {
+    c->session.errors++;
+    c->pending.errors++;
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (dropped)
+    emit(c, WH_ECORRUPT, "cache: dropped artifact %s: %s", k->hex, reason);
+  else if (err)
+    emit(c, err, "cache: could not drop unsound artifact %s (%s): %s", k->hex, reason,
+         wh_strerror(err));
+}
+
+/* Counts a hit: the entry's hits and last_used, the counters. */
+static void touch(wh_cache_t *c, const wh_cache_key_t *k, uint64_t load_ns) {
+  int err;
+  pthread_mutex_lock(&c->lock);
+  c->session.hits++;
+  c->pending.hits++;
+  c->session.load_ns += load_ns;
+  c->pending.load_ns += load_ns;
+  if ((err = begin(c, NULL)) == 0) {
+    sqlite3_stmt *s = stmt(c, ST_TOUCH);
+    int64_t stamp = next_used(c);
+    if (s) {
+      sqlite3_bind_text(s, 1, k->hex, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(s, 2, stamp);
+      sqlite3_step(s);
+      sqlite3_reset(s);
+    }
+    err = commit(c, NULL);
+  }
+  if (err) {
+    c->session.errors++;
+    c->pending.errors++;
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void count_miss(wh_cache_t *c) {
+  pthread_mutex_lock(&c->lock);
+  c->session.misses++;
+  c->pending.misses++;
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void count_error(wh_cache_t *c, int code, const char *what, const wh_diag_t *d) {
+  pthread_mutex_lock(&c->lock);
+  c->session.errors++;
+  c->pending.errors++;
+  pthread_mutex_unlock(&c->lock);
+  emit(c, code, "cache: %s: %s", what, d && d->msg[0] ? d->msg : wh_strerror(code));
+}
+
+int wh_cache_get(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob, size_t *len,
+                 wh_diag_t *diag) {
+  uint8_t sum[32];
+  char reason[160] = "";
+  miss_why_t why;
+  wh_diag_clear(diag);
+  uint64_t t0 = mono_ns();
+  int rc = read_artifact(c, k, blob, len, sum, &why, reason, sizeof reason, diag);
+  if (rc == 0) {
+    touch(c, k, mono_ns() - t0);
+    return 0;
+  }
+  if (rc != WH_ENOTFOUND) return rc;
+  if (why != MISS_NONE) drop_if_same(c, k, sum, reason);
+  count_miss(c);
+  return WH_ENOTFOUND;
+}
+
+int wh_cache_reject(wh_cache_t *c, const wh_cache_key_t *k, wh_diag_t *diag) {
+  char rel[KEY_HEX_LEN + 8];
+  uint64_t size;
+  uint8_t sum[32];
+  wh_diag_clear(diag);
+  pthread_mutex_lock(&c->lock);
+  int err = begin(c, diag);
+  if (err == 0) {
+    int found = lookup(c, k->hex, rel, &size, sum);
+    int rc = found == SQLITE_ROW    ? remove_entry(c, k->hex, rel)
+             : found == SQLITE_DONE ? SQLITE_OK
+                                    : found;
+    if (found == SQLITE_ROW && rc == SQLITE_OK) {
+      c->session.corrupt_drops++;
+      c->pending.corrupt_drops++;
+    }
+    if (rc != SQLITE_OK) {
+      err = db_error(c, rc, diag, "cannot drop an entry");
+      rollback(c);
+    } else {
+      err = commit(c, diag);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
+
+/* ---- storing ------------------------------------------------------------- */
+
+/* Creates and flocks a temp file beside key's artifact.  Returns the fd,
+ * or -1 with errno set.  `tmp` receives its path. */
+static int make_temp(wh_cache_t *c, const char *hex, char tmp[PATH_MAX]) {
+  char sdir[PATH_MAX];
+  snprintf(sdir, sizeof sdir, "%s/%.2s", c->dir, hex);
+  if (mkdir(sdir, 0700) == 0) fsync_dir(c->dir);
+  else if (errno != EEXIST) return -1;
+  for (int tries = 0; tries < 8; tries++) {
+    if (snprintf(tmp, PATH_MAX, "%s/%s.XXXXXX.tmp", sdir, hex) >= PATH_MAX) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    int fd = mkostemps(tmp, 4, O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    /* A reconciler that saw it before our lock may have removed it: the
+     * link count tells; make another. */
+    if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0) return fd;
+    close(fd);
+  }
+  errno = EAGAIN;
+  return -1;
+}
+
+/* Writes the artifact file for `k` and `blob`; fills the file checksum. */
+static int write_temp(int fd, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
+                      uint8_t sum[32]) {
+  uint8_t hdr[WH_CACHE_HDR] = {0};
+  unsigned hlen = 0;
+  memcpy(hdr, WH_CACHE_FILE_MAGIC, 8);
+  put_le32(hdr + 8, WH_CACHE_FILE_VERSION);
+  hdr[12] = k->kind;
+  memcpy(hdr + 16, k->digest, 32);
+  memcpy(hdr + 48, k->variant, 8);
+  put_le64(hdr + 56, len);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+            EVP_DigestUpdate(ctx, hdr, sizeof hdr) == 1 &&
+            EVP_DigestUpdate(ctx, blob, len) == 1 && EVP_DigestFinal_ex(ctx, sum, &hlen) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    errno = ENOMEM;
+    return -1;
+  }
+  if (write_all(fd, hdr, sizeof hdr) != 0 || write_all(fd, blob, len) != 0 || fsync(fd) != 0)
+    return -1;
+  return 0;
+}
+
+int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
+                 wh_diag_t *diag) {
+  char tmp[PATH_MAX], rel[KEY_HEX_LEN + 8], path[PATH_MAX], old_rel[KEY_HEX_LEN + 8];
+  char sdir[PATH_MAX];
+  uint8_t sum[32], old_sum[32];
+  uint64_t old_size;
+  struct stat st;
+  sqlite3_stmt *s;
+  int fd = -1, err = 0, rc;
+  bool renamed = false, locked = false;
+
+  wh_diag_clear(diag);
+  pthread_mutex_lock(&c->lock);
+  uint64_t bound = c->max_bytes;
+  pthread_mutex_unlock(&c->lock);
+  if (bound != UINT64_MAX && (uint64_t)len + WH_CACHE_HDR > bound) return 0;
+
+  tmp[0] = '\0';
+  fd = make_temp(c, k->hex, tmp);
+  if (fd < 0) {
+    err = wh_diag_set(diag, WH_EIO, -1, "cannot create a temp file in %s: %s", c->dir,
+                      strerror(errno));
+    goto fail;
+  }
+  if (write_temp(fd, k, blob, len, sum) != 0) {
+    err = wh_diag_set(diag, errno == ENOMEM ? WH_ENOMEM : WH_EIO, -1,
+                      "cannot write %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  rel_path(rel, k->hex);
+  abs_path(c, path, rel);
+
+  pthread_mutex_lock(&c->lock);
+  locked = true;
+  if ((err = begin(c, diag)) != 0) goto fail;
+  rc = lookup(c, k->hex, old_rel, &old_size, old_sum);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto db_fail;
+  if (rc == SQLITE_ROW && strcmp(old_rel, rel) == 0 && lstat(path, &st) == 0 &&
+      S_ISREG(st.st_mode) && (uint64_t)st.st_size == old_size) {
+    /* Someone stored it first (a concurrent compile of the same bytes). */
+    err = commit(c, diag);
+    goto fail;
+  }
+  if (rename(tmp, path) != 0) {
+    err = wh_diag_set(diag, WH_EIO, -1, "cannot rename %s: %s", tmp, strerror(errno));
+    rollback(c);
+    goto fail;
+  }
+  renamed = true;
+  tmp[0] = '\0';
+  snprintf(sdir, sizeof sdir, "%s/%.2s", c->dir, k->hex);
+  if (fsync_dir(sdir) != 0) {
+    err = wh_diag_set(diag, WH_EIO, -1, "cannot fsync %s: %s", sdir, strerror(errno));
+    goto undo;
+  }
+  s = stmt(c, ST_INSERT);
+  if (!s) {
+    rc = SQLITE_ERROR;
+    goto db_fail;
+  }
+  sqlite3_bind_text(s, 1, k->hex, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, k->kind);
+  sqlite3_bind_text(s, 3, rel, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 4, (sqlite3_int64)(len + WH_CACHE_HDR));
+  sqlite3_bind_blob(s, 5, sum, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 6, next_used(c));
+  rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) goto db_fail;
+  c->session.stores++;
+  c->pending.stores++;
+  if ((rc = evict(c, k->hex, NULL)) != SQLITE_OK) goto db_fail;
+  if ((err = commit(c, diag)) != 0) goto undo_committed;
+  pthread_mutex_unlock(&c->lock);
+  close(fd);
+  return 0;
+
+db_fail:
+  err = db_error(c, rc, diag, "cannot record an artifact");
+undo:
+  if (renamed) unlink(path); /* still under the write lock: no one else saw it */
+  rollback(c);
+  goto fail;
+undo_committed:
+  if (renamed) unlink(path); /* the row was not written */
+fail:
+  if (locked) pthread_mutex_unlock(&c->lock);
+  if (tmp[0]) unlink(tmp);
+  if (fd >= 0) close(fd);
+  return err;
+}
+
+/* ---- modules ------------------------------------------------------------- */
+
+int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
+                              const uint8_t *bytes, size_t len, wh_module_t **out,
+                              bool *hit, wh_diag_t *diag) {
+  uint8_t *blob = NULL, sum[32];
+  size_t blen = 0;
+  char reason[300] = "";
+  miss_why_t why;
+  wh_diag_t d2;
+  wh_module_t *m = NULL;
+
+  *out = NULL;
+  if (hit) *hit = false;
+  wh_diag_clear(diag);
+  uint64_t t0 = mono_ns();
+  int rc = read_artifact(c, k, &blob, &blen, sum, &why, reason, sizeof reason, &d2);
+  if (rc == 0) {
+    m = wh_module_deserialize(e, blob, blen, &d2);
+    free(blob);
+    if (m) {
+      touch(c, k, mono_ns() - t0);
+      *out = m;
+      if (hit) *hit = true;
+      return 0;
+    }
+    if (d2.code == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    snprintf(reason, sizeof reason, "the engine rejected it: %s", d2.msg);
+    drop_if_same(c, k, sum, reason);
+  } else if (rc == WH_ENOMEM) {
+    return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  } else if (rc != WH_ENOTFOUND) {
+    count_error(c, rc, "lookup failed, compiling without the cache", &d2);
+  } else if (why != MISS_NONE) {
+    drop_if_same(c, k, sum, reason);
+  }
+  count_miss(c);
+
+  uint64_t t1 = mono_ns();
+  m = wh_module_new(e, bytes, len, diag);
+  uint64_t dt = mono_ns() - t1;
+  pthread_mutex_lock(&c->lock);
+  c->session.compiles++;
+  c->pending.compiles++;
+  c->session.compile_ns += dt;
+  c->pending.compile_ns += dt;
+  pthread_mutex_unlock(&c->lock);
+  if (!m) return diag && diag->code ? diag->code : WH_EINVALID;
+
+  rc = wh_module_serialize(m, &blob, &blen);
+  if (rc == 0) rc = wh_cache_put(c, k, blob, blen, &d2);
+  else wh_diag_set(&d2, rc, -1, "cannot serialize the module");
+  free(blob);
+  if (rc != 0) count_error(c, rc, "cannot store an artifact", &d2);
+  *out = m;
+  return 0;
+}
+
+int wh_cache_get_module(wh_cache_t *c, wh_engine_t *e, const uint8_t *bytes, size_t len,
+                        wh_module_t **out, bool *hit, wh_diag_t *diag) {
+  wh_cache_key_t k;
+  *out = NULL;
+  if (hit) *hit = false;
+  if (wh_cache_key_module(&k, e, bytes, len) != 0)
+    return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  return wh_cache_get_module_keyed(c, e, &k, bytes, len, out, hit, diag);
+}
+
+/* ---- pinning ------------------------------------------------------------- */
+
+/* Runs one pin statement in a transaction of its own. */
+static int pin_op(wh_cache_t *c, int which, const char *hex, const char *holder,
+                  wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  if (!holder) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
+  pthread_mutex_lock(&c->lock);
+  int err = begin(c, diag);
+  if (err == 0) {
+    sqlite3_stmt *s = stmt(c, which);
+    int rc = s ? SQLITE_OK : sqlite3_errcode(c->db);
+    if (s) {
+      int i = 1;
+      if (hex) sqlite3_bind_text(s, i++, hex, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, i++, holder, -1, SQLITE_STATIC);
+      if (which == ST_PIN) sqlite3_bind_int64(s, i, wall_us());
+      rc = sqlite3_step(s);
+      sqlite3_reset(s);
+      if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) {
+      err = db_error(c, rc, diag, "cannot change a pin");
+      rollback(c);
+    } else {
+      err = commit(c, diag);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
+
+int wh_cache_pin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
+                 wh_diag_t *diag) {
+  return pin_op(c, ST_PIN, k->hex, holder, diag);
+}
+
+int wh_cache_unpin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
+                   wh_diag_t *diag) {
+  return pin_op(c, ST_UNPIN, k->hex, holder, diag);
+}
+
+int wh_cache_unpin_holder(wh_cache_t *c, const char *holder, wh_diag_t *diag) {
+  return pin_op(c, ST_UNPIN_HOLDER, NULL, holder, diag);
+}
+
+/* ---- maintenance --------------------------------------------------------- */
+
+int wh_cache_gc(wh_cache_t *c, wh_cache_gc_report_t *report, wh_diag_t *diag) {
+  wh_cache_gc_report_t rep = {0};
+  wh_diag_clear(diag);
+  pthread_mutex_lock(&c->lock);
+  int err = reconcile(c, &rep, diag);
+  pthread_mutex_unlock(&c->lock);
+  if (report) *report = rep;
+  return err;
+}
+
+int wh_cache_clear(wh_cache_t *c, bool include_pinned, wh_cache_gc_report_t *report,
+                   wh_diag_t *diag) {
+  wh_cache_gc_report_t rep = {0};
+  wh_diag_clear(diag);
+  pthread_mutex_lock(&c->lock);
+  int err = begin(c, diag);
+  if (err == 0) {
+    int rc = reconcile_rows(c, include_pinned ? ROWS_CLEAR_ALL : ROWS_CLEAR_UNPINNED, &rep);
+    if (rc == SQLITE_OK && include_pinned) rc = exec_sql(c, "DELETE FROM pins");
+    if (rc == SQLITE_OK) rc = reconcile_files(c, &rep);
+    if (rc != SQLITE_OK) {
+      err = db_error(c, rc, diag, "cannot clear the cache");
+      rollback(c);
+    } else {
+      err = commit(c, diag);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (report) *report = rep;
+  return err;
+}
+
+static int read_counters(wh_cache_t *c, wh_cache_stats_t *t) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(c->db, "SELECT name, value FROM counters", -1, &s, NULL);
+  if (rc != SQLITE_OK) return rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(s, 0);
+    uint64_t v = (uint64_t)sqlite3_column_int64(s, 1);
+    if (!name) continue;
+#define PICK(n) if (strcmp(name, #n) == 0) t->n = v;
+    COUNTERS(PICK)
+#undef PICK
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int wh_cache_stats(wh_cache_t *c, wh_cache_stats_t *session, wh_cache_stats_t *total,
+                   wh_diag_t *diag) {
+  wh_cache_stats_t now = {0}, tot = {0};
+  wh_diag_clear(diag);
+  pthread_mutex_lock(&c->lock);
+  /* One read transaction, so the index figures and the counters agree. */
+  int rc = exec_sql(c, "BEGIN");
+  sqlite3_stmt *s = rc == SQLITE_OK ? stmt(c, ST_TOTALS) : NULL;
+  if (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    now.bytes = (uint64_t)sqlite3_column_int64(s, 0);
+    now.entries = (uint64_t)sqlite3_column_int64(s, 1);
+    now.pinned = (uint64_t)sqlite3_column_int64(s, 2);
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_OK) {
+    rc = sqlite3_errcode(c->db);
+  }
+  if (s) sqlite3_reset(s);
+  if (rc == SQLITE_OK && total) rc = read_counters(c, &tot);
+  now.max_bytes = c->max_bytes;
+  int err = rc == SQLITE_OK ? 0 : db_error(c, rc, diag, "cannot read statistics");
+  rollback(c);
+  if (err == 0) {
+    if (session) {
+      *session = c->session;
+      session->bytes = now.bytes;
+      session->entries = now.entries;
+      session->pinned = now.pinned;
+      session->max_bytes = now.max_bytes;
+    }
+    if (total) {
+      add_counters(&tot, &c->pending);
+      tot.bytes = now.bytes;
+      tot.entries = now.entries;
+      tot.pinned = now.pinned;
+      tot.max_bytes = now.max_bytes;
+      *total = tot;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
