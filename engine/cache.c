@@ -617,9 +617,18 @@ static int reconcile_files(wh_cache_t *c, wh_cache_gc_report_t *rep) {
     const char *shard = de->d_name;
     if (strlen(shard) != 2 || !is_hex_lower(shard, 2)) continue;
     char sdir[PATH_MAX];
+    struct stat sst;
     snprintf(sdir, sizeof sdir, "%s/%s", c->dir, shard);
+    if (lstat(sdir, &sst) != 0) continue;
+    if (!S_ISDIR(sst.st_mode)) { /* would block every store to this shard */
+      if (unlink(sdir) == 0 && rep) {
+        rep->files_removed++;
+        rep->bytes_freed += (uint64_t)sst.st_size;
+      }
+      continue;
+    }
     DIR *d = opendir(sdir);
-    if (!d) continue; /* not a directory */
+    if (!d) continue;
     struct dirent *fe;
     while (rc == SQLITE_OK && (fe = readdir(d)) != NULL) {
       const char *name = fe->d_name;

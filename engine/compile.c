@@ -858,6 +858,10 @@ static void compile_body(cc_t *c) {
         if (!f->unreachable) {
           take(c, f->results, f->nresults);
           emit_return(c);
+        } else {
+          /* never executed, but a live block inside dead code may branch
+           * here: the code must not end without a terminator */
+          emit_op(c, WOP_UNREACHABLE);
         }
         fuel_flush(c);
         c->nframes--;

@@ -378,6 +378,7 @@ static int check_code(const wh_module_t *m, const wh_func_def_t *d) {
       uint32_t u = (uint32_t)w;
       switch (kind) {
       case 's': if (w < 0 || w % 8 || (uint32_t)w / 8 >= d->frame_slots) goto out; break;
+      case 'a': if (w < 0 || w % 8 || (uint32_t)w / 8 > d->frame_slots) goto out; break;
       case 'r': {
         int64_t t = (int64_t)wp + w;
         if (t < 0 || t >= len || t % 4 || !starts[t / 4]) goto out;

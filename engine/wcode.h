@@ -265,6 +265,7 @@
 /* Every other op: X(NAME, operand kinds), one character per 32-bit word:
  *
  *   s  slot (byte offset from fp)      k  immediate
+ *   a  a call's argument base: a slot, or one past the frame's last
  *   r  branch offset                   f  defined-function index
  *   i  imported-function index         F  function index
  *   T  type index                      t  table index
@@ -284,9 +285,9 @@
   X(ENTRY,         "k")       /* fuel         function entry: fuel+epoch */ \
   X(LOOP,          "k")       /* fuel         loop header: fuel + epoch  */ \
   X(FUEL,          "k")       /* fuel         basic block head           */ \
-  X(CALL,          "fs")      /* def argoff                              */ \
-  X(CALL_IMPORT,   "is")      /* func argoff                             */ \
-  X(CALL_INDIRECT, "Ttss")    /* type table a argoff                     */ \
+  X(CALL,          "fa")      /* def argoff                              */ \
+  X(CALL_IMPORT,   "ia")      /* func argoff                             */ \
+  X(CALL_INDIRECT, "Ttsa")    /* type table a argoff                     */ \
   X(RETURN,        "")        /* results already in fp[0..)              */ \
   X(SELECT,        "ssss")    /* d a b c      d = c ? a : b              */ \
   X(GLOBAL_GET,    "sg")      /* d idx                                   */ \
