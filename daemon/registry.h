@@ -1,0 +1,84 @@
+/*
+ * registry.h - wharfd's durable record of what each tenant has deployed.
+ *
+ * On disk, under data_dir:
+ *
+ *   registry.db        SQLite, WAL mode, synchronous=FULL: one row per
+ *                      deployed version (tenant, name, version, digest,
+ *                      size, created, deleted)
+ *   blobs/ab/abcdef…   the deployed bytes, named by their SHA-256 (hex),
+ *                      written temp + fsync + rename + fsync(dir); shared by
+ *                      every deployment of the same bytes
+ *
+ * A deploy writes the blob first, then commits the row: once
+ * wh_reg_deploy returns 0 the deployment survives a crash or power loss;
+ * a crash before leaves at most an orphan blob, which wh_reg_open removes.
+ * Deleting marks the name's rows deleted (the blob goes when no live row
+ * names it).  Names are per tenant: one tenant can never read another's
+ * rows through this API.
+ *
+ * Threads: every function may be called from any thread; one connection
+ * is guarded by a mutex inside.
+ */
+#ifndef WH_REGISTRY_H
+#define WH_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wh_error.h"
+
+#define WH_REG_TENANT_MAX 64
+#define WH_REG_NAME_MAX 128
+
+typedef struct wh_reg wh_reg_t;
+
+typedef struct wh_reg_entry {
+  char tenant[WH_REG_TENANT_MAX + 1];
+  char name[WH_REG_NAME_MAX + 1];
+  uint32_t version;         /* 1, 2, ... per (tenant, name), never reused */
+  char digest[65];          /* SHA-256 of the bytes, lowercase hex */
+  uint64_t size;            /* bytes */
+  int64_t created_ms;       /* Unix time in milliseconds */
+} wh_reg_entry_t;
+
+/* True when `name` is a valid component name: 1-128 characters of
+ * [A-Za-z0-9._-], not starting with '.' or '-' (so never a path). */
+bool wh_reg_valid_name(const char *name);
+
+/* Opens (creating if needed) the registry under `data_dir`; creates the
+ * directories; reconciles: removes blobs no live row names and temp files
+ * left by a crash, and reports rows whose blob is missing in diag (they
+ * are marked deleted).  Errors: WH_EIO with the path and errno text. */
+int wh_reg_open(const char *data_dir, wh_reg_t **out, wh_diag_t *diag);
+void wh_reg_close(wh_reg_t *r);
+
+/* Stores `bytes` and commits version N+1 of (tenant, name); durable when
+ * it returns 0.  Fills *out.  `digest` is the bytes' SHA-256 in hex if the
+ * caller computed it already, else NULL. */
+int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
+                  const uint8_t *bytes, size_t len, const char *digest,
+                  wh_reg_entry_t *out, wh_diag_t *diag);
+/* The latest live version of (tenant, name); WH_ENOTFOUND if none. */
+int wh_reg_get(wh_reg_t *r, const char *tenant, const char *name,
+               wh_reg_entry_t *out);
+/* The latest live version of each of the tenant's names, sorted by name;
+ * *out is malloc'ed (caller frees), *n its length. */
+int wh_reg_list(wh_reg_t *r, const char *tenant, wh_reg_entry_t **out,
+                size_t *n);
+/* Live names the tenant has. */
+int wh_reg_count(wh_reg_t *r, const char *tenant, uint32_t *n);
+/* Marks every version of (tenant, name) deleted; WH_ENOTFOUND if none is
+ * live.  Durable when it returns 0. */
+int wh_reg_delete(wh_reg_t *r, const char *tenant, const char *name);
+/* Reads a blob by digest (malloc'ed; caller frees) and checks its
+ * SHA-256: WH_ECORRUPT if the file does not match its name. */
+int wh_reg_read_blob(wh_reg_t *r, const char *digest, uint8_t **bytes,
+                     size_t *len);
+/* Calls fn for the latest live version of every (tenant, name), for
+ * start-up; stops early if fn returns non-zero (and returns that). */
+int wh_reg_foreach(wh_reg_t *r, int (*fn)(void *ctx, const wh_reg_entry_t *e),
+                   void *ctx);
+
+#endif /* WH_REGISTRY_H */
