@@ -386,6 +386,21 @@ static int link_imports(wh_linker_t *l, const wh_module_t *m, wh_instance_t *ins
   return 0;
 }
 
+int wh_linker_check(wh_linker_t *l, const wh_module_t *m, wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  for (uint32_t i = 0; i < m->nimports; i++) {
+    const wh_import_desc_t *im = &m->imports[i];
+    link_entry_t *e = find_entry(l, im);
+    if (!e)
+      return wh_diag_set(diag, WH_EUNLINKABLE, -1, "unknown import: %s.%s", im->module, im->name);
+    if (e->kind != im->kind ||
+        (im->kind == WH_EXTERN_FUNC && e->func->type != m->types[im->u.type]))
+      return wh_diag_set(diag, WH_EUNLINKABLE, -1, "incompatible import type: %s.%s",
+                         im->module, im->name);
+  }
+  return 0;
+}
+
 static int keep_failed(wh_linker_t *l, wh_instance_t *inst) {
   wh_instance_t **p = realloc(l->failed, (l->nfailed + 1) * sizeof *p);
   if (!p) return WH_ENOMEM;

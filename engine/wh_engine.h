@@ -233,6 +233,10 @@ int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
 int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m,
                              wh_exec_t *exec, wh_inst_alloc_t *alloc,
                              wh_instance_t **out, wh_diag_t *diag);
+/* Checks that `l` can satisfy every import of `m` (names, kinds and
+ * types) without instantiating it.  WH_EUNLINKABLE with the first
+ * unresolved import named in diag; 0 if all resolve. */
+int wh_linker_check(wh_linker_t *l, const wh_module_t *m, wh_diag_t *diag);
 /* Frees an instance (NULL is a no-op).  Instances linked against it must
  * be freed first. */
 void wh_instance_free(wh_instance_t *inst);
