@@ -54,6 +54,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1770,11 +1771,20 @@ static const wasi_fn_t wasi_fns[] = {
 _Static_assert(sizeof wasi_fns / sizeof wasi_fns[0] == NFNS,
                "NFNS must count the rows of wasi_fns");
 
+/* The context of a call: the bound one, or (wh_wasi_define_dynamic) the
+ * exec's user pointer. */
+static wh_wasi_t *context(wh_caller_t *caller, wh_wasi_t *bound)
+{
+  return bound != NULL ? bound : wh_exec_user(wh_caller_exec(caller));
+}
+
 static int trampoline(wh_caller_t *caller, void *env, uint64_t *slots)
 {
   const binding_t *b = env;
   call_t k;
-  k.w = b->w;
+  k.w = context(caller, b->w);
+  if (k.w == NULL)
+    return wh_caller_trap(caller, "WASI called with no WASI context on this exec");
   k.caller = caller;
   k.deadline_hit = false;
   k.mem = wh_caller_memory(caller, &k.size);
@@ -1786,7 +1796,9 @@ static int trampoline(wh_caller_t *caller, void *env, uint64_t *slots)
 
 static int p1_proc_exit(wh_caller_t *caller, void *env, uint64_t *slots)
 {
-  wh_wasi_t *w = env;
+  wh_wasi_t *w = context(caller, env);
+  if (w == NULL)
+    return wh_caller_trap(caller, "WASI called with no WASI context on this exec");
   w->exited = true;
   w->exit_status = (int)(uint32_t)slots[0];
   return wh_caller_exit(caller, w->exit_status);
@@ -1908,6 +1920,29 @@ int wh_wasi_define(wh_wasi_t *w, wh_linker_t *l)
   }
   err = wh_linker_define_func(l, mod, "proc_exit", "i", "", p1_proc_exit, w);
 fail:
+  return err;
+}
+
+/* Unbound bindings: fn set, w NULL, so context() asks the exec. */
+static binding_t dynamic_bind[NFNS];
+static pthread_once_t dynamic_once = PTHREAD_ONCE_INIT;
+
+static void init_dynamic(void)
+{
+  for (size_t i = 0; i < NFNS; i++)
+    dynamic_bind[i].fn = &wasi_fns[i];
+}
+
+int wh_wasi_define_dynamic(wh_linker_t *l)
+{
+  static const char mod[] = "wasi_snapshot_preview1";
+  int err = 0;
+  pthread_once(&dynamic_once, init_dynamic);
+  for (size_t i = 0; i < NFNS && err == 0; i++)
+    err = wh_linker_define_func(l, mod, wasi_fns[i].name, wasi_fns[i].params,
+                                "i", trampoline, &dynamic_bind[i]);
+  if (err == 0)
+    err = wh_linker_define_func(l, mod, "proc_exit", "i", "", p1_proc_exit, NULL);
   return err;
 }
 

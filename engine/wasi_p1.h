@@ -74,4 +74,10 @@ int wh_wasi_define(wh_wasi_t *w, wh_linker_t *l);
  * wh_exec_exit_status() gives the same status. */
 bool wh_wasi_exited(const wh_wasi_t *w, int *status);
 
+/* Defines WASI preview1 in `l` once for every context: each call finds its
+ * wh_wasi_t in the exec's user pointer (wh_exec_set_user), so one linker
+ * serves many invocations, each with its own fds and exit status.  A call
+ * on an exec without one traps. */
+int wh_wasi_define_dynamic(wh_linker_t *l);
+
 #endif /* WH_WASI_P1_H */
