@@ -1,0 +1,181 @@
+/*
+ * daemon.h - wharfd's shared state, between its files (wharfd.c: start-up,
+ * signals, reload; http.c: the HTTP API on the I/O thread; executor.c: the
+ * worker threads; deploy.c: the in-memory table of deployments; log.c).
+ *
+ *   client --HTTP--> I/O thread (libevent) --job--> queue --> worker
+ *                      ^                                        |
+ *                      +------ event_active(job->done) ---------+
+ *
+ * The I/O thread parses, authenticates, checks limits and hands a job to
+ * the bounded queue; a worker compiles (deploys) or instantiates and calls
+ * (invokes), fills in the job's reply and wakes the I/O thread, which
+ * sends it.  Guest code never runs on the I/O thread.
+ */
+#ifndef WH_DAEMON_H
+#define WH_DAEMON_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "wh_config.h"
+#include "wh_engine.h"
+#include "wh_pool.h"
+
+/* ---- logging (log.c) ---------------------------------------------------- */
+
+enum { WH_LOG_DEBUG, WH_LOG_INFO, WH_LOG_WARN, WH_LOG_ERROR };
+void wh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wh_log_set_level(int level);
+
+/* ---- tenants ------------------------------------------------------------ */
+
+/* Runtime state of one tenant.  `cfg` is replaced on reload (under
+ * d->cfg_lock); the counters survive it. */
+typedef struct wh_tenant {
+  char name[WH_CFG_NAME_MAX + 1];
+  wh_cfg_tenant_t cfg;            /* key and merged limits; cfg_lock */
+  bool present;                   /* still in the config file */
+  _Atomic uint32_t running;       /* invocations queued or running */
+  pthread_mutex_t bucket_lock;    /* fuel_per_second token bucket */
+  double bucket;                  /* fuel available now */
+  uint64_t bucket_ms;             /* when it was last refilled */
+  _Atomic uint64_t invocations, fuel, traps;
+} wh_tenant_t;
+
+/* ---- deployments (deploy.c) ---------------------------------------------- */
+
+/* One live version of (tenant, name): the compiled module and its facts.
+ * Reference-counted: the table holds one reference, every job using it
+ * another, so a delete or redeploy never pulls it from under a call. */
+typedef struct wh_deployment {
+  _Atomic int refs;
+  wh_reg_entry_t reg;             /* tenant, name, version, digest, ... */
+  wh_module_t *module;
+  uint64_t compile_us;
+  bool cached;                    /* compiled artifact came from the cache */
+} wh_deployment_t;
+
+void wh_dep_ref(wh_deployment_t *d);
+void wh_dep_unref(wh_deployment_t *d);
+
+/* ---- jobs (executor.c) ---------------------------------------------------- */
+
+enum { WH_JOB_DEPLOY, WH_JOB_INVOKE };
+
+typedef struct wh_daemon wh_daemon_t;
+
+typedef struct wh_job {
+  int kind;
+  wh_daemon_t *d;
+  struct evhttp_request *req;     /* I/O thread only */
+  struct event *done;             /* activated by the worker when done */
+  uint64_t start_us;
+  char request_id[17];
+  wh_tenant_t *tenant;
+  /* deploy */
+  char name[WH_REG_NAME_MAX + 1];
+  uint8_t *body;                  /* owned */
+  size_t body_len;
+  /* invoke */
+  wh_deployment_t *dep;           /* referenced */
+  char *export_name;              /* owned */
+  json_t *args;                   /* owned reference */
+  uint64_t fuel;                  /* 0 = unmetered */
+  uint64_t wall_ms;
+  uint64_t memory_limit;
+  /* result, written by the worker */
+  int status;                     /* HTTP status */
+  json_t *reply;                  /* owned reference */
+  const char *trap_kind;          /* for metrics; static string or NULL */
+  struct wh_job *next;            /* queue link */
+} wh_job_t;
+
+/* ---- the daemon ----------------------------------------------------------- */
+
+struct wh_daemon {
+  wh_config_t cfg;                /* cfg_lock for tenants and limits */
+  const char *config_path;        /* NULL: embedded dev config */
+  pthread_rwlock_t cfg_lock;
+  wh_tenant_t *tenants;           /* runtime tenants, up to WH_CFG_MAX_TENANTS */
+  uint32_t ntenants;
+
+  wh_engine_t *engine;
+  wh_pool_t *pool;
+  wh_reg_t *reg;
+
+  /* deployment table: (tenant, name) -> wh_deployment_t*, under dep_lock */
+  pthread_mutex_t dep_lock;
+  struct dep_slot *deps;
+  uint32_t deps_cap, deps_len;
+
+  /* executor */
+  pthread_mutex_t q_lock;
+  pthread_cond_t q_cond;
+  wh_job_t *q_head, *q_tail;
+  uint32_t q_len;
+  bool q_stop;
+  pthread_t *workers;
+  uint32_t nworkers;
+
+  struct event_base *base;
+  struct evhttp *http;
+  struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+  _Atomic bool ready;             /* start-up reload finished */
+  bool draining;
+  _Atomic uint32_t in_flight;     /* jobs queued or running */
+
+  /* metrics (atomics; read by GET /metrics) */
+  _Atomic uint64_t http_requests[6][8];   /* [route][status class] */
+  _Atomic uint64_t latency_bucket[12];
+  _Atomic uint64_t latency_count, latency_sum_us;
+  _Atomic uint64_t traps_by_kind[WH__TRAP_COUNT];
+  _Atomic uint64_t deploys, compile_us_total;
+};
+
+/* executor.c */
+int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag);
+/* Queues `job`; false when the queue is full (the caller answers 503). */
+bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job);
+void wh_exec_stop(wh_daemon_t *d);
+void wh_job_free(wh_job_t *job);
+
+/* deploy.c */
+int wh_deps_init(wh_daemon_t *d);
+void wh_deps_fini(wh_daemon_t *d);
+/* The live deployment of (tenant, name), referenced; NULL if none. */
+wh_deployment_t *wh_deps_get(wh_daemon_t *d, const char *tenant, const char *name);
+/* Installs `dep` (takes the caller's reference), replacing and
+ * unreferencing an older version. */
+void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep);
+/* Removes (tenant, name); false if absent. */
+bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
+/* Compiles `bytes` into a deployment for `e` (not installed). */
+wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
+                                 const uint8_t *bytes, size_t len, wh_diag_t *diag);
+/* Loads every registry deployment at start-up; counts failures. */
+int wh_deps_load_all(wh_daemon_t *d, uint32_t *loaded, uint32_t *failed);
+/* The exports of a deployment as JSON [{name, params, results}]. */
+json_t *wh_deps_describe(const wh_deployment_t *dep);
+
+/* http.c */
+int wh_http_start(wh_daemon_t *d, wh_diag_t *diag);
+void wh_http_stop_accepting(wh_daemon_t *d);
+/* Called on the I/O thread when a job completes (sends the reply). */
+void wh_http_job_done(evutil_socket_t fd, short what, void *arg);
+void wh_http_fini(wh_daemon_t *d);
+
+/* Tenants (wharfd.c): the tenant whose key hashes to `key`, or NULL;
+ * constant time in the key. */
+wh_tenant_t *wh_tenant_by_key(wh_daemon_t *d, const char *key, size_t len);
+
+uint64_t wh_now_us(void);
+uint64_t wh_now_ms_real(void);
+
+#endif /* WH_DAEMON_H */

@@ -1,0 +1,444 @@
+/*
+ * executor.c - wharfd's worker threads: the bounded job queue, deploys
+ * (compile + store) and invocations (instantiate from the pool, call,
+ * reset).  Guest code runs here and nowhere else.
+ *
+ * Each worker owns one wh_exec_t, one linker (WASI preview1 defined
+ * dynamically: each invocation gets its own WASI context through the
+ * exec's user pointer) and two memfds that capture the guest's stdout
+ * and stderr, emptied after every invocation.
+ *
+ * A finished job goes back to the I/O thread with event_active on the
+ * job's own event; the worker never touches the HTTP request.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "wasi_p1.h"
+
+#define CAPTURE_MAX (1u << 20)   /* bytes of stdout/stderr kept per call */
+
+typedef struct worker {
+  wh_daemon_t *d;
+  wh_exec_t *x;
+  wh_linker_t *linker;
+  int out_fd, err_fd;
+  uint32_t index;
+} worker_t;
+
+static pthread_mutex_t deploy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void wh_job_free(wh_job_t *job) {
+  if (!job) return;
+  free(job->body);
+  free(job->export_name);
+  if (job->args) json_decref(job->args);
+  if (job->reply) json_decref(job->reply);
+  if (job->dep) wh_dep_unref(job->dep);
+  if (job->done) event_free(job->done);
+  free(job);
+}
+
+static json_t *error_json(const char *code, const char *msg) {
+  return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+static void fail(wh_job_t *job, int status, const char *code, const char *msg) {
+  job->status = status;
+  job->reply = error_json(code, msg);
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+/* JSON for a result: i64 beyond +-2^53 and non-finite floats as strings. */
+static json_t *val_json(const wh_val_t *v) {
+  switch (v->type) {
+  case WH_I32: return json_integer(v->of.i32);
+  case WH_I64:
+    if (v->of.i64 > (1ll << 53) || v->of.i64 < -(1ll << 53)) {
+      char buf[32];
+      snprintf(buf, sizeof buf, "%lld", (long long)v->of.i64);
+      return json_string(buf);
+    }
+    return json_integer(v->of.i64);
+  case WH_F32:
+  case WH_F64: {
+    double f = v->type == WH_F32 ? v->of.f32 : v->of.f64;
+    if (f != f) return json_string("NaN");
+    if (f == 1.0 / 0.0) return json_string("Infinity");
+    if (f == -1.0 / 0.0) return json_string("-Infinity");
+    return json_real(f);
+  }
+  default: return v->of.ref ? json_string("ref") : json_null();
+  }
+}
+
+static const char *trap_code_name(wh_trap_code_t t) {
+  switch (t) {
+  case WH_TRAP_UNREACHABLE: return "unreachable";
+  case WH_TRAP_MEM_OOB: return "out_of_bounds_memory_access";
+  case WH_TRAP_TABLE_OOB: return "out_of_bounds_table_access";
+  case WH_TRAP_INDIRECT_NULL: return "uninitialized_element";
+  case WH_TRAP_INDIRECT_TYPE: return "indirect_call_type_mismatch";
+  case WH_TRAP_UNDEFINED_ELEM: return "undefined_element";
+  case WH_TRAP_DIV_ZERO: return "integer_divide_by_zero";
+  case WH_TRAP_INT_OVERFLOW: return "integer_overflow";
+  case WH_TRAP_BAD_CONVERSION: return "invalid_conversion_to_integer";
+  case WH_TRAP_STACK_EXHAUSTED: return "call_stack_exhausted";
+  case WH_TRAP_OUT_OF_FUEL: return "out_of_fuel";
+  case WH_TRAP_DEADLINE: return "deadline_exceeded";
+  case WH_TRAP_INTERRUPTED: return "interrupted";
+  case WH_TRAP_NULL_REF: return "null_reference";
+  case WH_TRAP_EXIT: return "exit";
+  default: return "host_trap";
+  }
+}
+
+/* A JSON string of `n` bytes of guest output, each invalid UTF-8 byte
+ * replaced by U+FFFD (guests write what they like). */
+static json_t *lossy_string(const char *s, size_t n) {
+  json_t *j = json_stringn(s, n);
+  if (j) return j;
+  char *out = malloc(n * 3 + 1);
+  size_t o = 0;
+  if (!out) return NULL;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)s[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4 : 0;
+    json_t *probe = len && i + len <= n ? json_stringn(s + i, len) : NULL;
+    if (probe) {
+      memcpy(out + o, s + i, len);
+      o += len;
+      i += len;
+      json_decref(probe);
+    } else {
+      memcpy(out + o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    }
+  }
+  j = json_stringn(out, o);
+  free(out);
+  return j;
+}
+
+/* Reads and empties a capture memfd; NULL when nothing was written. */
+static json_t *take_capture(int fd, bool *truncated) {
+  off_t end = lseek(fd, 0, SEEK_CUR);
+  json_t *s = NULL;
+  *truncated = false;
+  if (end > 0) {
+    size_t n = (size_t)end > CAPTURE_MAX ? CAPTURE_MAX : (size_t)end;
+    *truncated = (size_t)end > CAPTURE_MAX;
+    char *buf = malloc(n);
+    ssize_t got = buf ? pread(fd, buf, n, 0) : -1;
+    if (got > 0) s = lossy_string(buf, (size_t)got);
+    free(buf);
+  }
+  /* memfds always truncate; the next call starts empty */
+  (void)!ftruncate(fd, 0);
+  lseek(fd, 0, SEEK_SET);
+  return s;
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+static void sha256_hex(const uint8_t *p, size_t n, char out[65]) {
+  unsigned char md[32];
+  unsigned len = 0;
+  EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void run_deploy(worker_t *w, wh_job_t *job) {
+  wh_daemon_t *d = w->d;
+  wh_diag_t diag;
+  char digest[65];
+  sha256_hex(job->body, job->body_len, digest);
+  wh_deployment_t *dep = wh_deps_compile(d, NULL, job->body, job->body_len, &diag);
+  if (!dep) {
+    char msg[400];
+    if (diag.code == WH_ECOMPONENT) {
+      fail(job, 415, "unsupported",
+           "this is a component: this wharfd deploys core modules only (components arrive "
+           "with the component-model work)");
+      return;
+    }
+    if (diag.offset >= 0)
+      snprintf(msg, sizeof msg, "%s (at byte offset %lld)", diag.msg, diag.offset);
+    else
+      snprintf(msg, sizeof msg, "%s", diag.msg);
+    fail(job, diag.code == WH_ENOMEM ? 500 : 400,
+         diag.code == WH_EUNSUPPORTED ? "unsupported" : "invalid_module", msg);
+    return;
+  }
+  if (wh_linker_check(w->linker, dep->module, &diag) != 0) {
+    fail(job, 400, "unresolvable_import", diag.msg);
+    wh_dep_unref(dep);
+    return;
+  }
+  pthread_mutex_lock(&deploy_lock);   /* quota check and commit together */
+  uint32_t have = 0;
+  wh_reg_entry_t existing;
+  bool redeploy = wh_reg_get(d->reg, job->tenant->name, job->name, &existing) == 0;
+  pthread_rwlock_rdlock(&d->cfg_lock);
+  uint32_t quota = job->tenant->cfg.limits.max_components;
+  pthread_rwlock_unlock(&d->cfg_lock);
+  int rc = wh_reg_count(d->reg, job->tenant->name, &have);
+  if (rc == 0 && !redeploy && have >= quota) {
+    pthread_mutex_unlock(&deploy_lock);
+    char msg[128];
+    snprintf(msg, sizeof msg, "the tenant has %u components, its limit", have);
+    fail(job, 403, "quota_exceeded", msg);
+    wh_dep_unref(dep);
+    return;
+  }
+  wh_reg_entry_t e;
+  if (rc == 0)
+    rc = wh_reg_deploy(d->reg, job->tenant->name, job->name, job->body, job->body_len, digest,
+                       &e, &diag);
+  if (rc == 0) {
+    dep->reg = e;
+    wh_dep_ref(dep);
+    wh_deps_put(d, dep);
+  }
+  pthread_mutex_unlock(&deploy_lock);
+  if (rc) {
+    wh_log(WH_LOG_ERROR, "deploy %s/%s: %s", job->tenant->name, job->name,
+           diag.msg[0] ? diag.msg : wh_strerror(rc));
+    fail(job, 500, "storage_error", "the deployment could not be stored");
+    wh_dep_unref(dep);
+    return;
+  }
+  atomic_fetch_add(&d->deploys, 1);
+  atomic_fetch_add(&d->compile_us_total, dep->compile_us);
+  json_t *desc = wh_deps_describe(dep);
+  json_object_set_new(desc, "compile", json_pack("{s:s, s:f, s:b}", "tier", "interpreter", "ms",
+                                                 dep->compile_us / 1000.0, "cached", 0));
+  json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
+  wh_dep_unref(dep);
+  job->status = 201;
+  job->reply = desc;
+}
+
+/* Converts job->args (checked by the I/O thread) into values. */
+static int json_to_vals(const char *sig, json_t *args, wh_val_t *out) {
+  for (size_t i = 0; sig[i]; i++) {
+    json_t *a = json_array_get(args, i);
+    wh_val_t *v = &out[i];
+    switch (sig[i]) {
+    case 'i': v->type = WH_I32; v->of.i32 = (int32_t)(uint32_t)json_integer_value(a); break;
+    case 'I':
+      v->type = WH_I64;
+      if (json_is_string(a)) {
+        const char *s = json_string_value(a);
+        v->of.i64 = s[0] == '-' ? strtoll(s, NULL, 10) : (int64_t)strtoull(s, NULL, 10);
+      } else {
+        v->of.i64 = json_integer_value(a);
+      }
+      break;
+    case 'f':
+    case 'F': {
+      double f;
+      if (json_is_string(a)) {
+        const char *s = json_string_value(a);
+        f = strcmp(s, "NaN") == 0 ? 0.0 / 0.0 : s[0] == '-' ? -1.0 / 0.0 : 1.0 / 0.0;
+      } else {
+        f = json_number_value(a);
+      }
+      if (sig[i] == 'f') {
+        v->type = WH_F32;
+        v->of.f32 = (float)f;
+      } else {
+        v->type = WH_F64;
+        v->of.f64 = f;
+      }
+      break;
+    }
+    default: return WH_EINVAL;
+    }
+  }
+  return 0;
+}
+
+static void run_invoke(worker_t *w, wh_job_t *job) {
+  wh_daemon_t *d = w->d;
+  wh_exec_t *x = w->x;
+  wh_diag_t diag;
+  wh_instance_t *inst = NULL;
+  const char *argv[1] = {job->dep->reg.name};
+  wh_wasi_config_t wc;
+  wh_wasi_config_init(&wc);
+  wc.argv = argv;
+  wc.argc = 1;
+  wc.stdin_fd = -1;
+  wc.stdout_fd = w->out_fd;
+  wc.stderr_fd = w->err_fd;
+  wh_wasi_t *wasi = wh_wasi_new(&wc, &diag);
+  if (!wasi) {
+    fail(job, 500, "internal", "cannot set up WASI");
+    return;
+  }
+  wh_exec_set_user(x, wasi);
+  wh_exec_set_fuel(x, job->fuel ? job->fuel : UINT64_MAX);
+  wh_exec_set_deadline_ms(x, job->wall_ms);
+  wh_exec_set_memory_limit(x, job->memory_limit);
+  uint64_t t0 = wh_now_us();
+  int rc = wh_linker_instantiate_in(w->linker, job->dep->module, x, wh_pool_allocator(d->pool),
+                                    &inst, &diag);
+  wh_val_t args[64], results[64];
+  const char *ps = "", *rs = "";
+  if (rc == 0) {
+    wh_func_t *f = wh_instance_func(inst, job->export_name);
+    if (!f) {
+      fail(job, 404, "export_not_found", "no exported function of that name");
+      goto out;
+    }
+    wh_func_type(f, &ps, &rs);
+    if (strlen(ps) > 64 || strlen(rs) > 64 || json_to_vals(ps, job->args, args)) {
+      fail(job, 400, "bad_args", "the export's signature cannot be called over HTTP");
+      goto out;
+    }
+    rc = wh_call(x, f, args, strlen(ps), results, strlen(rs));
+  } else if (rc == WH_ELIMIT) {
+    fail(job, 503, "pool_exhausted", "no free instance slot; retry shortly");
+    goto out;
+  } else if (rc == WH_ERANGE) {
+    fail(job, 422, "memory_limit", diag.msg);
+    goto out;
+  } else if (rc != WH_ETRAP && rc != WH_EEXIT) {
+    fail(job, 500, "instantiation_failed", diag.msg);
+    goto out;
+  }
+  uint64_t elapsed = wh_now_us() - t0;
+  uint64_t fuel_used = job->fuel ? wh_exec_fuel_consumed(x) : 0;
+  json_t *reply;
+  if (rc == 0 || (rc == WH_EEXIT && wh_exec_exit_status(x) == 0)) {
+    json_t *result;
+    size_t nr = strlen(rs);
+    if (rc == WH_EEXIT || nr == 0) result = json_null();
+    else if (nr == 1) result = val_json(&results[0]);
+    else {
+      result = json_array();
+      for (size_t i = 0; i < nr; i++) json_array_append_new(result, val_json(&results[i]));
+    }
+    job->status = 200;
+    reply = json_pack("{s:o}", "result", result);
+  } else {
+    const char *msg = NULL, *bt = NULL;
+    wh_trap_code_t t = wh_exec_trap(x, &msg, &bt);
+    job->trap_kind = trap_code_name(t);
+    job->status = 422;
+    reply = json_pack("{s:{s:s, s:s}}", "error", "code", trap_code_name(t), "message",
+                      msg ? msg : "trap");
+    if (bt && bt[0]) json_object_set_new(json_object_get(reply, "error"), "backtrace", json_string(bt));
+    if (rc == WH_EEXIT) json_object_set_new(reply, "exit_status", json_integer(wh_exec_exit_status(x)));
+    if (t < WH__TRAP_COUNT) atomic_fetch_add(&d->traps_by_kind[t], 1);
+    atomic_fetch_add(&job->tenant->traps, 1);
+  }
+  json_object_set_new(reply, "fuel_consumed", json_integer((json_int_t)fuel_used));
+  json_object_set_new(reply, "elapsed_us", json_integer((json_int_t)elapsed));
+  bool cut;
+  json_t *out_s = take_capture(w->out_fd, &cut);
+  if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
+  json_t *err_s = take_capture(w->err_fd, &cut);
+  if (err_s) json_object_set_new(reply, cut ? "stderr_truncated" : "stderr", err_s);
+  job->reply = reply;
+  atomic_fetch_add(&job->tenant->fuel, fuel_used);
+  /* the token bucket pays for what the call burned */
+  pthread_mutex_lock(&job->tenant->bucket_lock);
+  job->tenant->bucket -= (double)fuel_used;
+  pthread_mutex_unlock(&job->tenant->bucket_lock);
+out:
+  wh_instance_free(inst);
+  wh_exec_set_user(x, NULL);
+  wh_wasi_free(wasi);
+  bool ignored;
+  json_t *drop = take_capture(w->out_fd, &ignored);   /* empty for the next call */
+  if (drop) json_decref(drop);
+  drop = take_capture(w->err_fd, &ignored);
+  if (drop) json_decref(drop);
+}
+
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  wh_daemon_t *d = w->d;
+  for (;;) {
+    pthread_mutex_lock(&d->q_lock);
+    while (!d->q_head && !d->q_stop) pthread_cond_wait(&d->q_cond, &d->q_lock);
+    if (!d->q_head) {
+      pthread_mutex_unlock(&d->q_lock);
+      break;
+    }
+    wh_job_t *job = d->q_head;
+    d->q_head = job->next;
+    if (!d->q_head) d->q_tail = NULL;
+    d->q_len--;
+    pthread_mutex_unlock(&d->q_lock);
+
+    if (job->kind == WH_JOB_DEPLOY) run_deploy(w, job);
+    else run_invoke(w, job);
+    event_active(job->done, EV_READ, 0);   /* hand back to the I/O thread */
+  }
+  wh_linker_free(w->linker);
+  wh_exec_free(w->x);
+  close(w->out_fd);
+  close(w->err_fd);
+  free(w);
+  return NULL;
+}
+
+int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag) {
+  pthread_mutex_init(&d->q_lock, NULL);
+  pthread_cond_init(&d->q_cond, NULL);
+  d->workers = calloc(d->nworkers, sizeof *d->workers);
+  if (!d->workers) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  for (uint32_t i = 0; i < d->nworkers; i++) {
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    w->d = d;
+    w->index = i;
+    w->x = wh_exec_new(d->engine);
+    w->linker = wh_linker_new(d->engine);
+    w->out_fd = memfd_create("wharf-stdout", MFD_CLOEXEC);
+    w->err_fd = memfd_create("wharf-stderr", MFD_CLOEXEC);
+    if (!w->x || !w->linker || w->out_fd < 0 || w->err_fd < 0 ||
+        wh_wasi_define_dynamic(w->linker) != 0)
+      return wh_diag_set(diag, WH_ENOMEM, -1, "cannot set up worker %u: %s", i, strerror(errno));
+    if (pthread_create(&d->workers[i], NULL, worker_main, w) != 0)
+      return wh_diag_set(diag, WH_ENOMEM, -1, "cannot start worker %u", i);
+  }
+  return 0;
+}
+
+bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job) {
+  pthread_mutex_lock(&d->q_lock);
+  if (d->q_len >= d->cfg.queue_depth || d->q_stop) {
+    pthread_mutex_unlock(&d->q_lock);
+    return false;
+  }
+  job->next = NULL;
+  if (d->q_tail) d->q_tail->next = job;
+  else d->q_head = job;
+  d->q_tail = job;
+  d->q_len++;
+  pthread_cond_signal(&d->q_cond);
+  pthread_mutex_unlock(&d->q_lock);
+  return true;
+}
+
+void wh_exec_stop(wh_daemon_t *d) {
+  pthread_mutex_lock(&d->q_lock);
+  d->q_stop = true;
+  pthread_cond_broadcast(&d->q_cond);
+  pthread_mutex_unlock(&d->q_lock);
+  for (uint32_t i = 0; i < d->nworkers; i++) pthread_join(d->workers[i], NULL);
+  free(d->workers);
+  d->workers = NULL;
+}

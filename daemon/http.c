@@ -1,0 +1,644 @@
+/*
+ * http.c - the HTTP API (docs/API.md) on the I/O thread.
+ *
+ * Every request goes through on_request, which replies exactly once:
+ * either at once (health, metrics, listing, errors found before any work)
+ * or, for deploys and invocations, from wh_http_job_done when a worker has
+ * finished the job.  Handlers only parse, authenticate, check limits and
+ * hand off; they never compile or run guest code.
+ *
+ *   GET    /healthz  /readyz  /metrics
+ *   GET    /v1/components
+ *   POST   /v1/components/{name}          (PUT too)  deploy
+ *   GET    /v1/components/{name}
+ *   DELETE /v1/components/{name}
+ *   POST   /v1/components/{name}/invoke
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <math.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+enum { R_HEALTH, R_METRICS, R_LIST, R_COMPONENT, R_INVOKE, R_OTHER };
+static const char *const route_names[] = {"health", "metrics", "list", "component", "invoke",
+                                          "other"};
+static const double latency_bounds[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                          0.01, 0.025, 0.05, 0.1, 1.0, 10.0};
+
+static SSL_CTX *tls_ctx;
+static struct evhttp_bound_socket *bound[WH_CFG_MAX_LISTEN];
+static uint32_t nbound;
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void count(wh_daemon_t *d, int route, int status, uint64_t start_us) {
+  int cls = status / 100;
+  if (cls < 1 || cls > 5) cls = 5;
+  atomic_fetch_add(&d->http_requests[route][cls], 1);
+  uint64_t us = wh_now_us() - start_us;
+  double s = us / 1e6;
+  for (int i = 0; i < 12; i++)
+    if (s <= latency_bounds[i]) atomic_fetch_add(&d->latency_bucket[i], 1);
+  atomic_fetch_add(&d->latency_count, 1);
+  atomic_fetch_add(&d->latency_sum_us, us);
+}
+
+static void log_request(struct evhttp_request *req, const char *tenant, int status,
+                        uint64_t start_us, const char *rid) {
+  static const char *const methods[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
+                                        "TRACE", "CONNECT", "PATCH"};
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  const char *m = "?";
+  for (unsigned i = 0; i < 9; i++)
+    if ((unsigned)cmd == 1u << i) m = methods[i];
+  wh_log(WH_LOG_INFO, "%s %s %s %d %lluus id=%s", tenant ? tenant : "-", m,
+         evhttp_request_get_uri(req), status, (unsigned long long)(wh_now_us() - start_us), rid);
+}
+
+/* Sends `body` (consumed) with `status`; the one exit of every request. */
+static void reply_json(struct evhttp_request *req, int status, json_t *body, const char *rid) {
+  struct evbuffer *buf = evbuffer_new();
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+  if (body) json_decref(body);
+  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+  if (text) {
+    evbuffer_add(buf, text, strlen(text));
+    evbuffer_add(buf, "\n", 1);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    free(text);
+  }
+  if (rid) evhttp_add_header(h, "X-Request-Id", rid);
+  if (status == 503) evhttp_add_header(h, "Retry-After", "1");
+  const char *reason = status == 200 ? "OK" : status == 201 ? "Created" : status == 400 ? "Bad Request"
+                     : status == 401 ? "Unauthorized" : status == 403 ? "Forbidden"
+                     : status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed"
+                     : status == 413 ? "Payload Too Large" : status == 415 ? "Unsupported Media Type"
+                     : status == 422 ? "Unprocessable Entity" : status == 429 ? "Too Many Requests"
+                     : status == 503 ? "Service Unavailable" : "Internal Server Error";
+  evhttp_send_reply(req, status, reason, buf);
+  evbuffer_free(buf);
+}
+
+static json_t *error_body(const char *code, const char *msg) {
+  return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+typedef struct reqctx {
+  wh_daemon_t *d;
+  struct evhttp_request *req;
+  uint64_t start_us;
+  char rid[17];
+  int route;
+  wh_tenant_t *tenant;
+} reqctx_t;
+
+static void finish(reqctx_t *c, int status, json_t *body) {
+  reply_json(c->req, status, body, c->rid);
+  count(c->d, c->route, status, c->start_us);
+  log_request(c->req, c->tenant ? c->tenant->name : NULL, status, c->start_us, c->rid);
+}
+
+static void finish_error(reqctx_t *c, int status, const char *code, const char *msg) {
+  finish(c, status, error_body(code, msg));
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+wh_tenant_t *wh_tenant_by_key(wh_daemon_t *d, const char *key, size_t len) {
+  unsigned char md[32];
+  unsigned mdlen = 0;
+  EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL);
+  wh_tenant_t *found = NULL;
+  pthread_rwlock_rdlock(&d->cfg_lock);
+  for (uint32_t i = 0; i < d->ntenants; i++) {   /* no early exit: constant time */
+    wh_tenant_t *t = &d->tenants[i];
+    if (t->present && CRYPTO_memcmp(t->cfg.key_sha256, md, 32) == 0) found = t;
+  }
+  pthread_rwlock_unlock(&d->cfg_lock);
+  return found;
+}
+
+static wh_tenant_t *authenticate(reqctx_t *c) {
+  const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+  if (!h) {
+    finish_error(c, 401, "unauthorized", "send Authorization: Bearer <key>");
+    return NULL;
+  }
+  if (strncasecmp(h, "Bearer ", 7) != 0) {
+    finish_error(c, 401, "unauthorized", "the Authorization scheme must be Bearer");
+    return NULL;
+  }
+  const char *key = h + 7;
+  wh_tenant_t *t = wh_tenant_by_key(c->d, key, strlen(key));
+  if (!t) finish_error(c, 401, "unauthorized", "unknown API key");
+  c->tenant = t;
+  return t;
+}
+
+/* ---- component routes ------------------------------------------------------ */
+
+static json_t *entry_json(const wh_reg_entry_t *e) {
+  return json_pack("{s:s, s:i, s:s, s:I, s:I}", "name", e->name, "version", (int)e->version,
+                   "digest", e->digest, "size", (json_int_t)e->size, "created_ms",
+                   (json_int_t)e->created_ms);
+}
+
+static void do_list(reqctx_t *c) {
+  wh_reg_entry_t *es = NULL;
+  size_t n = 0;
+  if (wh_reg_list(c->d->reg, c->tenant->name, &es, &n) != 0) {
+    finish_error(c, 500, "storage_error", "cannot read the registry");
+    return;
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(arr, entry_json(&es[i]));
+  free(es);
+  finish(c, 200, json_pack("{s:o}", "components", arr));
+}
+
+static wh_job_t *new_job(reqctx_t *c, int kind) {
+  wh_job_t *job = calloc(1, sizeof *job);
+  if (!job) return NULL;
+  job->kind = kind;
+  job->d = c->d;
+  job->req = c->req;
+  job->start_us = c->start_us;
+  memcpy(job->request_id, c->rid, sizeof job->request_id);
+  job->tenant = c->tenant;
+  job->done = event_new(c->d->base, -1, 0, wh_http_job_done, job);
+  if (!job->done) {
+    free(job);
+    return NULL;
+  }
+  return job;
+}
+
+static void submit(reqctx_t *c, wh_job_t *job) {
+  wh_daemon_t *d = c->d;
+  atomic_fetch_add(&d->in_flight, 1);
+  if (!wh_exec_submit(d, job)) {
+    atomic_fetch_sub(&d->in_flight, 1);
+    if (job->kind == WH_JOB_INVOKE) atomic_fetch_sub(&job->tenant->running, 1);
+    wh_job_free(job);
+    finish_error(c, 503, "queue_full", "every executor is busy and the queue is full; retry");
+  }
+}
+
+static void do_deploy(reqctx_t *c, const char *name) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+  size_t len = evbuffer_get_length(in);
+  pthread_rwlock_rdlock(&c->d->cfg_lock);
+  uint64_t max = c->tenant->cfg.limits.max_component_size;
+  pthread_rwlock_unlock(&c->d->cfg_lock);
+  if (len == 0) {
+    finish_error(c, 400, "empty_body", "send the component or module bytes as the body");
+    return;
+  }
+  if (len > max) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%zu bytes; this tenant's max_component_size is %llu", len,
+             (unsigned long long)max);
+    finish_error(c, 413, "too_large", msg);
+    return;
+  }
+  wh_job_t *job = new_job(c, WH_JOB_DEPLOY);
+  if (!job || !(job->body = malloc(len))) {
+    wh_job_free(job);
+    finish_error(c, 500, "internal", "out of memory");
+    return;
+  }
+  evbuffer_remove(in, job->body, len);
+  job->body_len = len;
+  size_t nl = strnlen(name, WH_REG_NAME_MAX);   /* checked by the router */
+  memcpy(job->name, name, nl);
+  job->name[nl] = '\0';
+  submit(c, job);
+}
+
+static void do_get(reqctx_t *c, const char *name) {
+  wh_deployment_t *dep = wh_deps_get(c->d, c->tenant->name, name);
+  if (!dep) {
+    finish_error(c, 404, "not_found", "no component of that name");
+    return;
+  }
+  json_t *desc = wh_deps_describe(dep);
+  json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
+  wh_dep_unref(dep);
+  finish(c, 200, desc);
+}
+
+static void do_delete(reqctx_t *c, const char *name) {
+  int rc = wh_reg_delete(c->d->reg, c->tenant->name, name);
+  if (rc == WH_ENOTFOUND) {
+    finish_error(c, 404, "not_found", "no component of that name");
+    return;
+  }
+  if (rc) {
+    finish_error(c, 500, "storage_error", "cannot update the registry");
+    return;
+  }
+  wh_deps_remove(c->d, c->tenant->name, name);   /* running calls keep their reference */
+  finish(c, 200, json_pack("{s:s}", "deleted", name));
+}
+
+/* Checks one JSON argument against a wasm type; fills `why` if wrong. */
+static bool arg_ok(json_t *a, char type, char *why, size_t n, size_t index) {
+  static const char *const names[] = {"i32", "i64", "f32", "f64"};
+  const char *tname = names[type == 'i' ? 0 : type == 'I' ? 1 : type == 'f' ? 2 : 3];
+  const char *got = json_is_integer(a) ? "integer" : json_is_real(a) ? "number"
+                  : json_is_string(a) ? "string" : json_is_boolean(a) ? "boolean"
+                  : json_is_null(a) ? "null" : json_is_array(a) ? "array" : "object";
+  switch (type) {
+  case 'i':
+    if (json_is_integer(a) && json_integer_value(a) >= INT32_MIN &&
+        json_integer_value(a) <= (json_int_t)UINT32_MAX)
+      return true;
+    if (json_is_integer(a)) {
+      snprintf(why, n, "args[%zu]: %lld does not fit in i32", index,
+               (long long)json_integer_value(a));
+      return false;
+    }
+    break;
+  case 'I':
+    if (json_is_integer(a)) return true;
+    if (json_is_string(a)) {
+      const char *s = json_string_value(a);
+      char *end;
+      errno = 0;
+      if (s[0] == '-') (void)strtoll(s, &end, 10);
+      else (void)strtoull(s, &end, 10);
+      if (*s && !*end && !errno) return true;
+      snprintf(why, n, "args[%zu]: \"%.40s\" is not a 64-bit integer", index, s);
+      return false;
+    }
+    break;
+  default:
+    if (json_is_number(a)) return true;
+    if (json_is_string(a)) {
+      const char *s = json_string_value(a);
+      if (!strcmp(s, "NaN") || !strcmp(s, "Infinity") || !strcmp(s, "-Infinity")) return true;
+    }
+    break;
+  }
+  snprintf(why, n, "args[%zu]: expected %s, got %s", index, tname, got);
+  return false;
+}
+
+static void do_invoke(reqctx_t *c, const char *name) {
+  wh_daemon_t *d = c->d;
+  struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+  size_t len = evbuffer_get_length(in);
+  json_error_t jerr;
+  json_t *body = len ? json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &jerr) : NULL;
+  wh_deployment_t *dep = NULL;
+  wh_job_t *job = NULL;
+  char why[256];
+  if (!body || !json_is_object(body)) {
+    if (body) snprintf(why, sizeof why, "the body must be a JSON object");
+    else if (len) snprintf(why, sizeof why, "invalid JSON at line %d column %d: %s", jerr.line,
+                           jerr.column, jerr.text);
+    else snprintf(why, sizeof why, "send {\"export\": NAME, \"args\": [...]}");
+    finish_error(c, 400, "bad_request", why);
+    goto out;
+  }
+  json_t *jexport = json_object_get(body, "export"), *jargs = json_object_get(body, "args");
+  json_t *jfuel = json_object_get(body, "fuel");
+  if (!json_is_string(jexport)) {
+    finish_error(c, 400, "bad_request", "\"export\" must be a string");
+    goto out;
+  }
+  if (!jargs) jargs = json_array();
+  else json_incref(jargs);
+  if (!json_is_array(jargs)) {
+    json_decref(jargs);
+    finish_error(c, 400, "bad_args", "\"args\" must be an array for a core module's export");
+    goto out;
+  }
+  if (jfuel && (!json_is_integer(jfuel) || json_integer_value(jfuel) < 0)) {
+    json_decref(jargs);
+    finish_error(c, 400, "bad_request", "\"fuel\" must be a non-negative integer");
+    goto out;
+  }
+  dep = wh_deps_get(d, c->tenant->name, name);
+  if (!dep) {
+    json_decref(jargs);
+    finish_error(c, 404, "not_found", "no component of that name");
+    goto out;
+  }
+  const char *ps, *rs;
+  if (wh_module_export_functype(dep->module, json_string_value(jexport), &ps, &rs) != 0) {
+    json_decref(jargs);
+    snprintf(why, sizeof why, "no exported function \"%.100s\"", json_string_value(jexport));
+    finish_error(c, 404, "export_not_found", why);
+    goto out;
+  }
+  if (json_array_size(jargs) != strlen(ps)) {
+    snprintf(why, sizeof why, "\"%.100s\" takes %zu argument(s), got %zu",
+             json_string_value(jexport), strlen(ps), json_array_size(jargs));
+    json_decref(jargs);
+    finish_error(c, 400, "bad_args", why);
+    goto out;
+  }
+  for (size_t i = 0; ps[i]; i++) {
+    if (ps[i] == 'r' || ps[i] == 'e') {
+      json_decref(jargs);
+      finish_error(c, 400, "bad_args", "reference-typed parameters cannot be passed over HTTP");
+      goto out;
+    }
+    if (!arg_ok(json_array_get(jargs, i), ps[i], why, sizeof why, i)) {
+      json_decref(jargs);
+      finish_error(c, 400, "bad_args", why);
+      goto out;
+    }
+  }
+  /* limits: concurrency, fuel rate, fuel cap, wall time, memory */
+  pthread_rwlock_rdlock(&d->cfg_lock);
+  wh_cfg_limits_t lim = c->tenant->cfg.limits;
+  pthread_rwlock_unlock(&d->cfg_lock);
+  wh_tenant_t *t = c->tenant;
+  if (atomic_fetch_add(&t->running, 1) >= lim.max_concurrency) {
+    atomic_fetch_sub(&t->running, 1);
+    json_decref(jargs);
+    finish_error(c, 429, "concurrency_limit", "too many invocations running for this tenant");
+    goto out;
+  }
+  if (lim.fuel_per_second) {
+    pthread_mutex_lock(&t->bucket_lock);
+    uint64_t now = wh_now_us() / 1000;
+    t->bucket += (double)(now - t->bucket_ms) * (double)lim.fuel_per_second / 1000.0;
+    if (t->bucket > (double)lim.fuel_per_second) t->bucket = (double)lim.fuel_per_second;
+    t->bucket_ms = now;
+    bool empty = t->bucket <= 0;
+    pthread_mutex_unlock(&t->bucket_lock);
+    if (empty) {
+      atomic_fetch_sub(&t->running, 1);
+      json_decref(jargs);
+      finish_error(c, 429, "fuel_rate_limit", "this tenant's fuel_per_second is spent; retry");
+      goto out;
+    }
+  }
+  job = new_job(c, WH_JOB_INVOKE);
+  if (!job || !(job->export_name = strdup(json_string_value(jexport)))) {
+    atomic_fetch_sub(&t->running, 1);
+    json_decref(jargs);
+    wh_job_free(job);
+    job = NULL;
+    finish_error(c, 500, "internal", "out of memory");
+    goto out;
+  }
+  job->dep = dep;
+  dep = NULL;
+  job->args = jargs;
+  job->fuel = lim.fuel_per_invocation;
+  if (jfuel && (uint64_t)json_integer_value(jfuel) < job->fuel)
+    job->fuel = (uint64_t)json_integer_value(jfuel);
+  job->wall_ms = lim.max_wall_time_ms;
+  job->memory_limit = lim.max_memory_size;
+  atomic_fetch_add(&t->invocations, 1);
+  submit(c, job);
+out:
+  if (dep) wh_dep_unref(dep);
+  if (body) json_decref(body);
+}
+
+void wh_http_job_done(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  wh_job_t *job = arg;
+  wh_daemon_t *d = job->d;
+  int route = job->kind == WH_JOB_DEPLOY ? R_COMPONENT : R_INVOKE;
+  json_t *reply = job->reply;
+  job->reply = NULL;
+  if (!reply) reply = error_body("internal", "the job produced no reply");
+  reply_json(job->req, job->status ? job->status : 500, reply, job->request_id);
+  count(d, route, job->status, job->start_us);
+  log_request(job->req, job->tenant->name, job->status, job->start_us, job->request_id);
+  if (job->kind == WH_JOB_INVOKE) atomic_fetch_sub(&job->tenant->running, 1);
+  atomic_fetch_sub(&d->in_flight, 1);
+  wh_job_free(job);
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+static void do_metrics(reqctx_t *c) {
+  wh_daemon_t *d = c->d;
+  struct evbuffer *b = evbuffer_new();
+  static const char *const cls[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  evbuffer_add_printf(b, "# HELP wharf_http_requests_total HTTP requests by route and status class.\n"
+                         "# TYPE wharf_http_requests_total counter\n");
+  for (int r = 0; r < 6; r++)
+    for (int s = 1; s <= 5; s++) {
+      uint64_t v = atomic_load(&d->http_requests[r][s]);
+      if (v) evbuffer_add_printf(b, "wharf_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+                                 route_names[r], cls[s], (unsigned long long)v);
+    }
+  evbuffer_add_printf(b, "# HELP wharf_http_request_duration_seconds Request latency.\n"
+                         "# TYPE wharf_http_request_duration_seconds histogram\n");
+  for (int i = 0; i < 12; i++)
+    evbuffer_add_printf(b, "wharf_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                        latency_bounds[i], (unsigned long long)atomic_load(&d->latency_bucket[i]));
+  evbuffer_add_printf(b, "wharf_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "wharf_http_request_duration_seconds_sum %.6f\n"
+                         "wharf_http_request_duration_seconds_count %llu\n",
+                      (unsigned long long)atomic_load(&d->latency_count),
+                      atomic_load(&d->latency_sum_us) / 1e6,
+                      (unsigned long long)atomic_load(&d->latency_count));
+  evbuffer_add_printf(b, "# TYPE wharf_invocations_total counter\n# TYPE wharf_fuel_consumed_total counter\n"
+                         "# TYPE wharf_tenant_traps_total counter\n");
+  pthread_rwlock_rdlock(&d->cfg_lock);
+  for (uint32_t i = 0; i < d->ntenants; i++) {
+    wh_tenant_t *t = &d->tenants[i];
+    evbuffer_add_printf(b, "wharf_invocations_total{tenant=\"%s\"} %llu\n"
+                           "wharf_fuel_consumed_total{tenant=\"%s\"} %llu\n"
+                           "wharf_tenant_traps_total{tenant=\"%s\"} %llu\n",
+                        t->name, (unsigned long long)atomic_load(&t->invocations), t->name,
+                        (unsigned long long)atomic_load(&t->fuel), t->name,
+                        (unsigned long long)atomic_load(&t->traps));
+  }
+  pthread_rwlock_unlock(&d->cfg_lock);
+  evbuffer_add_printf(b, "# TYPE wharf_traps_total counter\n");
+  for (int k = 1; k < WH__TRAP_COUNT; k++) {
+    uint64_t v = atomic_load(&d->traps_by_kind[k]);
+    if (v) evbuffer_add_printf(b, "wharf_traps_total{kind=\"%s\"} %llu\n", wh_trap_text(k),
+                               (unsigned long long)v);
+  }
+  wh_pool_stats_t ps;
+  wh_pool_stats(d->pool, &ps);
+  pthread_mutex_lock(&d->q_lock);
+  uint32_t qlen = d->q_len;
+  pthread_mutex_unlock(&d->q_lock);
+  evbuffer_add_printf(b,
+      "# TYPE wharf_pool_memories gauge\n"
+      "wharf_pool_memories{state=\"live\"} %u\nwharf_pool_memories{state=\"warm\"} %u\n"
+      "wharf_pool_memories{state=\"clean\"} %u\n"
+      "# TYPE wharf_pool_instances gauge\nwharf_pool_instances{state=\"live\"} %u\n"
+      "# TYPE wharf_pool_memory_committed_bytes gauge\nwharf_pool_memory_committed_bytes %llu\n"
+      "# TYPE wharf_pool_acquisitions_total counter\nwharf_pool_acquisitions_total %llu\n"
+      "# TYPE wharf_pool_affinity_hits_total counter\nwharf_pool_affinity_hits_total %llu\n"
+      "# TYPE wharf_pool_failures_total counter\nwharf_pool_failures_total %llu\n"
+      "# TYPE wharf_pool_images gauge\nwharf_pool_images %llu\n"
+      "# TYPE wharf_queue_depth gauge\nwharf_queue_depth %u\n"
+      "# TYPE wharf_in_flight gauge\nwharf_in_flight %u\n"
+      "# TYPE wharf_deploys_total counter\nwharf_deploys_total %llu\n"
+      "# TYPE wharf_compile_seconds_total counter\nwharf_compile_seconds_total %.6f\n",
+      ps.memories_live, ps.memories_warm, ps.memories_clean, ps.instances_live,
+      (unsigned long long)ps.memory_committed, (unsigned long long)ps.acquisitions,
+      (unsigned long long)ps.affinity_hits, (unsigned long long)ps.failures,
+      (unsigned long long)ps.images, qlen, atomic_load(&d->in_flight),
+      (unsigned long long)atomic_load(&d->deploys), atomic_load(&d->compile_us_total) / 1e6);
+  evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                    "text/plain; version=0.0.4");
+  evhttp_send_reply(c->req, 200, "OK", b);
+  evbuffer_free(b);
+  count(d, c->route, 200, c->start_us);
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+/* Replies exactly once (directly or through a job). */
+static void on_request(struct evhttp_request *req, void *arg) {
+  reqctx_t c = {.d = arg, .req = req, .start_us = wh_now_us(), .route = R_OTHER};
+  unsigned char rnd[8];
+  RAND_bytes(rnd, sizeof rnd);
+  for (int i = 0; i < 8; i++) snprintf(c.rid + 2 * i, 3, "%02x", rnd[i]);
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  if (!path) path = "";
+
+  if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+    c.route = R_HEALTH;
+    if (cmd != EVHTTP_REQ_GET) { finish_error(&c, 405, "method_not_allowed", "use GET"); return; }
+    bool ready = path[1] == 'h' || atomic_load(&c.d->ready);
+    if (c.d->draining && path[1] == 'r') ready = false;
+    { finish(&c, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "starting")); return; }
+  }
+  if (strcmp(path, "/metrics") == 0) {
+    c.route = R_METRICS;
+    if (cmd != EVHTTP_REQ_GET) { finish_error(&c, 405, "method_not_allowed", "use GET"); return; }
+    { do_metrics(&c); return; }
+  }
+  static const char prefix[] = "/v1/components";
+  if (strncmp(path, prefix, sizeof prefix - 1) != 0 ||
+      (path[sizeof prefix - 1] != '\0' && path[sizeof prefix - 1] != '/'))
+    { finish_error(&c, 404, "not_found", "no such endpoint"); return; }
+  const char *rest = path + sizeof prefix - 1;
+  if (*rest == '\0' || strcmp(rest, "/") == 0) {
+    c.route = R_LIST;
+    if (!authenticate(&c)) return;
+    if (cmd != EVHTTP_REQ_GET) { finish_error(&c, 405, "method_not_allowed", "use GET"); return; }
+    { do_list(&c); return; }
+  }
+  char name[WH_REG_NAME_MAX + 2];
+  const char *seg = rest + 1, *slash = strchr(seg, '/');
+  size_t n = slash ? (size_t)(slash - seg) : strlen(seg);
+  c.route = slash ? R_INVOKE : R_COMPONENT;
+  if (!authenticate(&c)) return;
+  if (n > WH_REG_NAME_MAX || n == 0) {
+    { finish_error(&c, 400, "bad_name", "component names are 1-128 of A-Z a-z 0-9 . _ -"); return; }
+  }
+  memcpy(name, seg, n);
+  name[n] = '\0';
+  if (!wh_reg_valid_name(name))
+    { finish_error(&c, 400, "bad_name", "component names are 1-128 of A-Z a-z 0-9 . _ -, "
+                                             "not starting with . or -"); return; }
+  if (slash) {
+    if (strcmp(slash, "/invoke") != 0) { finish_error(&c, 404, "not_found", "no such endpoint"); return; }
+    if (cmd != EVHTTP_REQ_POST) { finish_error(&c, 405, "method_not_allowed", "use POST"); return; }
+    if (c.d->draining) { finish_error(&c, 503, "draining", "the server is shutting down"); return; }
+    { do_invoke(&c, name); return; }
+  }
+  switch (cmd) {
+  case EVHTTP_REQ_POST:
+  case EVHTTP_REQ_PUT:
+    if (c.d->draining) { finish_error(&c, 503, "draining", "the server is shutting down"); return; }
+    { do_deploy(&c, name); return; }
+  case EVHTTP_REQ_GET: { do_get(&c, name); return; }
+  case EVHTTP_REQ_DELETE: { do_delete(&c, name); return; }
+  default: { finish_error(&c, 405, "method_not_allowed", "use POST, PUT, GET or DELETE"); return; }
+  }
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg) {
+  (void)arg;
+  SSL *ssl = SSL_new(tls_ctx);
+  if (!ssl) return NULL;
+  return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                        BEV_OPT_CLOSE_ON_FREE);
+}
+
+static int setup_tls(wh_daemon_t *d, wh_diag_t *diag) {
+  tls_ctx = SSL_CTX_new(TLS_server_method());
+  if (!tls_ctx) return wh_diag_set(diag, WH_ENOMEM, -1, "cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(tls_ctx, d->cfg.tls_cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(tls_ctx, d->cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(tls_ctx) != 1) {
+    char err[256];
+    ERR_error_string_n(ERR_get_error(), err, sizeof err);
+    return wh_diag_set(diag, WH_EIO, -1, "TLS certificate/key (%s, %s): %s", d->cfg.tls_cert,
+                       d->cfg.tls_key, err);
+  }
+  evhttp_set_bevcb(d->http, tls_bev, NULL);
+  return 0;
+}
+
+int wh_http_start(wh_daemon_t *d, wh_diag_t *diag) {
+  d->http = evhttp_new(d->base);
+  if (!d->http) return wh_diag_set(diag, WH_ENOMEM, -1, "cannot create the HTTP server");
+  evhttp_set_gencb(d->http, on_request, d);
+  evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg.max_body_size);
+  struct timeval tv = {.tv_sec = (time_t)(d->cfg.request_timeout_ms / 1000),
+                       .tv_usec = (suseconds_t)(d->cfg.request_timeout_ms % 1000) * 1000};
+  evhttp_set_timeout_tv(d->http, &tv);
+  evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+  if (d->cfg.tls_cert) {
+    int rc = setup_tls(d, diag);
+    if (rc) return rc;
+  }
+  for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
+    char host[256];
+    const char *a = d->cfg.listen[i];
+    const char *colon = strrchr(a, ':');
+    size_t hl = (size_t)(colon - a);
+    if (hl >= sizeof host) hl = sizeof host - 1;
+    memcpy(host, a, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 1 && host[hl - 1] == ']') {   /* [v6addr] */
+      memmove(host, host + 1, hl - 2);
+      host[hl - 2] = '\0';
+    }
+    unsigned long port = strtoul(colon + 1, NULL, 10);
+    struct evhttp_bound_socket *s =
+        port > 65535 ? NULL : evhttp_bind_socket_with_handle(d->http, host, (ev_uint16_t)port);
+    if (!s) return wh_diag_set(diag, WH_EIO, -1, "cannot listen on %s: %s", a, strerror(errno));
+    bound[nbound++] = s;
+    wh_log(WH_LOG_INFO, "listening on %s%s", a, d->cfg.tls_cert ? " (TLS)" : "");
+  }
+  return 0;
+}
+
+void wh_http_stop_accepting(wh_daemon_t *d) {
+  for (uint32_t i = 0; i < nbound; i++) evhttp_del_accept_socket(d->http, bound[i]);
+  nbound = 0;
+}
+
+void wh_http_fini(wh_daemon_t *d) {
+  if (d->http) evhttp_free(d->http);
+  d->http = NULL;
+  if (tls_ctx) SSL_CTX_free(tls_ctx);
+  tls_ctx = NULL;
+}
