@@ -1,9 +1,21 @@
 /*
  * wharf-cli.c - the `wharf` command: run one WebAssembly module from the
- * command line, the way `wasmtime run` does.
+ * command line, the way `wasmtime run` does; precompile modules and look
+ * after the compilation cache (docs/CACHE.md).
  *
  *   wharf run [--dir HOST[::GUEST]]... [--env K[=V]]... [--fuel N] [--timeout MS]
- *             [--invoke NAME] FILE.wasm [ARGS...]
+ *             [--invoke NAME] [--data-dir DIR] FILE.wasm|FILE.cwasm [ARGS...]
+ *   wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]
+ *   wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]
+ *
+ * Loading, for `wharf run`: a FILE that starts with the serialized-module
+ * magic ("WHARFMOD", what `wharf compile` writes) is deserialized, not
+ * compiled; it must come from an engine with the same fingerprint, i.e.
+ * `wharf compile --fuel` for `run --fuel`, `--epoch` for `run --timeout`.
+ * Otherwise, when --data-dir DIR or $WHARF_DATA_DIR names a data
+ * directory, the module goes through the compilation cache in DIR/cache
+ * (loaded if cached, else compiled and stored); without one it is simply
+ * compiled.
  *
  * FILE is mapped, compiled, linked against WASI preview1 (plus no-op
  * `bench.start` / `bench.end`, so sightglass benchmarks run) and
@@ -31,6 +43,7 @@
 #include <unistd.h>
 
 #include "wasi_p1.h"
+#include "wh_cache.h"
 #include "wh_engine.h"
 
 #define EXIT_LOAD 1
@@ -46,6 +59,7 @@ typedef struct run_opts {
   uint64_t fuel;
   uint64_t timeout_ms;    /* 0: none */
   const char *invoke;
+  const char *data_dir;   /* --data-dir or $WHARF_DATA_DIR; NULL: no cache */
   const char *file;
   char **args;            /* guest arguments after FILE */
   int nargs;
@@ -56,7 +70,9 @@ typedef struct run_opts {
 static void usage(FILE *out)
 {
   fprintf(out,
-          "usage: wharf run [OPTIONS] FILE.wasm [ARGS...]\n"
+          "usage: wharf run [OPTIONS] FILE.wasm|FILE.cwasm [ARGS...]\n"
+          "       wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]\n"
+          "       wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]\n"
           "       wharf --version\n"
           "       wharf help\n"
           "\n"
@@ -69,7 +85,20 @@ static void usage(FILE *out)
           "  --fuel N             run with N units of fuel; trap when it runs out\n"
           "  --timeout MS         trap \"deadline exceeded\" after MS milliseconds\n"
           "  --invoke NAME        call export NAME instead of _start, with ARGS as\n"
-          "                       its parameters, and print its results\n");
+          "                       its parameters, and print its results\n"
+          "  --data-dir DIR       load through the compilation cache in DIR/cache\n"
+          "                       (default: $WHARF_DATA_DIR; neither: no cache)\n"
+          "\n"
+          "compile: precompiles FILE to OUT (default FILE with .cwasm for .wasm),\n"
+          "which `wharf run` loads without compiling; with --data-dir and no -o,\n"
+          "stores it in the cache instead.  The engine configuration is part of\n"
+          "the result: --fuel for runs with --fuel, --epoch for runs with --timeout.\n"
+          "\n"
+          "cache (DIR from --data-dir or $WHARF_DATA_DIR):\n"
+          "  stats                counters and size of DIR/cache\n"
+          "  gc                   reconcile index and files, evict down to the bound\n"
+          "                       (--max-size SIZE sets the bound, e.g. 512MiB)\n"
+          "  clear                remove every unpinned artifact (--all: pinned too)\n");
 }
 
 /* Accepts "--opt VALUE" and "--opt=VALUE"; returns the value or NULL if
@@ -162,6 +191,8 @@ static int parse_run(int argc, char **argv, run_opts_t *o)
       }
     } else if ((v = opt_value(argc, argv, &i, "--invoke", &missing)) != NULL) {
       o->invoke = v;
+    } else if ((v = opt_value(argc, argv, &i, "--data-dir", &missing)) != NULL) {
+      o->data_dir = v;
     } else {
       if (missing)
         fprintf(stderr, "wharf: %s wants a value\n", argv[i]);
@@ -179,6 +210,9 @@ static int parse_run(int argc, char **argv, run_opts_t *o)
   o->file = argv[i];
   o->args = argv + i + 1;
   o->nargs = argc - i - 1;
+  if (o->data_dir == NULL && getenv("WHARF_DATA_DIR") != NULL &&
+      getenv("WHARF_DATA_DIR")[0] != '\0')
+    o->data_dir = getenv("WHARF_DATA_DIR");
   return 0;
 }
 
@@ -362,6 +396,361 @@ static uint8_t *map_file(const char *file, size_t *len)
   return p;
 }
 
+
+/* ---- the compilation cache and precompiled modules ---------------------- */
+
+#define CWASM_MAGIC "WHARFMOD"  /* wh_module_serialize's magic */
+
+static void cache_log(void *user, int code, const char *msg)
+{
+  fprintf(stderr, "wharf: %s\n", msg);
+}
+
+/* Opens DATA_DIR's cache with its log going to stderr (tools pass
+ * max_bytes 0, the bound a daemon recorded, and WH_CACHE_NO_RECONCILE).
+ * NULL after a message. */
+static wh_cache_t *open_cache(const char *data_dir, uint64_t max_bytes,
+                              unsigned flags)
+{
+  wh_diag_t diag;
+  wh_cache_t *c = wh_cache_open(data_dir, max_bytes, flags, &diag);
+  if (c == NULL)
+    fprintf(stderr, "wharf: cache in %s: %s\n", data_dir,
+            diag.msg[0] ? diag.msg : wh_strerror(diag.code));
+  else
+    wh_cache_set_log(c, cache_log, NULL);
+  return c;
+}
+
+/* The module in `bytes`: deserialized if precompiled, else through the
+ * cache in `data_dir` (if any), else compiled.  NULL after a message. */
+static wh_module_t *load_module(wh_engine_t *e, const char *file,
+                                const char *data_dir, const uint8_t *bytes,
+                                size_t len)
+{
+  wh_diag_t diag;
+  wh_module_t *m = NULL;
+  wh_cache_t *c = NULL;
+
+  wh_diag_clear(&diag);
+  if (len >= 8 && memcmp(bytes, CWASM_MAGIC, 8) == 0) {
+    m = wh_module_deserialize(e, bytes, len, &diag);
+    if (m == NULL && strstr(diag.msg, "fingerprint") != NULL) {
+      fprintf(stderr,
+              "wharf: %s: precompiled for another engine configuration or "
+              "wharf build; this run needs '%s' (compile with --fuel for "
+              "--fuel, --epoch for --timeout)\n",
+              file, wh_engine_fingerprint(e));
+      return NULL;
+    }
+  } else if (data_dir != NULL &&
+             (c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) != NULL) {
+    wh_cache_get_module(c, e, bytes, len, &m, NULL, &diag);
+    wh_cache_close(c);
+  } else {
+    if (data_dir != NULL)
+      fprintf(stderr, "wharf: compiling without the cache\n");
+    m = wh_module_new(e, bytes, len, &diag);
+  }
+  if (m == NULL)
+    print_diag(file, &diag, diag.code);
+  return m;
+}
+
+/* Writes `len` bytes to `path` atomically (temp, fsync, rename). */
+static int write_file_atomic(const char *path, const uint8_t *p, size_t len)
+{
+  char *tmp = NULL;
+  int fd = -1, rc = -1;
+  if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+    tmp = NULL;
+    goto fail;
+  }
+  fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0)
+    goto fail;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      goto fail;
+    p += w;
+    len -= (size_t)w;
+  }
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || rename(tmp, path) != 0)
+    goto fail;
+  rc = 0;
+fail:
+  if (rc != 0 && fd >= 0)
+    unlink(tmp);
+  if (fd >= 0)
+    close(fd);
+  free(tmp);
+  return rc;
+}
+
+/* "FILE.wasm" -> "FILE.cwasm"; anything else gets ".cwasm" appended. */
+static char *default_out(const char *file)
+{
+  size_t n = strlen(file);
+  char *out;
+  if (n > 5 && strcmp(file + n - 5, ".wasm") == 0) {
+    if (asprintf(&out, "%.*s.cwasm", (int)(n - 5), file) < 0)
+      return NULL;
+  } else if (asprintf(&out, "%s.cwasm", file) < 0) {
+    return NULL;
+  }
+  return out;
+}
+
+static const char *data_dir_or_env(const char *data_dir)
+{
+  const char *env = getenv("WHARF_DATA_DIR");
+  if (data_dir != NULL)
+    return data_dir;
+  return env != NULL && env[0] != '\0' ? env : NULL;
+}
+
+static int cmd_compile(int argc, char **argv)
+{
+  wh_engine_config_t ec;
+  wh_engine_t *e = NULL;
+  wh_module_t *m = NULL;
+  wh_cache_t *c = NULL;
+  wh_diag_t diag;
+  const char *file = NULL, *out = NULL, *data_dir = NULL;
+  char *owned_out = NULL;
+  uint8_t *bytes = NULL, *blob = NULL;
+  size_t len = 0, blen = 0;
+  int status = EXIT_USAGE, rc;
+
+  wh_engine_config_default(&ec);
+  ec.fuel = false;
+  ec.epoch_interrupt = false;
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    bool missing;
+    if (strcmp(argv[i], "--fuel") == 0) {
+      ec.fuel = true;
+    } else if (strcmp(argv[i], "--epoch") == 0) {
+      ec.epoch_interrupt = true;
+    } else if ((v = opt_value(argc, argv, &i, "--data-dir", &missing)) != NULL) {
+      data_dir = v;
+    } else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
+               (v = opt_value(argc, argv, &i, "--output", &missing)) != NULL) {
+      out = v;
+    } else if (missing) {
+      fprintf(stderr, "wharf: %s wants a value\n", argv[i]);
+      goto done;
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      fprintf(stderr, "wharf: unknown option '%s'\n", argv[i]);
+      usage(stderr);
+      goto done;
+    } else if (file == NULL) {
+      file = argv[i];
+    } else {
+      fprintf(stderr, "wharf: compile takes one FILE\n");
+      goto done;
+    }
+  }
+  if (file == NULL) {
+    fprintf(stderr, "wharf: no module given\n");
+    usage(stderr);
+    goto done;
+  }
+  data_dir = data_dir_or_env(data_dir);
+  status = EXIT_LOAD;
+  if ((bytes = map_file(file, &len)) == NULL)
+    goto done;
+  if ((e = wh_engine_new(&ec)) == NULL) {
+    fprintf(stderr, "wharf: out of memory\n");
+    goto done;
+  }
+  if (out == NULL && data_dir != NULL) {
+    bool hit = false;
+    if ((c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
+      goto done;
+    rc = wh_cache_get_module(c, e, bytes, len, &m, &hit, &diag);
+    if (rc != 0) {
+      print_diag(file, &diag, rc);
+      goto done;
+    }
+    printf("%s: %s the cache in %s\n", file, hit ? "already in" : "stored in",
+           wh_cache_dir(c));
+    status = 0;
+    goto done;
+  }
+  wh_diag_clear(&diag);
+  if ((m = wh_module_new(e, bytes, len, &diag)) == NULL) {
+    print_diag(file, &diag, diag.code);
+    goto done;
+  }
+  if ((rc = wh_module_serialize(m, &blob, &blen)) != 0) {
+    fprintf(stderr, "wharf: %s: %s\n", file, wh_strerror(rc));
+    goto done;
+  }
+  if (out == NULL && (out = owned_out = default_out(file)) == NULL) {
+    fprintf(stderr, "wharf: out of memory\n");
+    goto done;
+  }
+  if (write_file_atomic(out, blob, blen) != 0) {
+    fprintf(stderr, "wharf: %s: %s\n", out, strerror(errno));
+    goto done;
+  }
+  status = 0;
+done:
+  wh_cache_close(c);
+  wh_module_free(m);
+  wh_engine_free(e);
+  if (bytes != NULL)
+    munmap(bytes, len);
+  free(blob);
+  free(owned_out);
+  return status;
+}
+
+/* "512MiB", "1G", "1048576" -> bytes; "unlimited" -> UINT64_MAX. */
+static int parse_size(const char *s, uint64_t *out)
+{
+  static const struct { const char *suffix; uint64_t mult; } units[] = {
+    {"", 1}, {"B", 1}, {"K", 1ull << 10}, {"KiB", 1ull << 10},
+    {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"G", 1ull << 30},
+    {"GiB", 1ull << 30}, {"T", 1ull << 40}, {"TiB", 1ull << 40},
+  };
+  char *end;
+  if (strcmp(s, "unlimited") == 0) {
+    *out = UINT64_MAX;
+    return 0;
+  }
+  errno = 0;
+  unsigned long long n = strtoull(s, &end, 10);
+  if (errno != 0 || end == s || s[0] == '-')
+    return -1;
+  for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+    if (strcmp(end, units[i].suffix) == 0) {
+      if (n == 0 || n > UINT64_MAX / units[i].mult)
+        return -1;
+      *out = n * units[i].mult;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static void print_ms(const char *label, uint64_t ns, uint64_t n)
+{
+  printf("%-15s %.1f ms", label, ns / 1e6);
+  if (n > 0)
+    printf(" (%.3f ms each)", ns / 1e6 / (double)n);
+  printf("\n");
+}
+
+static int cmd_cache(int argc, char **argv)
+{
+  const char *sub = argc > 0 ? argv[0] : NULL;
+  const char *data_dir = NULL;
+  uint64_t max_bytes = 0;
+  bool all = false;
+  wh_cache_t *c = NULL;
+  wh_diag_t diag;
+  wh_cache_gc_report_t rep;
+  int status = EXIT_USAGE;
+
+  if (sub == NULL || (strcmp(sub, "stats") != 0 && strcmp(sub, "gc") != 0 &&
+                      strcmp(sub, "clear") != 0)) {
+    fprintf(stderr, "wharf: cache wants stats, gc or clear\n");
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    bool missing;
+    if ((v = opt_value(argc, argv, &i, "--data-dir", &missing)) != NULL) {
+      data_dir = v;
+    } else if ((v = opt_value(argc, argv, &i, "--max-size", &missing)) != NULL) {
+      if (strcmp(sub, "gc") != 0 || parse_size(v, &max_bytes) != 0) {
+        fprintf(stderr, "wharf: --max-size is for gc and wants a size such as "
+                        "512MiB, not '%s'\n", v);
+        return EXIT_USAGE;
+      }
+    } else if (strcmp(argv[i], "--all") == 0 && strcmp(sub, "clear") == 0) {
+      all = true;
+    } else {
+      if (missing)
+        fprintf(stderr, "wharf: %s wants a value\n", argv[i]);
+      else
+        fprintf(stderr, "wharf: unknown option '%s' for cache %s\n", argv[i], sub);
+      return EXIT_USAGE;
+    }
+  }
+  if ((data_dir = data_dir_or_env(data_dir)) == NULL) {
+    fprintf(stderr, "wharf: cache %s needs --data-dir DIR or $WHARF_DATA_DIR\n", sub);
+    return EXIT_USAGE;
+  }
+  status = EXIT_LOAD;
+  if (strcmp(sub, "stats") == 0) {
+    wh_cache_stats_t t;
+    char *index = NULL;
+    struct stat st;
+    if (asprintf(&index, "%s/cache/index.db", data_dir) < 0)
+      return EXIT_LOAD;
+    if (stat(index, &st) != 0) {
+      fprintf(stderr, "wharf: no cache in %s\n", data_dir);
+      free(index);
+      return EXIT_LOAD;
+    }
+    free(index);
+    if ((c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
+      goto done;
+    if (wh_cache_stats(c, NULL, &t, &diag) != 0) {
+      fprintf(stderr, "wharf: %s\n", diag.msg);
+      goto done;
+    }
+    printf("%-15s %s\n", "cache:", wh_cache_dir(c));
+    printf("%-15s %" PRIu64 " (%" PRIu64 " pinned)\n", "entries:", t.entries,
+           t.pinned);
+    if (t.max_bytes == UINT64_MAX)
+      printf("%-15s %" PRIu64 " (no bound)\n", "bytes:", t.bytes);
+    else
+      printf("%-15s %" PRIu64 " of %" PRIu64 " (%.1f%%)\n", "bytes:", t.bytes,
+             t.max_bytes, t.max_bytes ? 100.0 * t.bytes / t.max_bytes : 0.0);
+    printf("%-15s %" PRIu64 "\n", "hits:", t.hits);
+    printf("%-15s %" PRIu64 "\n", "misses:", t.misses);
+    printf("%-15s %" PRIu64 "\n", "compiles:", t.compiles);
+    print_ms("compile time:", t.compile_ns, t.compiles);
+    print_ms("load time:", t.load_ns, t.hits);
+    printf("%-15s %" PRIu64 "\n", "stores:", t.stores);
+    printf("%-15s %" PRIu64 "\n", "evictions:", t.evictions);
+    printf("%-15s %" PRIu64 "\n", "corrupt drops:", t.corrupt_drops);
+    printf("%-15s %" PRIu64 "\n", "errors:", t.errors);
+  } else if (strcmp(sub, "gc") == 0) {
+    if ((c = open_cache(data_dir, max_bytes, WH_CACHE_NO_RECONCILE)) == NULL)
+      goto done;
+    if (wh_cache_gc(c, &rep, &diag) != 0) {
+      fprintf(stderr, "wharf: %s\n", diag.msg);
+      goto done;
+    }
+    printf("gc: %" PRIu64 " rows without files, %" PRIu64 " files without rows, %"
+           PRIu64 " stale temp files, %" PRIu64 " evicted; %" PRIu64 " bytes freed\n",
+           rep.rows_dropped, rep.files_removed, rep.temps_removed, rep.evicted,
+           rep.bytes_freed);
+  } else {
+    if ((c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
+      goto done;
+    if (wh_cache_clear(c, all, &rep, &diag) != 0) {
+      fprintf(stderr, "wharf: %s\n", diag.msg);
+      goto done;
+    }
+    printf("clear: %" PRIu64 " entries removed%s; %" PRIu64 " bytes freed\n",
+           rep.cleared, all ? " (pins too)" : " (pinned ones kept)", rep.bytes_freed);
+  }
+  status = 0;
+done:
+  wh_cache_close(c);
+  return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
   run_opts_t o = {0};
@@ -394,13 +783,10 @@ static int cmd_run(int argc, char **argv)
     fprintf(stderr, "wharf: out of memory\n");
     goto done;
   }
-  wh_diag_clear(&diag);
-  m = wh_module_new(e, bytes, len, &diag);
+  m = load_module(e, o.file, o.data_dir, bytes, len);
   munmap(bytes, len);
-  if (m == NULL) {
-    print_diag(o.file, &diag, diag.code);
+  if (m == NULL)
     goto done;
-  }
 
   gargv = calloc((size_t)o.nargs + 1, sizeof *gargv);
   if (gargv == NULL)
@@ -499,6 +885,10 @@ int main(int argc, char **argv)
   }
   if (strcmp(cmd, "run") == 0)
     return cmd_run(argc - 2, argv + 2);
+  if (strcmp(cmd, "compile") == 0)
+    return cmd_compile(argc - 2, argv + 2);
+  if (strcmp(cmd, "cache") == 0)
+    return cmd_cache(argc - 2, argv + 2);
   /* `wharf [OPTIONS] FILE.wasm ...`, as wasmtime allows */
   if (cmd[0] != '-' || strncmp(cmd, "--", 2) == 0)
     return cmd_run(argc - 1, argv + 1);

@@ -281,10 +281,10 @@ int main(int argc, char **argv) {
   if (dev) {
     printf("wharfd (dev): listening on http://%s  data in ./var\n"
            "  tenant: dev   key: %s\n"
-           "  deploy: curl -H 'Authorization: Bearer %s' --data-binary @module.wasm "
-           "http://%s/v1/components/hello\n"
+           "  deploy: curl -H 'Authorization: Bearer %s' --data-binary @build/examples/calc.wasm "
+           "http://%s/v1/components/calc\n"
            "  invoke: curl -H 'Authorization: Bearer %s' -d '{\"export\":\"add\",\"args\":[1,2]}' "
-           "http://%s/v1/components/hello/invoke\n",
+           "http://%s/v1/components/calc/invoke\n",
            d->cfg.listen[0], devkey, devkey, d->cfg.listen[0], devkey, d->cfg.listen[0]);
     fflush(stdout);
   }

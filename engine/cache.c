@@ -493,8 +493,10 @@ static int evict(wh_cache_t *c, const char *keep, wh_cache_gc_report_t *rep) {
       sqlite3_reset(s);
       return rc;
     }
-    snprintf(hex, sizeof hex, "%s", (const char *)sqlite3_column_text(s, 0));
-    snprintf(rel, sizeof rel, "%s", (const char *)sqlite3_column_text(s, 1));
+    const char *key = (const char *)sqlite3_column_text(s, 0);
+    const char *p = (const char *)sqlite3_column_text(s, 1);
+    snprintf(hex, sizeof hex, "%s", key ? key : "");
+    snprintf(rel, sizeof rel, "%s", p ? p : "");
     uint64_t size = (uint64_t)sqlite3_column_int64(s, 2);
     sqlite3_reset(s);
     if ((rc = remove_entry(c, hex, rel)) != SQLITE_OK) return rc;
@@ -726,8 +728,10 @@ static int open_db(wh_cache_t *c) {
   if ((rc = exec_retry(c, "BEGIN IMMEDIATE")) != SQLITE_OK) return rc;
   int version = 0;
   rc = sqlite3_exec(c->db, "PRAGMA user_version", user_version_cb, &version, NULL);
-  if (rc == SQLITE_OK && version != 0 && version != WH_CACHE_SCHEMA)
-    /* Another wharf's schema: the cache is disposable, start afresh
+  if (rc == SQLITE_OK && version > WH_CACHE_SCHEMA)
+    rc = SQLITE_FORMAT; /* a newer wharf's index: leave it to that wharf */
+  else if (rc == SQLITE_OK && version != 0 && version != WH_CACHE_SCHEMA)
+    /* An older wharf's schema: the cache is disposable, start afresh
      * (reconciliation then removes the orphaned files). */
     rc = exec_sql(c, "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS pins;"
                      "DROP TABLE IF EXISTS counters; DROP TABLE IF EXISTS meta;");
@@ -807,6 +811,11 @@ wh_cache_t *wh_cache_open(const char *data_dir, uint64_t max_bytes, unsigned fla
     close_db(c);
     remove_index_files(c);
     rc = open_db(c);
+  }
+  if (rc == SQLITE_FORMAT) {
+    wh_diag_set(diag, WH_EUNSUPPORTED, -1,
+                "the cache index in %s was written by a newer wharf", c->dir);
+    goto fail;
   }
   if (rc == SQLITE_OK) rc = set_bound(c, max_bytes);
   if (rc != SQLITE_OK) {
@@ -1247,6 +1256,8 @@ int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_
   }
   count_miss(c);
 
+  wh_diag_t local;
+  if (!diag) diag = &local; /* keep wh_module_new's code */
   uint64_t t1 = mono_ns();
   m = wh_module_new(e, bytes, len, diag);
   uint64_t dt = mono_ns() - t1;
@@ -1256,7 +1267,7 @@ int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_
   c->session.compile_ns += dt;
   c->pending.compile_ns += dt;
   pthread_mutex_unlock(&c->lock);
-  if (!m) return diag && diag->code ? diag->code : WH_EINVALID;
+  if (!m) return diag->code ? diag->code : WH_EINVALID;
 
   rc = wh_module_serialize(m, &blob, &blen);
   if (rc == 0) rc = wh_cache_put(c, k, blob, blen, &d2);

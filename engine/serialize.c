@@ -364,7 +364,7 @@ static int check_code(const wh_module_t *m, const wh_func_def_t *d) {
   for (pos = 0; pos < len;) {
     memcpy(&op, code + pos, 8);
     const char *kinds = wh__wop_kinds[op];
-    uint32_t nwords = (uint32_t)strlen(kinds);
+    uint32_t nwords = (uint32_t)wh__wop_words[op];
     if (kinds[0] == '*') {
       int32_t n;
       memcpy(&n, code + pos + 12, 4);

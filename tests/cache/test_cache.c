@@ -1,0 +1,1144 @@
+/*
+ * test_cache.c - wharf-unit-cache: the compilation cache (engine/cache.c).
+ *
+ *   wharf-unit-cache          run every test
+ *   wharf-unit-cache NAME     run the tests whose name contains NAME
+ *
+ * Modules are built here as bytes: one function `f` returning a constant
+ * K, one memory page and a data segment of PAD bytes, so a test picks a
+ * module's identity (K) and its artifact's size (PAD):
+ *
+ *   (module (memory 1) (func (export "f") (result i32) (i32.const K))
+ *           (data (i32.const 0) "PAD bytes..."))
+ *
+ * Every test works in its own directory under $TMPDIR (removed at the
+ * end) and checks what lands on disk as well as what the API says.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <sqlite3.h>
+
+#include "wh_cache.h"
+#include "wh_engine.h"
+
+/* ---- assertions ---------------------------------------------------------- */
+
+static void check(bool ok, int line, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records one CUnit assertion whose message is a sentence. */
+static void check(bool ok, int line, const char *func, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, __FILE__, func,
+                          CU_FALSE);
+}
+#define CHECK(cond, ...) check((cond), __LINE__, __func__, __VA_ARGS__)
+
+/* ---- modules as bytes ---------------------------------------------------- */
+
+typedef struct buf {
+  uint8_t *p;
+  size_t len, cap;
+} buf_t;
+
+static void put(buf_t *b, const void *src, size_t n) {
+  if (b->len + n > b->cap) {
+    b->cap = (b->len + n) * 2 + 64;
+    b->p = realloc(b->p, b->cap);
+    if (!b->p) abort();
+  }
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+}
+
+static void byte(buf_t *b, uint8_t v) { put(b, &v, 1); }
+
+static void uleb(buf_t *b, uint64_t v) {
+  do {
+    uint8_t x = v & 0x7f;
+    v >>= 7;
+    byte(b, x | (v ? 0x80 : 0));
+  } while (v);
+}
+
+static void sleb(buf_t *b, int64_t v) {
+  for (;;) {
+    uint8_t x = v & 0x7f;
+    v >>= 7;
+    if ((v == 0 && !(x & 0x40)) || (v == -1 && (x & 0x40))) {
+      byte(b, x);
+      return;
+    }
+    byte(b, x | 0x80);
+  }
+}
+
+static void section(buf_t *m, uint8_t id, const buf_t *body) {
+  byte(m, id);
+  uleb(m, body->len);
+  put(m, body->p, body->len);
+}
+
+/* The module described at the top of this file. */
+static buf_t make_module(int32_t k, size_t pad) {
+  buf_t m = {0}, s = {0};
+  put(&m, "\0asm\1\0\0\0", 8);
+  put(&s, "\x01\x60\x00\x01\x7f", 5); /* type 0: [] -> [i32] */
+  section(&m, 1, &s);
+  s.len = 0;
+  put(&s, "\x01\x00", 2); /* func 0: type 0 */
+  section(&m, 3, &s);
+  s.len = 0;
+  put(&s, "\x01\x00\x01", 3); /* memory: min 1 page */
+  section(&m, 5, &s);
+  s.len = 0;
+  put(&s, "\x01\x01" "f" "\x00\x00", 5); /* export "f" func 0 */
+  section(&m, 7, &s);
+  s.len = 0;
+  buf_t body = {0};
+  byte(&body, 0); /* no locals */
+  byte(&body, 0x41);
+  sleb(&body, k);
+  byte(&body, 0x0b);
+  byte(&s, 1);
+  uleb(&s, body.len);
+  put(&s, body.p, body.len);
+  section(&m, 10, &s);
+  s.len = 0;
+  put(&s, "\x01\x00\x41\x00\x0b", 5); /* one active segment at 0 */
+  uleb(&s, pad);
+  for (size_t i = 0; i < pad; i++) byte(&s, (uint8_t)(k * 31 + i));
+  section(&m, 11, &s);
+  free(body.p);
+  free(s.p);
+  return m;
+}
+
+/* Instantiates `m` and returns what `f` returns (INT32_MIN on failure). */
+static int32_t run_f(wh_engine_t *e, const wh_module_t *m) {
+  wh_linker_t *l = wh_linker_new(e);
+  wh_exec_t *x = wh_exec_new(e);
+  wh_instance_t *inst = NULL;
+  wh_val_t r = {.type = WH_I32, .of.i32 = INT32_MIN};
+  wh_diag_t d;
+  if (l && x && wh_linker_instantiate(l, m, x, &inst, &d) == 0) {
+    wh_func_t *f = wh_instance_func(inst, "f");
+    wh_exec_set_fuel(x, 1000);
+    if (!f || wh_call(x, f, NULL, 0, &r, 1) != 0) r.of.i32 = INT32_MIN;
+  }
+  wh_instance_free(inst);
+  wh_exec_free(x);
+  wh_linker_free(l);
+  return r.of.i32;
+}
+
+/* ---- directories ---------------------------------------------------------- */
+
+static char data_dir[256];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  return remove(path);
+}
+
+static void fresh_dir(void) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(data_dir, sizeof data_dir, "%s/wharf-cache-test.XXXXXX", tmp ? tmp : "/tmp");
+  if (!mkdtemp(data_dir)) abort();
+}
+
+static void remove_dir(void) {
+  nftw(data_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void artifact_path(char *out, size_t n, const wh_cache_key_t *k) {
+  snprintf(out, n, "%s/cache/%.2s/%s.bin", data_dir, k->hex, k->hex);
+}
+
+static bool exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static long long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Counts files in the shard directories: artifacts and temps. */
+static void count_files(int *bins, int *temps) {
+  char cdir[512];
+  *bins = *temps = 0;
+  snprintf(cdir, sizeof cdir, "%s/cache", data_dir);
+  DIR *top = opendir(cdir);
+  if (!top) return;
+  struct dirent *de;
+  while ((de = readdir(top)) != NULL) {
+    if (strlen(de->d_name) != 2 || de->d_name[0] == '.') continue;
+    char sdir[800];
+    snprintf(sdir, sizeof sdir, "%s/%s", cdir, de->d_name);
+    DIR *d = opendir(sdir);
+    if (!d) continue;
+    struct dirent *fe;
+    while ((fe = readdir(d)) != NULL) {
+      size_t n = strlen(fe->d_name);
+      if (n > 4 && strcmp(fe->d_name + n - 4, ".bin") == 0) (*bins)++;
+      if (n > 4 && strcmp(fe->d_name + n - 4, ".tmp") == 0) (*temps)++;
+    }
+    closedir(d);
+  }
+  closedir(top);
+}
+
+static void write_file(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) abort();
+  fwrite(p, 1, n, f);
+  fclose(f);
+}
+
+static uint8_t *read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  uint8_t *p = malloc(len > 0 ? (size_t)len : 1);
+  *n = fread(p, 1, (size_t)len, f);
+  fclose(f);
+  return p;
+}
+
+static wh_engine_t *engine(bool fuel) {
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.fuel = fuel;
+  return wh_engine_new(&cfg);
+}
+
+static wh_cache_t *open_cache(uint64_t max_bytes, unsigned flags) {
+  wh_diag_t d;
+  wh_cache_t *c = wh_cache_open(data_dir, max_bytes, flags, &d);
+  CHECK(c != NULL, "The cache opens in %s (got: %s).", data_dir, c ? "ok" : d.msg);
+  return c;
+}
+
+/* get_module + run; returns f's result, fills *hit. */
+static int32_t get_run(wh_cache_t *c, wh_engine_t *e, const buf_t *b, bool *hit) {
+  wh_module_t *m = NULL;
+  wh_diag_t d;
+  bool h = false;
+  int rc = wh_cache_get_module(c, e, b->p, b->len, &m, &h, &d);
+  CHECK(rc == 0 && m != NULL, "wh_cache_get_module returns a module (rc %d: %s).", rc, d.msg);
+  if (hit) *hit = h;
+  int32_t r = m ? run_f(e, m) : INT32_MIN;
+  wh_module_free(m);
+  return r;
+}
+
+static wh_cache_stats_t session(wh_cache_t *c) {
+  wh_cache_stats_t s = {0};
+  CHECK(wh_cache_stats(c, &s, NULL, NULL) == 0, "wh_cache_stats succeeds.");
+  return s;
+}
+
+static wh_cache_stats_t total(wh_cache_t *c) {
+  wh_cache_stats_t s = {0};
+  CHECK(wh_cache_stats(c, NULL, &s, NULL) == 0, "wh_cache_stats succeeds.");
+  return s;
+}
+
+static wh_cache_key_t key_of(wh_engine_t *e, const buf_t *b) {
+  wh_cache_key_t k;
+  CHECK(wh_cache_key_module(&k, e, b->p, b->len) == 0, "A module's key can be computed.");
+  return k;
+}
+
+/* The size of the artifact `b` makes, measured by storing it once. */
+static uint64_t artifact_size(wh_engine_t *e, const buf_t *b) {
+  wh_module_t *m = wh_module_new(e, b->p, b->len, NULL);
+  uint8_t *blob = NULL;
+  size_t n = 0;
+  if (m) wh_module_serialize(m, &blob, &n);
+  wh_module_free(m);
+  free(blob);
+  return n + 64; /* the artifact header (engine/cache.c) */
+}
+
+/* Runs one SQL statement on the index behind the cache's back; returns
+ * the first column of its first row as an integer (or -1). */
+static long long index_sql(const char *sql) {
+  char path[512];
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  long long v = -1;
+  snprintf(path, sizeof path, "%s/cache/index.db", data_dir);
+  if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+/* ---- log capture ---------------------------------------------------------- */
+
+typedef struct log_rec {
+  int calls;
+  int last_code;
+  char last[512];
+} log_rec_t;
+
+static void log_cb(void *user, int code, const char *msg) {
+  log_rec_t *r = user;
+  r->calls++;
+  r->last_code = code;
+  snprintf(r->last, sizeof r->last, "%s", msg);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_key_derivation(void) {
+  fresh_dir();
+  wh_engine_t *fuel = engine(true), *nofuel = engine(false);
+  buf_t a = make_module(7, 100), b = make_module(8, 100);
+  wh_cache_key_t ka1 = key_of(fuel, &a), ka2 = key_of(fuel, &a), kb = key_of(fuel, &b);
+  wh_cache_key_t ka_nofuel = key_of(nofuel, &a);
+  CHECK(strcmp(ka1.hex, ka2.hex) == 0, "The same bytes and engine give the same key.");
+  CHECK(strlen(ka1.hex) == 81 && ka1.hex[64] == '-',
+        "A key reads as 64 hex digits, a dash and 16 hex digits (got %s).", ka1.hex);
+  CHECK(memcmp(ka1.digest, kb.digest, 32) != 0, "Different bytes give different digests.");
+  CHECK(memcmp(ka1.digest, ka_nofuel.digest, 32) == 0,
+        "The digest depends on the bytes only, not on the engine.");
+  CHECK(strcmp(ka1.hex, ka_nofuel.hex) != 0,
+        "Engines with fuel on and off give different keys for the same bytes.");
+  wh_cache_key_t kc;
+  wh_cache_key_from_digest(&kc, ka1.digest, wh_engine_fingerprint(fuel),
+                           WH_CACHE_KIND_COMPONENT);
+  CHECK(strcmp(kc.hex, ka1.hex) != 0, "The kind is part of the key.");
+  wh_cache_key_t kd;
+  wh_cache_key_from_digest(&kd, ka1.digest, wh_engine_fingerprint(fuel), WH_CACHE_KIND_MODULE);
+  CHECK(strcmp(kd.hex, ka1.hex) == 0,
+        "A key made from a digest equals the key made from the bytes.");
+
+  wh_cache_t *c = open_cache(0, 0);
+  bool hit = true;
+  CHECK(get_run(c, fuel, &a, &hit) == 7 && !hit, "The first load with fuel on is a miss.");
+  CHECK(get_run(c, fuel, &a, &hit) == 7 && hit, "The second load with fuel on is a hit.");
+  CHECK(get_run(c, nofuel, &a, &hit) == 7 && !hit,
+        "A load by an engine with another fingerprint (fuel off) is a miss.");
+  CHECK(get_run(c, nofuel, &a, &hit) == 7 && hit, "Its second load is a hit.");
+  wh_cache_stats_t s = session(c);
+  CHECK(s.entries == 2 && s.compiles == 2 && s.hits == 2 && s.misses == 2,
+        "Two fingerprints make two entries, two compiles, two hits, two misses "
+        "(got %llu, %llu, %llu, %llu).",
+        (unsigned long long)s.entries, (unsigned long long)s.compiles,
+        (unsigned long long)s.hits, (unsigned long long)s.misses);
+  wh_cache_close(c);
+  wh_engine_free(fuel);
+  wh_engine_free(nofuel);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
+static void test_round_trip(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t a = make_module(42, 1000);
+  wh_cache_key_t k = key_of(e, &a);
+  char path[1024];
+  artifact_path(path, sizeof path, &k);
+
+  wh_cache_t *c = open_cache(0, 0);
+  bool hit = true;
+  CHECK(get_run(c, e, &a, &hit) == 42, "The compiled module returns 42.");
+  CHECK(!hit, "The first load is a miss.");
+  CHECK(exists(path), "The artifact is stored at cache/%.2s/<key>.bin.", k.hex);
+  CHECK(get_run(c, e, &a, &hit) == 42, "The module loaded from the cache returns 42 too.");
+  CHECK(hit, "The second load is a hit.");
+  wh_cache_stats_t s = session(c);
+  CHECK(s.hits == 1 && s.misses == 1 && s.compiles == 1 && s.stores == 1,
+        "One hit, one miss, one compile and one store are counted.");
+  CHECK(s.entries == 1 && (long long)s.bytes == file_size(path),
+        "The index holds one entry whose size is the file's (%llu vs %lld).",
+        (unsigned long long)s.bytes, file_size(path));
+  CHECK(s.compile_ns > 0 && s.load_ns > 0, "Compile and load times are measured.");
+  CHECK(s.max_bytes == WH_CACHE_DEFAULT_MAX_BYTES, "An unset bound is the default.");
+  wh_cache_close(c);
+  CHECK(index_sql("SELECT hits FROM entries") == 1, "The index row counts the entry's hit.");
+  CHECK(index_sql("SELECT last_used > created FROM entries") == 1,
+        "A hit moves the entry's last_used past its creation.");
+  CHECK(index_sql("SELECT length(checksum) FROM entries") == 32,
+        "The index row holds a 32-byte SHA-256 checksum.");
+  CHECK(index_sql("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1,
+        "The index is in WAL mode.");
+
+  c = open_cache(0, 0);
+  CHECK(get_run(c, e, &a, &hit) == 42 && hit, "After reopening, the load is a hit.");
+  s = total(c);
+  CHECK(s.hits == 2 && s.misses == 1 && s.compiles == 1 && s.stores == 1,
+        "Total counters persist across handles (hits %llu, misses %llu).",
+        (unsigned long long)s.hits, (unsigned long long)s.misses);
+  s = session(c);
+  CHECK(s.hits == 1 && s.misses == 0, "Session counters start from zero on open.");
+
+  /* the generic layer: an opaque blob of another kind */
+  wh_cache_key_t kc;
+  wh_cache_key_from_digest(&kc, k.digest, "some-fingerprint", WH_CACHE_KIND_COMPONENT);
+  uint8_t *blob = NULL;
+  size_t n = 0;
+  CHECK(wh_cache_get(c, &kc, &blob, &n, NULL) == WH_ENOTFOUND,
+        "An unknown key is WH_ENOTFOUND.");
+  const char msg[] = "component metadata and core modules";
+  CHECK(wh_cache_put(c, &kc, (const uint8_t *)msg, sizeof msg, NULL) == 0,
+        "An opaque blob can be stored.");
+  CHECK(wh_cache_put(c, &kc, (const uint8_t *)msg, sizeof msg, NULL) == 0,
+        "Storing the same key again succeeds and keeps the first artifact.");
+  CHECK(wh_cache_get(c, &kc, &blob, &n, NULL) == 0 && n == sizeof msg &&
+            memcmp(blob, msg, n) == 0,
+        "The opaque blob comes back byte for byte.");
+  free(blob);
+  CHECK(session(c).entries == 2, "The blob is a second entry.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+  free(a.p);
+  remove_dir();
+}
+
+/* Loads `a` after the artifact was damaged by `damage`; expects a miss, a
+ * correct result, one more corrupt drop and a hit on the next load. */
+static void expect_recovery(wh_cache_t *c, wh_engine_t *e, const buf_t *a, int32_t want,
+                            const char *what) {
+  uint64_t before = session(c).corrupt_drops;
+  bool hit = true;
+  int32_t r = get_run(c, e, a, &hit);
+  CHECK(r == want, "After %s the module still returns %d (got %d).", what, want, r);
+  CHECK(!hit, "After %s the load is a miss.", what);
+  CHECK(session(c).corrupt_drops == before + 1, "After %s one corrupt drop is counted.",
+        what);
+  CHECK(get_run(c, e, a, &hit) == want && hit,
+        "After %s the recompiled artifact is stored again and the next load hits.", what);
+}
+
+static void test_corruption(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true), *other = engine(false);
+  buf_t a = make_module(5, 3000), b = make_module(6, 3000);
+  wh_cache_key_t k = key_of(e, &a), kb = key_of(e, &b);
+  char path[1024], pathb[1024];
+  artifact_path(path, sizeof path, &k);
+  artifact_path(pathb, sizeof pathb, &kb);
+  wh_cache_t *c = open_cache(0, 0);
+  log_rec_t log = {0};
+  wh_cache_set_log(c, log_cb, &log);
+  get_run(c, e, &a, NULL);
+
+  size_t n;
+  uint8_t *bytes = read_file(path, &n);
+  CHECK(bytes && n > 2000, "The artifact can be read (%zu bytes).", n);
+  if (!bytes) goto done;
+
+  bytes[n / 2] ^= 0x40;
+  write_file(path, bytes, n);
+  bytes[n / 2] ^= 0x40;
+  expect_recovery(c, e, &a, 5, "a flipped byte in the payload");
+  CHECK(log.calls >= 1 && log.last_code == WH_ECORRUPT && strstr(log.last, k.hex),
+        "The drop is reported to the log callback with WH_ECORRUPT (got \"%s\").", log.last);
+
+  write_file(path, bytes, n / 2);
+  expect_recovery(c, e, &a, 5, "truncation to half");
+
+  write_file(path, bytes, 0);
+  expect_recovery(c, e, &a, 5, "truncation to nothing");
+
+  bytes[8] ^= 0x01; /* the artifact's file format version */
+  write_file(path, bytes, n);
+  bytes[8] ^= 0x01;
+  expect_recovery(c, e, &a, 5, "a changed artifact version");
+
+  unlink(path);
+  expect_recovery(c, e, &a, 5, "a deleted file");
+
+  /* Another module's sound artifact put in place of this one must never
+   * be served: the index checksum and the header's digest differ. */
+  get_run(c, e, &b, NULL);
+  size_t nb;
+  uint8_t *other_bytes = read_file(pathb, &nb);
+  if (other_bytes) {
+    write_file(path, other_bytes, nb);
+    free(other_bytes);
+  }
+  expect_recovery(c, e, &a, 5, "swapping in another module's artifact");
+
+  /* A blob that passes the cache's checks but the engine rejects: an
+   * engine blob with another format version, then one made by an engine
+   * with another fingerprint, stored under this engine's key. */
+  wh_module_t *m = wh_module_new(e, a.p, a.len, NULL);
+  uint8_t *blob = NULL;
+  size_t blen = 0;
+  wh_module_serialize(m, &blob, &blen);
+  wh_module_free(m);
+  CHECK(blob && blen > 16, "The module serializes.");
+  if (blob) {
+    blob[8] ^= 0x7f; /* engine blob format version (engine/serialize.c) */
+    wh_cache_clear(c, true, NULL, NULL);
+    CHECK(wh_cache_put(c, &k, blob, blen, NULL) == 0, "A wrong-version blob can be put.");
+    expect_recovery(c, e, &a, 5, "a wrong-version engine blob");
+    free(blob);
+  }
+  m = wh_module_new(other, a.p, a.len, NULL);
+  blob = NULL;
+  wh_module_serialize(m, &blob, &blen);
+  wh_module_free(m);
+  if (blob) {
+    wh_cache_clear(c, true, NULL, NULL);
+    wh_cache_put(c, &k, blob, blen, NULL);
+    expect_recovery(c, e, &a, 5, "a blob from an engine with another fingerprint");
+    free(blob);
+  }
+
+  /* the generic layer drops too */
+  wh_cache_key_t kc;
+  wh_cache_key_from_digest(&kc, k.digest, "fp", WH_CACHE_KIND_COMPONENT);
+  wh_cache_put(c, &kc, (const uint8_t *)"abcdef", 6, NULL);
+  char pathc[1024];
+  artifact_path(pathc, sizeof pathc, &kc);
+  write_file(pathc, "WHARFART", 8);
+  uint8_t *got = NULL;
+  size_t glen = 0;
+  uint64_t drops = session(c).corrupt_drops;
+  CHECK(wh_cache_get(c, &kc, &got, &glen, NULL) == WH_ENOTFOUND && got == NULL,
+        "wh_cache_get reports a damaged generic artifact as a miss.");
+  CHECK(session(c).corrupt_drops == drops + 1 && !exists(pathc),
+        "The damaged generic artifact is dropped and counted.");
+  wh_cache_put(c, &kc, (const uint8_t *)"abcdef", 6, NULL);
+  CHECK(wh_cache_reject(c, &kc, NULL) == 0 && !exists(pathc) &&
+            session(c).corrupt_drops == drops + 2,
+        "wh_cache_reject drops an entry its decoder refused and counts it.");
+  free(bytes);
+done:
+  wh_cache_close(c);
+  wh_engine_free(e);
+  wh_engine_free(other);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
+static void test_eviction(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t m[6];
+  wh_cache_key_t k[6];
+  char path[6][1024];
+  for (int i = 0; i < 6; i++) {
+    m[i] = make_module(100 + i, 5000);
+    k[i] = key_of(e, &m[i]);
+    artifact_path(path[i], sizeof path[i], &k[i]);
+  }
+  uint64_t size = artifact_size(e, &m[0]);
+  uint64_t bound = 3 * size + size / 2;
+  wh_cache_t *c = open_cache(bound, 0);
+  bool hit;
+  for (int i = 0; i < 3; i++) get_run(c, e, &m[i], NULL);
+  CHECK(session(c).entries == 3 && session(c).bytes == 3 * size,
+        "Three artifacts of %llu bytes fit under a bound of %llu.", (unsigned long long)size,
+        (unsigned long long)bound);
+  get_run(c, e, &m[0], &hit); /* m0 is now the most recently used */
+  CHECK(hit, "Module 0 loads from the cache.");
+  get_run(c, e, &m[3], NULL);
+  CHECK(!exists(path[1]) && exists(path[0]) && exists(path[2]) && exists(path[3]),
+        "Storing a fourth artifact evicts the least recently used one (module 1), "
+        "not module 0, which was used since.");
+  get_run(c, e, &m[4], NULL);
+  CHECK(!exists(path[2]) && exists(path[0]) && exists(path[3]) && exists(path[4]),
+        "A fifth artifact evicts module 2, next in LRU order.");
+  wh_cache_stats_t s = session(c);
+  CHECK(s.evictions == 2 && s.entries == 3 && s.bytes <= bound,
+        "Two evictions are counted and the total stays under the bound (%llu <= %llu).",
+        (unsigned long long)s.bytes, (unsigned long long)bound);
+  CHECK(get_run(c, e, &m[1], &hit) == 101 && !hit,
+        "An evicted module is recompiled transparently.");
+
+  buf_t big = make_module(999, (size_t)bound + 100);
+  wh_cache_key_t kbig = key_of(e, &big);
+  char pbig[1024];
+  artifact_path(pbig, sizeof pbig, &kbig);
+  uint64_t entries = session(c).entries;
+  CHECK(get_run(c, e, &big, &hit) == 999 && !hit, "A module too big for the cache still loads.");
+  CHECK(!exists(pbig) && session(c).entries == entries,
+        "An artifact bigger than the bound is not stored and evicts nothing.");
+  free(big.p);
+  wh_cache_close(c);
+
+  c = open_cache(0, 0);
+  CHECK(session(c).max_bytes == bound, "A handle opened with bound 0 uses the recorded bound.");
+  wh_cache_close(c);
+  c = open_cache(size + size / 2, 0);
+  s = session(c);
+  CHECK(s.entries == 1 && s.bytes <= size + size / 2,
+        "Reopening with a smaller bound evicts down to it at start-up (%llu entries left).",
+        (unsigned long long)s.entries);
+  CHECK(exists(path[1]), "The most recently used artifact is the one kept.");
+  wh_cache_close(c);
+  c = open_cache(UINT64_MAX, 0);
+  for (int i = 0; i < 6; i++) get_run(c, e, &m[i], NULL);
+  CHECK(session(c).entries == 6 && session(c).evictions == 0, "An unbounded cache evicts nothing.");
+  wh_cache_close(c);
+  for (int i = 0; i < 6; i++) free(m[i].p);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+static void test_pinning(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t m[6];
+  wh_cache_key_t k[6];
+  char path[6][1024];
+  for (int i = 0; i < 6; i++) {
+    m[i] = make_module(200 + i, 5000);
+    k[i] = key_of(e, &m[i]);
+    artifact_path(path[i], sizeof path[i], &k[i]);
+  }
+  uint64_t size = artifact_size(e, &m[0]);
+  wh_cache_t *c = open_cache(3 * size + size / 2, 0);
+  CHECK(wh_cache_pin(c, &k[0], "deploy:a", NULL) == 0,
+        "A key can be pinned before its artifact exists.");
+  CHECK(wh_cache_pin(c, &k[0], "deploy:a", NULL) == 0, "Pinning twice for one holder is fine.");
+  CHECK(wh_cache_pin(c, &k[0], NULL, NULL) == WH_EINVAL, "A pin needs a holder name.");
+  for (int i = 0; i < 5; i++) get_run(c, e, &m[i], NULL);
+  CHECK(exists(path[0]), "The pinned, least recently used artifact is not evicted.");
+  CHECK(!exists(path[1]) && !exists(path[2]) && exists(path[3]) && exists(path[4]),
+        "Unpinned artifacts are evicted in LRU order around it.");
+  CHECK(session(c).pinned == 1, "Stats count one pinned entry.");
+
+  CHECK(wh_cache_pin(c, &k[0], "deploy:b", NULL) == 0, "A second holder can pin the key.");
+  CHECK(wh_cache_unpin(c, &k[0], "deploy:a", NULL) == 0, "A holder can unpin.");
+  get_run(c, e, &m[5], NULL);
+  CHECK(exists(path[0]) && !exists(path[3]),
+        "The artifact stays pinned while another holder pins it.");
+  CHECK(wh_cache_unpin_holder(c, "deploy:b", NULL) == 0, "A holder's pins can all go at once.");
+  CHECK(session(c).pinned == 0, "No entry is pinned any more.");
+  get_run(c, e, &m[1], NULL);
+  CHECK(!exists(path[0]), "Unpinned, the oldest artifact is the next one evicted.");
+
+  /* a pinned set larger than the bound: pins win */
+  for (int i = 0; i < 6; i++) wh_cache_pin(c, &k[i], "all", NULL);
+  for (int i = 0; i < 6; i++) get_run(c, e, &m[i], NULL);
+  CHECK(session(c).entries == 6,
+        "Pinned entries are never evicted, even past the bound (%llu entries).",
+        (unsigned long long)session(c).entries);
+  wh_cache_unpin(c, &k[2], "all", NULL);
+  wh_cache_gc_report_t rep;
+  CHECK(wh_cache_clear(c, false, &rep, NULL) == 0 && rep.cleared == 1 &&
+            session(c).entries == 5 && !exists(path[2]),
+        "Clearing removes the unpinned entries only.");
+  CHECK(wh_cache_clear(c, true, &rep, NULL) == 0 && rep.cleared == 5 &&
+            session(c).entries == 0 && session(c).pinned == 0,
+        "Clearing with include_pinned removes everything and the pins.");
+  int bins, temps;
+  count_files(&bins, &temps);
+  CHECK(bins == 0 && temps == 0, "No files are left after a full clear.");
+  wh_cache_close(c);
+  for (int i = 0; i < 6; i++) free(m[i].p);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+static void test_reconciliation(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t m[3];
+  wh_cache_key_t k[3];
+  char path[3][1024];
+  for (int i = 0; i < 3; i++) {
+    m[i] = make_module(300 + i, 2000);
+    k[i] = key_of(e, &m[i]);
+    artifact_path(path[i], sizeof path[i], &k[i]);
+  }
+  wh_cache_t *c = open_cache(0, 0);
+  for (int i = 0; i < 3; i++) get_run(c, e, &m[i], NULL);
+  wh_cache_close(c);
+
+  char stray[1200], junk[1200], outside[1200], stale[1200], live[1200], shard_file[1200];
+  /* an artifact whose row is gone: a copy of module 0 under another key */
+  snprintf(stray, sizeof stray, "%s/cache/%.2s/%.2s%062d-0123456789abcdef.bin", data_dir,
+           k[0].hex, k[0].hex, 0);
+  size_t n;
+  uint8_t *bytes = read_file(path[0], &n);
+  write_file(stray, bytes, n);
+  free(bytes);
+  snprintf(junk, sizeof junk, "%s/cache/%.2s/notes.txt", data_dir, k[0].hex);
+  write_file(junk, "x", 1);
+  snprintf(outside, sizeof outside, "%s/cache/README", data_dir);
+  write_file(outside, "kept", 4);
+  snprintf(stale, sizeof stale, "%s.Ab12Cd.tmp", path[0]);
+  write_file(stale, "half-written", 12);
+  snprintf(live, sizeof live, "%s.Zz99Yy.tmp", path[0]);
+  write_file(live, "being written", 13);
+  int live_fd = open(live, O_RDWR);
+  CHECK(live_fd >= 0 && flock(live_fd, LOCK_EX) == 0, "The test holds a writer's lock.");
+  /* a shard name taken by a file would block every store to it */
+  snprintf(shard_file, sizeof shard_file, "%s/cache/zz", data_dir);
+  write_file(shard_file, "", 0);
+  char shard_file2[1200];
+  snprintf(shard_file2, sizeof shard_file2, "%s/cache/0f", data_dir);
+  write_file(shard_file2, "", 0);
+  unlink(path[1]);                          /* a row without a file */
+  FILE *f = fopen(path[2], "ab");           /* a file of the wrong size */
+  fputs("trailing", f);
+  fclose(f);
+
+  c = open_cache(0, WH_CACHE_NO_RECONCILE);
+  CHECK(exists(stray) && exists(stale), "WH_CACHE_NO_RECONCILE leaves the files alone.");
+  wh_cache_gc_report_t rep;
+  CHECK(wh_cache_gc(c, &rep, NULL) == 0, "wh_cache_gc succeeds.");
+  CHECK(rep.rows_dropped == 2, "Two rows are dropped: a missing file, a wrong size (got %llu).",
+        (unsigned long long)rep.rows_dropped);
+  CHECK(rep.files_removed == 3,
+        "Three files without rows are removed: a stray artifact, a foreign file, a file "
+        "named like a shard (got %llu).",
+        (unsigned long long)rep.files_removed);
+  CHECK(rep.temps_removed == 1, "One stale temp file is removed (got %llu).",
+        (unsigned long long)rep.temps_removed);
+  CHECK(!exists(stray) && !exists(junk) && !exists(stale) && !exists(path[2]) &&
+            !exists(shard_file2),
+        "The stray, foreign, stale and wrong-size files are gone.");
+  CHECK(exists(live), "A temp file a live writer holds is kept.");
+  CHECK(exists(outside), "Files outside the shard directories are not touched.");
+  CHECK(exists(path[0]) && session(c).entries == 1, "The sound entry survives.");
+  bool hit;
+  CHECK(get_run(c, e, &m[0], &hit) == 300 && hit, "The sound entry still loads.");
+  CHECK(get_run(c, e, &m[1], &hit) == 301 && !hit, "A dropped entry is recompiled.");
+  wh_cache_close(c);
+
+  close(live_fd);
+  c = open_cache(0, 0);
+  CHECK(!exists(live), "Start-up reconciliation removes the temp file once it is unlocked.");
+  CHECK(wh_cache_gc(c, &rep, NULL) == 0 &&
+            rep.rows_dropped + rep.files_removed + rep.temps_removed + rep.evicted == 0,
+        "A second gc finds nothing to do.");
+  wh_cache_close(c);
+  for (int i = 0; i < 3; i++) free(m[i].p);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+static void test_index_rebuilt(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t a = make_module(9, 100);
+  wh_cache_key_t k = key_of(e, &a);
+  char path[1024], db[1024], wal[1100];
+  artifact_path(path, sizeof path, &k);
+  wh_cache_t *c = open_cache(0, 0);
+  get_run(c, e, &a, NULL);
+  wh_cache_close(c);
+  snprintf(db, sizeof db, "%s/cache/index.db", data_dir);
+  snprintf(wal, sizeof wal, "%s-wal", db);
+  unlink(wal);
+  char garbage[8192];
+  memset(garbage, 'G', sizeof garbage);
+  write_file(db, garbage, sizeof garbage);
+  c = open_cache(0, 0);
+  CHECK(c != NULL, "A cache whose index is garbage still opens.");
+  if (c) {
+    CHECK(session(c).entries == 0 && !exists(path),
+          "The index is rebuilt empty and the artifacts it forgot are removed.");
+    bool hit = true;
+    CHECK(get_run(c, e, &a, &hit) == 9 && !hit, "Loading works again (a miss).");
+    CHECK(get_run(c, e, &a, &hit) == 9 && hit, "And the next load hits.");
+    wh_cache_close(c);
+  }
+  index_sql("PRAGMA user_version = 99");
+  wh_diag_t d;
+  c = wh_cache_open(data_dir, 0, 0, &d);
+  CHECK(c == NULL && d.code == WH_EUNSUPPORTED,
+        "An index written by a newer wharf (schema 99) is refused, not rebuilt (%s).", d.msg);
+  wh_cache_close(c);
+  CHECK(index_sql("SELECT COUNT(*) FROM entries") == 1, "The newer wharf's index is untouched.");
+  wh_engine_free(e);
+  free(a.p);
+  remove_dir();
+}
+
+static void test_store_failure(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t a = make_module(11, 100);
+  wh_cache_key_t k = key_of(e, &a);
+  wh_cache_t *c = open_cache(0, 0);
+  log_rec_t log = {0};
+  wh_cache_set_log(c, log_cb, &log);
+  /* a file where the key's shard directory should be: the store fails */
+  char shard[1024];
+  snprintf(shard, sizeof shard, "%s/cache/%.2s", data_dir, k.hex);
+  write_file(shard, "", 0);
+  bool hit = true;
+  CHECK(get_run(c, e, &a, &hit) == 11 && !hit,
+        "A module still loads when its artifact cannot be stored.");
+  wh_cache_stats_t s = session(c);
+  CHECK(s.errors == 1 && s.stores == 0 && s.entries == 0,
+        "The failed store is counted as an error and nothing is indexed.");
+  CHECK(log.calls == 1 && log.last_code == WH_EIO,
+        "The failure reaches the log callback as WH_EIO (got %d: \"%s\").", log.last_code,
+        log.last);
+  wh_diag_t d;
+  CHECK(wh_cache_get_module(c, e, (const uint8_t *)"junk", 4, &(wh_module_t *){NULL}, &hit,
+                            &d) == WH_EMALFORMED,
+        "Bytes that are not wasm fail with the engine's error, and nothing is cached.");
+  wh_cache_gc(c, NULL, NULL);
+  CHECK(get_run(c, e, &a, &hit) == 11 && !hit && session(c).stores == 1,
+        "After gc removed the obstacle, the artifact is stored.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+  free(a.p);
+  remove_dir();
+}
+
+/* Children racing on one directory.  All wait on `gate` so they start
+ * together.  Mode LOADS: each loads `rounds` modules (index i % nmods)
+ * with wh_cache_get_module through its own handle.  Mode STORES: each
+ * misses module 0, compiles and serializes it, reports on `ready`, waits
+ * on `gate2` and then puts it, so every store races on one key; then
+ * loads it.  A child exits 0 if everything ran right. */
+enum { LOADS, STORES };
+
+typedef struct gates {
+  int gate[2], ready[2], gate2[2];
+} gates_t;
+
+static int child(const gates_t *g, int mode, uint64_t bound, int rounds, int nmods, int seed) {
+  char b;
+  if (read(g->gate[0], &b, 1) < 0) return 10;
+  wh_engine_t *e = engine(true);
+  wh_diag_t d;
+  wh_cache_t *c = wh_cache_open(data_dir, bound, 0, &d);
+  if (!c || !e) return 11;
+  int bad = 0;
+  if (mode == STORES) {
+    buf_t m = make_module(400, 3000);
+    wh_cache_key_t k;
+    uint8_t *blob = NULL;
+    size_t n = 0;
+    wh_cache_key_module(&k, e, m.p, m.len);
+    if (wh_cache_get(c, &k, &blob, &n, NULL) != WH_ENOTFOUND) bad = 1;
+    wh_module_t *mod = wh_module_new(e, m.p, m.len, NULL);
+    if (!mod || wh_module_serialize(mod, &blob, &n) != 0) bad = 1;
+    wh_module_free(mod);
+    if (write(g->ready[1], "r", 1) != 1 || read(g->gate2[0], &b, 1) < 0) bad = 1;
+    if (wh_cache_put(c, &k, blob, n, &d) != 0) bad = 1;
+    free(blob);
+    free(m.p);
+  }
+  for (int i = 0; i < rounds; i++) {
+    int which = (i + seed) % nmods;
+    buf_t m = make_module(400 + which, 3000);
+    wh_module_t *mod = NULL;
+    bool hit;
+    if (wh_cache_get_module(c, e, m.p, m.len, &mod, &hit, &d) != 0 ||
+        run_f(e, mod) != 400 + which || (mode == STORES && !hit))
+      bad = 1;
+    wh_module_free(mod);
+    free(m.p);
+  }
+  wh_cache_stats_t s;
+  if (wh_cache_stats(c, &s, NULL, NULL) != 0 || s.errors != 0) bad = 1;
+  wh_cache_close(c);
+  wh_engine_free(e);
+  return bad ? 12 : 0;
+}
+
+/* Forks `n` children running child(); returns how many exited 0. */
+static int race(int n, int mode, uint64_t bound, int rounds, int nmods) {
+  gates_t g;
+  pid_t pids[8];
+  if (pipe(g.gate) != 0 || pipe(g.ready) != 0 || pipe(g.gate2) != 0) return 0;
+  for (int i = 0; i < n; i++) {
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      close(g.gate[1]);
+      close(g.gate2[1]);
+      close(g.ready[0]);
+      _exit(child(&g, mode, bound, rounds, nmods, i));
+    }
+  }
+  close(g.gate[0]);
+  close(g.gate2[0]);
+  close(g.ready[1]);
+  close(g.gate[1]); /* EOF on the gate releases every child at once */
+  if (mode == STORES) {
+    char b;
+    for (int i = 0; i < n; i++)
+      if (read(g.ready[0], &b, 1) != 1) break;
+  }
+  close(g.gate2[1]);
+  close(g.ready[0]);
+  int ok = 0;
+  for (int i = 0; i < n; i++) {
+    int status;
+    if (pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0)
+      ok++;
+  }
+  return ok;
+}
+
+/* After a race on module 400: one entry, one file, no temps, loads. */
+static void check_one_entry(const char *what, int round) {
+  wh_engine_t *e = engine(true);
+  wh_cache_t *c = open_cache(0, WH_CACHE_NO_RECONCILE);
+  int bins, temps;
+  count_files(&bins, &temps);
+  CHECK(session(c).entries == 1 && bins == 1 && temps == 0,
+        "After %s one entry and one file result, and no temp file is left (round %d: %llu "
+        "rows, %d files, %d temps).",
+        what, round, (unsigned long long)session(c).entries, bins, temps);
+  buf_t m = make_module(400, 3000);
+  bool hit;
+  CHECK(get_run(c, e, &m, &hit) == 400 && hit, "After %s the stored artifact loads (round %d).",
+        what, round);
+  free(m.p);
+  wh_cache_close(c);
+  wh_engine_free(e);
+}
+
+static void test_two_processes_race(void) {
+  for (int round = 0; round < 5; round++) {
+    fresh_dir();
+    int ok = race(2, LOADS, 0, 1, 1);
+    CHECK(ok == 2, "Two processes loading one module into a new directory both succeed "
+                   "(round %d).", round);
+    check_one_entry("two processes loaded one module", round);
+    wh_cache_t *c = open_cache(0, WH_CACHE_NO_RECONCILE);
+    wh_cache_stats_t t = total(c);
+    CHECK(t.hits + t.misses == 3 && t.compiles == t.misses && t.stores >= 1 &&
+              t.stores <= t.misses,
+          "Both children's loads and the check's are counted, and every store follows a "
+          "compile (round %d: %llu hits, %llu misses).",
+          round, (unsigned long long)t.hits, (unsigned long long)t.misses);
+    wh_cache_close(c);
+    remove_dir();
+
+    fresh_dir();
+    ok = race(3, STORES, 0, 1, 1);
+    CHECK(ok == 3, "Three processes storing one key at the same moment all succeed and "
+                   "then hit (round %d).", round);
+    check_one_entry("three processes stored one key", round);
+    c = open_cache(0, WH_CACHE_NO_RECONCILE);
+    t = total(c);
+    CHECK(t.stores == 1 && t.misses == 3,
+          "Exactly one of the racing stores is recorded; the others keep it (round %d: %llu).",
+          round, (unsigned long long)t.stores);
+    wh_cache_close(c);
+    remove_dir();
+  }
+}
+
+static void test_processes_share_dir(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t m = make_module(400, 3000);
+  uint64_t size = artifact_size(e, &m);
+  free(m.p);
+  uint64_t bound = 3 * size + size / 2;
+  int ok = race(3, LOADS, bound, 30, 6);
+  CHECK(ok == 3, "Three processes sharing one directory with constant eviction all load "
+                 "correct modules without cache errors (%d of 3 did).", ok);
+  wh_cache_t *c = open_cache(0, WH_CACHE_NO_RECONCILE);
+  wh_cache_gc_report_t rep;
+  CHECK(wh_cache_gc(c, &rep, NULL) == 0 && rep.rows_dropped == 0 && rep.files_removed == 0 &&
+            rep.temps_removed == 0 && rep.evicted == 0,
+        "Afterwards index and files agree exactly (dropped %llu, removed %llu, temps %llu).",
+        (unsigned long long)rep.rows_dropped, (unsigned long long)rep.files_removed,
+        (unsigned long long)rep.temps_removed);
+  wh_cache_stats_t t = total(c);
+  CHECK(t.bytes <= bound && t.hits + t.misses == 90 && t.corrupt_drops == 0,
+        "The bound holds, all 90 loads are counted and none saw a corrupt artifact.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+/* A writer killed at an arbitrary moment (SIGKILL: no clean-up runs)
+ * leaves a state that start-up reconciliation repairs: afterwards every
+ * row has its file, gc finds nothing more, and every entry loads. */
+static void test_killed_writer(void) {
+  for (int round = 0; round < 5; round++) {
+    fresh_dir();
+    pid_t pid = fork();
+    if (pid == 0) {
+      wh_engine_t *e = engine(true);
+      wh_cache_t *c = wh_cache_open(data_dir, 0, 0, NULL);
+      for (int i = 0; c && e; i++) { /* until killed */
+        buf_t m = make_module(600 + i % 20, 60000);
+        wh_module_t *mod = NULL;
+        wh_cache_get_module(c, e, m.p, m.len, &mod, NULL, NULL);
+        wh_module_free(mod);
+        free(m.p);
+        if (i % 20 == 19) wh_cache_clear(c, false, NULL, NULL);
+      }
+      _exit(1);
+    }
+    usleep(10000 + 17000 * round);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+
+    wh_engine_t *e = engine(true);
+    wh_cache_t *c = open_cache(0, 0);
+    if (!c) {
+      wh_engine_free(e);
+      remove_dir();
+      continue;
+    }
+    wh_cache_gc_report_t rep;
+    CHECK(wh_cache_gc(c, &rep, NULL) == 0 &&
+              rep.rows_dropped + rep.files_removed + rep.temps_removed == 0,
+          "After a writer was killed, start-up reconciliation leaves nothing for gc "
+          "(round %d).", round);
+    int bins, temps;
+    count_files(&bins, &temps);
+    uint64_t entries = session(c).entries;
+    CHECK(temps == 0 && (uint64_t)bins == entries,
+          "No temp file is left and files match rows (round %d: %d files, %llu rows).", round,
+          bins, (unsigned long long)entries);
+    int bad = 0;
+    for (int i = 0; i < 20; i++) {
+      buf_t m = make_module(600 + i, 60000);
+      if (get_run(c, e, &m, NULL) != 600 + i) bad++;
+      free(m.p);
+    }
+    CHECK(bad == 0 && session(c).corrupt_drops == 0,
+          "Every module loads right and no stored artifact is corrupt (round %d).", round);
+    wh_cache_close(c);
+    wh_engine_free(e);
+    remove_dir();
+  }
+}
+
+typedef struct thread_arg {
+  wh_cache_t *c;
+  wh_engine_t *e;
+  int seed;
+  int bad;
+} thread_arg_t;
+
+static void *thread_main(void *p) {
+  thread_arg_t *a = p;
+  for (int i = 0; i < 25; i++) {
+    int which = (i * 7 + a->seed) % 5;
+    buf_t m = make_module(500 + which, 2000);
+    wh_module_t *mod = NULL;
+    bool hit;
+    if (wh_cache_get_module(a->c, a->e, m.p, m.len, &mod, &hit, NULL) != 0 ||
+        run_f(a->e, mod) != 500 + which)
+      a->bad++;
+    wh_module_free(mod);
+    free(m.p);
+  }
+  return NULL;
+}
+
+static void test_threads_share_handle(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t m = make_module(500, 2000);
+  uint64_t size = artifact_size(e, &m);
+  free(m.p);
+  wh_cache_t *c = open_cache(3 * size, 0);
+  pthread_t th[4];
+  thread_arg_t args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (thread_arg_t){.c = c, .e = e, .seed = i};
+    pthread_create(&th[i], NULL, thread_main, &args[i]);
+  }
+  int bad = 0;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    bad += args[i].bad;
+  }
+  CHECK(bad == 0, "Four threads sharing one handle all load correct modules.");
+  wh_cache_stats_t s = session(c);
+  CHECK(s.hits + s.misses == 100 && s.errors == 0 && s.bytes <= 3 * size,
+        "All 100 loads are counted, without errors, under the bound.");
+  wh_cache_gc_report_t rep;
+  CHECK(wh_cache_gc(c, &rep, NULL) == 0 && rep.rows_dropped + rep.files_removed == 0,
+        "Index and files agree afterwards.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+static void test_open_errors(void) {
+  wh_diag_t d;
+  CHECK(wh_cache_open(NULL, 0, 0, &d) == NULL && d.code == WH_EINVAL,
+        "Opening without a directory is WH_EINVAL.");
+  fresh_dir();
+  char file[512];
+  snprintf(file, sizeof file, "%s/plain-file", data_dir);
+  write_file(file, "x", 1);
+  CHECK(wh_cache_open(file, 0, 0, &d) == NULL && d.code == WH_EIO && d.msg[0],
+        "Opening under a regular file fails with WH_EIO and a message (\"%s\").", d.msg);
+  wh_cache_close(NULL);
+  remove_dir();
+}
+
+/* ---- registry ---------------------------------------------------------------- */
+
+static CU_TestInfo tests[] = {
+    {"key derivation", test_key_derivation},
+    {"round trip", test_round_trip},
+    {"corruption", test_corruption},
+    {"eviction", test_eviction},
+    {"pinning", test_pinning},
+    {"reconciliation", test_reconciliation},
+    {"index rebuilt", test_index_rebuilt},
+    {"store failure", test_store_failure},
+    {"two processes race", test_two_processes_race},
+    {"processes share dir", test_processes_share_dir},
+    {"threads share handle", test_threads_share_handle},
+    {"killed writer", test_killed_writer},
+    {"open errors", test_open_errors},
+    CU_TEST_INFO_NULL,
+};
+
+int main(int argc, char **argv) {
+  CU_SuiteInfo suites[] = {{.pName = "cache.c", .pTests = tests}, CU_SUITE_INFO_NULL};
+  if (argc > 1) {
+    /* keep only the tests whose name contains argv[1] */
+    size_t w = 0;
+    for (size_t r = 0; tests[r].pName; r++)
+      if (strstr(tests[r].pName, argv[1])) tests[w++] = tests[r];
+    tests[w] = (CU_TestInfo)CU_TEST_INFO_NULL;
+  }
+  if (CU_initialize_registry() != CUE_SUCCESS || CU_register_suites(suites) != CUE_SUCCESS) {
+    fprintf(stderr, "wharf-unit-cache: %s\n", CU_get_error_msg());
+    return 2;
+  }
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_ErrorCode rc = CU_basic_run_tests();
+  unsigned failures = CU_get_number_of_failures();
+  unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+  CU_cleanup_registry();
+  if (rc != CUE_SUCCESS) return 2;
+  return failures || failed ? 1 : 0;
+}
