@@ -474,7 +474,7 @@ static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
   if (exec->memory_limit) {
     uint64_t cap = exec->memory_limit / WH_PAGE_SIZE;
     if (lim->min > cap) {
-      *rc = wh_diag_set(diag, WH_ELIMIT, -1,
+      *rc = wh_diag_set(diag, WH_ERANGE, -1,
                         "the module needs %llu bytes of memory; the limit is %llu",
                         (unsigned long long)(lim->min * WH_PAGE_SIZE),
                         (unsigned long long)exec->memory_limit);

@@ -280,7 +280,7 @@ void wh_exec_set_user(wh_exec_t *x, void *user);
 void *wh_exec_user(const wh_exec_t *x);
 
 /* Caps the linear memory of instances made on `x` from now on (the
- * tenant's max_memory_size): instantiation fails with WH_ELIMIT when a
+ * tenant's max_memory_size): instantiation fails with WH_ERANGE when a
  * module's minimum is larger, and memory.grow returns -1 past it.  Bytes;
  * 0 = no cap beyond the module's own maximum. */
 void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes);
