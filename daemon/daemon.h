@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "registry.h"
+#include "wh_cache.h"
 #include "wh_config.h"
 #include "wh_engine.h"
 #include "wh_pool.h"
@@ -109,6 +110,7 @@ struct wh_daemon {
   wh_engine_t *engine;
   wh_pool_t *pool;
   wh_reg_t *reg;
+  wh_cache_t *cache;              /* compiled artifacts; NULL if it would not open */
 
   /* deployment table: (tenant, name) -> wh_deployment_t*, under dep_lock */
   pthread_mutex_t dep_lock;

@@ -128,7 +128,14 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
     return NULL;
   }
   uint64_t t0 = wh_now_us();
-  dep->module = wh_module_new(d->engine, bytes, len, diag);
+  if (d->cache) {
+    bool hit = false;
+    if (wh_cache_get_module(d->cache, d->engine, bytes, len, &dep->module, &hit, diag) != 0)
+      dep->module = NULL;
+    dep->cached = hit;
+  } else {
+    dep->module = wh_module_new(d->engine, bytes, len, diag);
+  }
   dep->compile_us = wh_now_us() - t0;
   if (!dep->module) {
     free(dep);

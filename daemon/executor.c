@@ -220,7 +220,7 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   atomic_fetch_add(&d->compile_us_total, dep->compile_us);
   json_t *desc = wh_deps_describe(dep);
   json_object_set_new(desc, "compile", json_pack("{s:s, s:f, s:b}", "tier", "interpreter", "ms",
-                                                 dep->compile_us / 1000.0, "cached", 0));
+                                                 dep->compile_us / 1000.0, "cached", dep->cached));
   json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
   wh_dep_unref(dep);
   job->status = 201;

@@ -496,6 +496,17 @@ static void do_metrics(reqctx_t *c) {
       (unsigned long long)ps.affinity_hits, (unsigned long long)ps.failures,
       (unsigned long long)ps.images, qlen, atomic_load(&d->in_flight),
       (unsigned long long)atomic_load(&d->deploys), atomic_load(&d->compile_us_total) / 1e6);
+  wh_cache_stats_t cs;
+  if (d->cache && wh_cache_stats(d->cache, &cs, NULL, NULL) == 0)
+    evbuffer_add_printf(b,
+        "# TYPE wharf_cache_hits_total counter\nwharf_cache_hits_total %llu\n"
+        "# TYPE wharf_cache_misses_total counter\nwharf_cache_misses_total %llu\n"
+        "# TYPE wharf_cache_evictions_total counter\nwharf_cache_evictions_total %llu\n"
+        "# TYPE wharf_cache_corrupt_drops_total counter\nwharf_cache_corrupt_drops_total %llu\n"
+        "# TYPE wharf_cache_bytes gauge\nwharf_cache_bytes %llu\n",
+        (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+        (unsigned long long)cs.evictions, (unsigned long long)cs.corrupt_drops,
+        (unsigned long long)cs.bytes);
   evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
                     "text/plain; version=0.0.4");
   evhttp_send_reply(c->req, 200, "OK", b);

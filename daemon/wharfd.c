@@ -170,6 +170,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg) {
   sd_notify(0, "READY=1");
 }
 
+static void cache_log(void *user, int code, const char *msg) {
+  (void)user;
+  wh_log(code == WH_ECORRUPT ? WH_LOG_WARN : WH_LOG_INFO, "cache: %s", msg);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -250,6 +255,9 @@ int main(int argc, char **argv) {
     goto fail;
   }
   if (diag.msg[0]) wh_log(WH_LOG_WARN, "registry: %s", diag.msg);
+  d->cache = wh_cache_open(d->cfg.data_dir, d->cfg.cache_max_size, 0, &diag);
+  if (d->cache) wh_cache_set_log(d->cache, cache_log, NULL);
+  else wh_log(WH_LOG_WARN, "compilation cache disabled: %s", diag.msg);
 
   evthread_use_pthreads();
   d->base = event_base_new();
@@ -303,6 +311,7 @@ fail:
   if (d->base) event_base_free(d->base);
   if (d->deps) wh_deps_fini(d);
   wh_reg_close(d->reg);
+  wh_cache_close(d->cache);
   wh_pool_free(d->pool);
   wh_epoch_stop();
   wh_engine_free(d->engine);
