@@ -11,7 +11,8 @@
  *       ab12...ef.<pid>.<n>.tmp a writer's temp file
  *
  * Schema (PRAGMA user_version = REG_SCHEMA; `migrations[i]` takes version
- * i to i+1, each in its own transaction):
+ * i to i+1; open runs the ones needed in one transaction, and refuses a
+ * version newer than it knows):
  *
  *   deployments (tenant, name, version)   one row per deployed version;
  *     digest, size, created_ms            deleted_ms is NULL while live,
@@ -30,11 +31,22 @@
  * the commit-and-unlink of a delete each run under the one lock, a blob
  * is never unlinked between a deploy finding it and committing its row.
  *
- * A crash can leave: a temp file (removed at open), a blob no row names
- * (removed at open), a blob whose rename reached the disk after its row
- * did not (impossible: the rename and the directory fsync come before
- * the commit).  A row whose blob is gone (someone removed it) is marked
- * deleted at open and counted in the open's diagnostic.
+ * What a crash (or power loss) can leave, and what wh_reg_open does:
+ * a temp file (removed); a blob no live row names, renamed before a
+ * commit that never happened (removed).  A committed row always has its
+ * blob, because the file fsync, the rename and the directory fsync all
+ * come before the commit.  A row whose blob is gone anyway (removed by
+ * hand, a damaged disk) is marked deleted, and the open succeeds with a
+ * diagnostic of code 0 whose message counts what was repaired (the
+ * message is empty when there was nothing to do).  Blob contents are
+ * only checked by wh_reg_read_blob; open compares names, not hashes.
+ *
+ * Errors: WH_EINVAL (arguments, names), WH_ENOTFOUND, WH_EIO (a file
+ * operation, with path and errno text, or a SQLite statement, with
+ * sqlite3_errmsg, in the diagnostic where the function takes one),
+ * WH_ENOMEM, WH_ECORRUPT (a blob not matching its digest), and from open
+ * WH_EBUSY (another handle has the directory) and WH_EUNSUPPORTED (a
+ * newer wharf's schema).
  *
  * Locking: `lock` guards the connection and its prepared statements.
  * Hashing and writing the temp file run without it; wh_reg_read_blob
@@ -801,8 +813,9 @@ static int reconcile_rows(wh_reg_t *r, reconcile_report_t *rep, wh_diag_t *d) {
     /* A malformed digest names no file: the row cannot be served either. */
     if (valid_digest(digest)) {
       blob_path(r, path, digest);
-      if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) continue;
-      if (errno != ENOENT && errno != ENOTDIR && !(errno == 0 || S_ISREG(st.st_mode) == 0)) {
+      int st_rc = lstat(path, &st);
+      if (st_rc == 0 && S_ISREG(st.st_mode)) continue;
+      if (st_rc != 0 && errno != ENOENT && errno != ENOTDIR) {
         err = wh_diag_set(d, WH_EIO, -1, "registry: cannot stat %s: %s", path,
                           strerror(errno));
         goto fail;
@@ -915,9 +928,9 @@ static int reconcile(wh_reg_t *r, wh_diag_t *d) {
   }
   if (rep.rows_marked || rep.blobs_removed || rep.temps_removed)
     wh_diag_set(d, 0, -1,
-                "registry: reconciled %s: %u deployment(s) marked deleted (blob missing), "
+                "registry: reconciled: %u deployment(s) marked deleted (blob missing), "
                 "%u unreferenced blob(s) and %u temp file(s) removed",
-                r->dir, rep.rows_marked, rep.blobs_removed, rep.temps_removed);
+                rep.rows_marked, rep.blobs_removed, rep.temps_removed);
   return 0;
 }
 

@@ -50,7 +50,10 @@ bool wh_reg_valid_name(const char *name);
 /* Opens (creating if needed) the registry under `data_dir`; creates the
  * directories; reconciles: removes blobs no live row names and temp files
  * left by a crash, and reports rows whose blob is missing in diag (they
- * are marked deleted).  Errors: WH_EIO with the path and errno text. */
+ * are marked deleted).  On success diag->msg counts what was repaired
+ * (empty when nothing was).  Errors: WH_EIO with the path and errno text,
+ * WH_EBUSY (another handle or process holds the directory), WH_EUNSUPPORTED
+ * (a newer schema), WH_EINVAL, WH_ENOMEM. */
 int wh_reg_open(const char *data_dir, wh_reg_t **out, wh_diag_t *diag);
 void wh_reg_close(wh_reg_t *r);
 

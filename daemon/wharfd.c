@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
     wh_log(WH_LOG_ERROR, "registry: %s", diag.msg);
     goto fail;
   }
-  if (diag.msg[0]) wh_log(WH_LOG_WARN, "registry: %s", diag.msg);
+  if (diag.msg[0]) wh_log(WH_LOG_WARN, "%s", diag.msg);
   d->cache = wh_cache_open(d->cfg.data_dir, d->cfg.cache_max_size, 0, &diag);
   if (d->cache) wh_cache_set_log(d->cache, cache_log, NULL);
   else wh_log(WH_LOG_WARN, "compilation cache disabled: %s", diag.msg);
