@@ -10,8 +10,9 @@
  * element then data segments (a trap stops there, leaving earlier writes
  * to imported tables and memories in place), run the start function.  An
  * instance whose initialisation trapped may already have put its functions
- * into an imported table; it is kept alive by the linker until
- * wh_linker_free so those stay callable.
+ * into an imported table: if its imports allow that (refs_may_escape), it
+ * is kept alive by the linker until wh_linker_free so those stay callable;
+ * otherwise it is freed at once, giving its pool slots back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,6 +402,26 @@ int wh_linker_check(wh_linker_t *l, const wh_module_t *m, wh_diag_t *diag) {
   return 0;
 }
 
+/* Could a reference to one of m's functions have left an instance whose
+ * initialisation trapped?  Only through an imported table, a mutable
+ * imported reference global, or an imported function taking or returning
+ * a reference; without those the instance can be freed at once. */
+static bool refs_may_escape(const wh_module_t *m) {
+  for (uint32_t i = 0; i < m->nimports; i++) {
+    const wh_import_desc_t *im = &m->imports[i];
+    if (im->kind == WH_EXTERN_TABLE) return true;
+    if (im->kind == WH_EXTERN_GLOBAL && im->u.global.mut &&
+        (im->u.global.type == WH_FUNCREF || im->u.global.type == WH_EXTERNREF))
+      return true;
+    if (im->kind == WH_EXTERN_FUNC) {
+      const wh_functype_t *ft = m->types[im->u.type];
+      for (uint32_t k = 0; k < ft->nparams + ft->nresults; k++)
+        if (ft->types[k] == WH_FUNCREF || ft->types[k] == WH_EXTERNREF) return true;
+    }
+  }
+  return false;
+}
+
 static int keep_failed(wh_linker_t *l, wh_instance_t *inst) {
   wh_instance_t **p = realloc(l->failed, (l->nfailed + 1) * sizeof *p);
   if (!p) return WH_ENOMEM;
@@ -633,7 +654,9 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
   return 0;
 
 trapped:
-  if (keep_failed(l, inst)) wh_instance_free(inst);
+  /* its functions may sit in an imported table: keep it callable (and its
+   * slots taken) until the linker goes; otherwise free it now */
+  if (!refs_may_escape(m) || keep_failed(l, inst)) wh_instance_free(inst);
   return rc;
 fail:
   wh_instance_free(inst);

@@ -225,7 +225,10 @@ void *wh_module_attachment(const wh_module_t *m);
 /* Instantiates `m`: resolves imports, allocates memory/tables/globals,
  * runs element and data initialisers and the start function on `exec`.
  * Errors: WH_EUNLINKABLE (diag names the import), WH_ETRAP (start or
- * initialiser trapped; details in wh_exec_trap), WH_ENOMEM. */
+ * initialiser trapped; details in wh_exec_trap), WH_ENOMEM.  After a
+ * trap, an instance that may have handed out references to its functions
+ * (it imports a table, a mutable reference global, or a function taking
+ * references) stays alive, owned by the linker, until wh_linker_free. */
 int wh_linker_instantiate(wh_linker_t *l, const wh_module_t *m, wh_exec_t *exec,
                           wh_instance_t **out, wh_diag_t *diag);
 /* As wh_linker_instantiate, with state, tables and memory from `alloc`

@@ -53,7 +53,8 @@ struct wh_pool {
   uint32_t lru_head, lru_tail, nwarm, mem_live;
 
   uint64_t acquisitions, affinity_hits, image_maps, failures;
-  _Atomic uint64_t images, image_bytes;
+  uint64_t images, image_bytes;
+  wh_pool_image_t *image_list;    /* every image attached by this pool */
 };
 
 void wh_pool_config_default(wh_pool_config_t *cfg) {
@@ -74,9 +75,17 @@ void wh_pool_config_default(wh_pool_config_t *cfg) {
 static void image_unref(wh_pool_image_t *img) {
   if (!img) return;
   if (atomic_fetch_sub(&img->refs, 1) != 1) return;
-  if (img->fd >= 0) {
-    atomic_fetch_sub(&img->pool->images, 1);
-    atomic_fetch_sub(&img->pool->image_bytes, img->len);
+  wh_pool_t *p = img->pool;       /* NULL once the pool is gone */
+  if (p) {
+    pthread_mutex_lock(&p->lock);
+    if (img->prev_img) img->prev_img->next_img = img->next_img;
+    else if (p->image_list == img) p->image_list = img->next_img;
+    if (img->next_img) img->next_img->prev_img = img->prev_img;
+    if (img->fd >= 0) {
+      p->images--;
+      p->image_bytes -= img->len;
+    }
+    pthread_mutex_unlock(&p->lock);
   }
   wh_pool__image_close(img);
   free(img);
@@ -84,11 +93,18 @@ static void image_unref(wh_pool_image_t *img) {
 
 static void image_fini(void *p) { image_unref(p); }
 
-/* The module's image, built on first use.  Modules that cannot have one
- * get an image marked `eager` (so the attempt is made once). */
-static wh_pool_image_t *module_image(wh_pool_t *p, const wh_module_t *m) {
+/* The module's image, built on first use; *why says why it has none.
+ * Modules that cannot have one get an image marked `eager` (so the
+ * attempt is made once; *why keeps the reason).  NULL (eager) also for a
+ * module attached to another pool (*why WH_EEXISTS) or on OOM. */
+static wh_pool_image_t *module_image(wh_pool_t *p, const wh_module_t *m, int *why) {
   wh_pool_image_t *img = wh_module_attachment(m);
-  if (img) return img->pool == p ? img : NULL;
+  *why = 0;
+  if (img) {
+    if (img->pool != p) *why = WH_EEXISTS;
+    else if (img->eager) *why = img->eager_why;
+    return img->pool == p ? img : NULL;
+  }
   uint8_t *bytes = NULL;
   size_t len = 0;
   int rc = wh_module_memory_image(m, &bytes, &len);
@@ -97,25 +113,40 @@ static wh_pool_image_t *module_image(wh_pool_t *p, const wh_module_t *m) {
   if (!img) {
     /* no image possible (or it failed): remember to initialise eagerly */
     img = calloc(1, sizeof *img);
-    if (!img) return NULL;
+    if (!img) {
+      *why = WH_ENOMEM;
+      return NULL;
+    }
     img->pool = p;
     img->fd = -1;
     img->eager = true;
+    img->eager_why = rc;
     img->warm_head = NONE;
     atomic_store(&img->refs, 1);
-  } else if (img->fd >= 0) {
-    atomic_fetch_add(&p->images, 1);
-    atomic_fetch_add(&p->image_bytes, img->len);
   }
   wh_pool_image_t *got = wh_module_attach(m, img, image_fini);
-  if (got != img) image_unref(img);
-  return got->pool == p ? got : NULL;
+  if (got != img) {
+    img->pool = NULL;               /* never linked: nothing to undo */
+    image_unref(img);
+    return module_image(p, m, why);
+  }
+  pthread_mutex_lock(&p->lock);
+  img->next_img = p->image_list;
+  if (p->image_list) p->image_list->prev_img = img;
+  p->image_list = img;
+  if (img->fd >= 0) {
+    p->images++;
+    p->image_bytes += img->len;
+  }
+  pthread_mutex_unlock(&p->lock);
+  *why = img->eager ? img->eager_why : 0;
+  return img;
 }
 
 int wh_pool_prepare_module(wh_pool_t *p, const wh_module_t *m) {
-  wh_pool_image_t *img = module_image(p, m);
-  if (!img) return WH_ENOMEM;
-  return img->eager ? WH_EUNSUPPORTED : 0;
+  int why;
+  module_image(p, m, &why);
+  return why;
 }
 
 /* ---- memory slot lists (caller holds the lock) ---------------------------- */
@@ -167,7 +198,8 @@ static int memory_acquire(wh_inst_alloc_t *a, const wh_module_t *m, uint64_t min
     pthread_mutex_unlock(&p->lock);
     return WH_ELIMIT;
   }
-  wh_pool_image_t *img = module_image(p, m);     /* NULL: eager */
+  int why;
+  wh_pool_image_t *img = module_image(p, m, &why);   /* NULL: eager */
   bool mapped_image = img && !img->eager && img->fd >= 0;
   uint32_t i = NONE;
   bool affinity = false;
@@ -396,6 +428,15 @@ wh_pool_t *wh_pool_new(const wh_pool_config_t *cfg, wh_diag_t *diag) {
                 "max_memory_size must be a multiple of 64 KiB and memory_guard_size of 4 KiB");
     goto fail;
   }
+  if ((cfg->total_memories && cfg->max_memory_size == 0) ||
+      (cfg->total_tables && cfg->table_elements == 0) ||
+      (cfg->total_instances && cfg->max_instance_size == 0)) {
+    wh_diag_set(diag, WH_EINVAL, -1,
+                "max_memory_size, table_elements and max_instance_size must not be 0");
+    goto fail;
+  }
+  /* madvise works on whole pages: keep_resident ends on one */
+  p->cfg.keep_resident &= ~(uint64_t)4095;
   p->inst_stride = (cfg->max_instance_size + 4095) & ~(size_t)4095;
   p->tab_stride = ((size_t)cfg->table_elements * sizeof(void *) + 4095) & ~(size_t)4095;
   p->mem_stride = cfg->max_memory_size + cfg->memory_guard_size;
@@ -405,10 +446,10 @@ wh_pool_t *wh_pool_new(const wh_pool_config_t *cfg, wh_diag_t *diag) {
     wh_diag_set(diag, WH_EINVAL, -1, "pool sizes overflow the address space");
     goto fail;
   }
-  p->inst_free = calloc(cfg->total_instances + 1, sizeof *p->inst_free);
-  p->tab_free = calloc(cfg->total_tables + 1, sizeof *p->tab_free);
-  p->clean = calloc(cfg->total_memories + 1, sizeof *p->clean);
-  p->mslots = calloc(cfg->total_memories + 1, sizeof *p->mslots);
+  p->inst_free = calloc((size_t)cfg->total_instances + 1, sizeof *p->inst_free);
+  p->tab_free = calloc((size_t)cfg->total_tables + 1, sizeof *p->tab_free);
+  p->clean = calloc((size_t)cfg->total_memories + 1, sizeof *p->clean);
+  p->mslots = calloc((size_t)cfg->total_memories + 1, sizeof *p->mslots);
   if (!p->inst_free || !p->tab_free || !p->clean || !p->mslots) {
     wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
     goto fail;
@@ -443,6 +484,8 @@ void wh_pool_free(wh_pool_t *p) {
   if (!p) return;
   if (p->mslots)
     for (uint32_t i = 0; i < p->cfg.total_memories; i++) image_unref(p->mslots[i].image);
+  /* images modules still hold outlive the pool, orphaned */
+  for (wh_pool_image_t *img = p->image_list; img; img = img->next_img) img->pool = NULL;
   if (p->inst_base) munmap(p->inst_base, p->inst_bytes);
   if (p->tab_base) munmap(p->tab_base, p->tab_bytes);
   if (p->mem_base) munmap(p->mem_base, p->mem_bytes);
@@ -471,7 +514,7 @@ void wh_pool_stats(wh_pool_t *p, wh_pool_stats_t *out) {
   out->affinity_hits = p->affinity_hits;
   out->image_maps = p->image_maps;
   out->failures = p->failures;
+  out->images = p->images;
+  out->image_bytes = p->image_bytes;
   pthread_mutex_unlock(&p->lock);
-  out->images = atomic_load(&p->images);
-  out->image_bytes = atomic_load(&p->image_bytes);
 }

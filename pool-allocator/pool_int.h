@@ -51,9 +51,13 @@ struct wh_pool_image {
   wh_pool_t *pool;
   int fd;                   /* sealed memfd, or -1: all-zero initial memory */
   bool eager;               /* no image possible: copy segments instead */
+  int eager_why;            /* WH_EUNSUPPORTED, or the error that stopped it */
   uint64_t len;             /* bytes mapped from fd (page multiple) */
   uint32_t warm_head;       /* slots holding it, WARM; guarded by pool lock */
   uint32_t nwarm;
+  /* the pool's list of its images (pool lock), so wh_pool_free can orphan
+   * images that modules still hold: their `pool` becomes NULL */
+  wh_pool_image_t *prev_img, *next_img;
 };
 
 /* An image for `m` from its initial memory; NULL with *rc set. */

@@ -68,8 +68,10 @@ wh_inst_alloc_t *wh_pool_allocator(wh_pool_t *p);
  * first instantiation): call it when a module is loaded so the first
  * invocation does not pay for it.  Returns 0 when an image was built or
  * exists, WH_EUNSUPPORTED when the module must be initialised eagerly
- * (see wh_module_memory_image), or an error (WH_EIO, WH_ENOMEM) after
- * which the module is initialised eagerly. */
+ * (see wh_module_memory_image), WH_EEXISTS when the module belongs to
+ * another pool, or an error (WH_EIO, WH_ENOMEM) after which the module is
+ * initialised eagerly.  A module may outlive its pool (its image is then
+ * orphaned and the module instantiates eagerly in any later pool). */
 int wh_pool_prepare_module(wh_pool_t *p, const wh_module_t *m);
 
 typedef struct wh_pool_stats {
