@@ -1,0 +1,104 @@
+/*
+ * wh_cm.h - wharf's WebAssembly component model: the public contract.
+ *
+ *   bytes --wh_cm_component_new--> wh_cm_component_t
+ *          (decoded and validated: every section, nested components, core
+ *           modules validated by the engine; immutable afterwards, so it
+ *           may be shared between threads)
+ *
+ * A component lists its imports and exports by name with their types.
+ * Types are handles (wh_cm_type_ref_t) valid as long as the component;
+ * the accessors below walk them (enough to print WIT).
+ *
+ * Async (stream, future, error-context, async options and built-ins) is
+ * not supported: such components fail with WH_EUNSUPPORTED.
+ */
+#ifndef WH_CM_H
+#define WH_CM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wh_engine.h"
+#include "wh_error.h"
+
+typedef struct wh_cm_component wh_cm_component_t;
+typedef uint32_t wh_cm_type_ref_t;
+
+/* What an import or export is. */
+typedef enum wh_cm_kind {
+  WH_CM_KIND_MODULE = 0,      /* a core module */
+  WH_CM_KIND_FUNC = 1,
+  WH_CM_KIND_VALUE = 2,       /* never: values are rejected */
+  WH_CM_KIND_TYPE = 3,
+  WH_CM_KIND_COMPONENT = 4,
+  WH_CM_KIND_INSTANCE = 5,
+} wh_cm_kind_t;
+
+/* What a type handle is. */
+typedef enum wh_cm_tkind {
+  WH_CM_TK_BOOL = 1, WH_CM_TK_S8, WH_CM_TK_U8, WH_CM_TK_S16, WH_CM_TK_U16,
+  WH_CM_TK_S32, WH_CM_TK_U32, WH_CM_TK_S64, WH_CM_TK_U64, WH_CM_TK_F32,
+  WH_CM_TK_F64, WH_CM_TK_CHAR, WH_CM_TK_STRING,
+  WH_CM_TK_RECORD, WH_CM_TK_VARIANT, WH_CM_TK_LIST, WH_CM_TK_FIXED_LIST,
+  WH_CM_TK_TUPLE, WH_CM_TK_FLAGS, WH_CM_TK_ENUM, WH_CM_TK_OPTION,
+  WH_CM_TK_RESULT, WH_CM_TK_OWN, WH_CM_TK_BORROW,
+  WH_CM_TK_FUNC, WH_CM_TK_COMPONENT, WH_CM_TK_INSTANCE, WH_CM_TK_RESOURCE,
+  WH_CM_TK_MODULE = 32,       /* a core module type */
+} wh_cm_tkind_t;
+
+/* Decodes and validates `len` bytes (borrowed; copied).  On failure
+ * returns NULL and fills `diag` (may be NULL): WH_EMALFORMED (not a
+ * well-formed binary), WH_EINVALID (a validation rule; the message says
+ * which), WH_EUNSUPPORTED (async, values, GC and other gated features),
+ * WH_ENOTCOMPONENT (a core module), WH_ENOMEM.  `e` must outlive the
+ * component. */
+wh_cm_component_t *wh_cm_component_new(wh_engine_t *e, const uint8_t *bytes,
+                                       size_t len, wh_diag_t *diag);
+/* Frees a component (NULL is a no-op). */
+void wh_cm_component_free(wh_cm_component_t *c);
+
+/* Imports and exports of the top-level component, in binary order.
+ * `name` is borrowed from the component (NUL-terminated); `type` is the
+ * item's type (a FUNC, INSTANCE, COMPONENT, MODULE, or for a type the
+ * type itself).  Returns WH_ERANGE for i out of range. */
+uint32_t wh_cm_import_count(const wh_cm_component_t *c);
+int wh_cm_import(const wh_cm_component_t *c, uint32_t i, const char **name,
+                 wh_cm_kind_t *kind, wh_cm_type_ref_t *type);
+uint32_t wh_cm_export_count(const wh_cm_component_t *c);
+int wh_cm_export(const wh_cm_component_t *c, uint32_t i, const char **name,
+                 wh_cm_kind_t *kind, wh_cm_type_ref_t *type);
+
+/* ---- type handles ---------------------------------------------------------
+ * Aliases are looked through; use wh_cm_type_same to compare identity
+ * (resources are equal only to themselves). */
+wh_cm_tkind_t wh_cm_type_kind(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+/* Fields of a record, cases of a variant, elements of a tuple, names of
+ * flags/enum, params of a func: count, then one by one.  `name` is NULL
+ * for tuple elements; `type` is 0 for a case without payload and for
+ * flags/enum names. */
+uint32_t wh_cm_type_field_count(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+int wh_cm_type_field(const wh_cm_component_t *c, wh_cm_type_ref_t t, uint32_t i,
+                     const char **name, wh_cm_type_ref_t *type);
+/* list/option/fixed-list element, result ok, func result, own/borrow
+ * resource; 0 if none. */
+wh_cm_type_ref_t wh_cm_type_elem(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+/* result err; 0 if none.  fixed-list: see wh_cm_type_length. */
+wh_cm_type_ref_t wh_cm_type_err(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+uint32_t wh_cm_type_length(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+/* Exports (instance, component) and imports (component) of a type, as
+ * for the component itself. */
+uint32_t wh_cm_type_export_count(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+int wh_cm_type_export(const wh_cm_component_t *c, wh_cm_type_ref_t t, uint32_t i,
+                      const char **name, wh_cm_kind_t *kind,
+                      wh_cm_type_ref_t *type);
+uint32_t wh_cm_type_import_count(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+int wh_cm_type_import(const wh_cm_component_t *c, wh_cm_type_ref_t t, uint32_t i,
+                      const char **name, wh_cm_kind_t *kind,
+                      wh_cm_type_ref_t *type);
+/* True if a and b are the same type after looking through aliases. */
+bool wh_cm_type_same(const wh_cm_component_t *c, wh_cm_type_ref_t a,
+                     wh_cm_type_ref_t b);
+
+#endif /* WH_CM_H */
