@@ -30,3 +30,12 @@ int wh_pool__unmap(uint8_t *at, uint64_t len) {
   void *q = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   return q == MAP_FAILED ? WH_ENOMEM : 0;
 }
+
+int wh_pool__reset_dirty(const wh_pool_image_t *img, uint8_t *at, uint64_t len,
+                         uint64_t budget) {
+  (void)img;
+  (void)at;
+  (void)len;
+  (void)budget;
+  return WH_EUNSUPPORTED;
+}

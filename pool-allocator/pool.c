@@ -32,6 +32,9 @@
 /* A released state/table slot is zeroed with memset up to this many bytes
  * and with madvise beyond (then its pages are not resident any more). */
 #define MEMSET_LIMIT (64u * 1024u)
+/* A released memory with at most this many written bytes is reset page by
+ * page in place (see wh_pool__reset_dirty); more is dropped with madvise. */
+#define DIRTY_BUDGET (256u * 1024u)
 
 struct wh_pool {
   wh_inst_alloc_t alloc;          /* first: the engine calls through it */
@@ -296,15 +299,19 @@ static void memory_release(wh_inst_alloc_t *a, const wh_module_t *m,
   uint64_t start = img ? img->len : 0;
   bool ok = true;
 
-  /* drop what the instance wrote: the image's pages revert to the file,
-   * the rest to zero */
-  if (img && madvise(base, img->len, MADV_DONTNEED) != 0) ok = false;
-  uint64_t keep_end = p->cfg.keep_resident < rw ? p->cfg.keep_resident : rw;
-  if (keep_end > start) {
-    memset(base + start, 0, keep_end - start);
-    start = keep_end;
+  /* undo what the instance wrote: few pages are put back in place (no
+   * system call that interrupts other CPUs); many are dropped with
+   * madvise, the image's pages reverting to the file, the rest to zero */
+  uint64_t budget = p->cfg.keep_resident > DIRTY_BUDGET ? p->cfg.keep_resident : DIRTY_BUDGET;
+  if (wh_pool__reset_dirty(img, base, rw, budget) != 0) {
+    if (img && madvise(base, img->len, MADV_DONTNEED) != 0) ok = false;
+    uint64_t keep_end = p->cfg.keep_resident < rw ? p->cfg.keep_resident : rw;
+    if (keep_end > start) {
+      memset(base + start, 0, keep_end - start);
+      start = keep_end;
+    }
+    if (rw > start && madvise(base + start, rw - start, MADV_DONTNEED) != 0) ok = false;
   }
-  if (rw > start && madvise(base + start, rw - start, MADV_DONTNEED) != 0) ok = false;
   s->rw = rw;
 
   pthread_mutex_lock(&p->lock);

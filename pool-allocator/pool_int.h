@@ -69,5 +69,13 @@ void wh_pool__image_close(wh_pool_image_t *img);
 int wh_pool__image_map(const wh_pool_image_t *img, uint8_t *at);
 /* Puts fresh PROT_NONE anonymous memory over [at, at+len). */
 int wh_pool__unmap(uint8_t *at, uint64_t len);
+/* Resets only the pages an instance wrote in [at, at+len) (image `img`,
+ * or NULL, mapped at `at`): written image pages are copied back from the
+ * image, other written pages zeroed, with no madvise (which, with several
+ * threads, costs a TLB shootdown on every CPU).  Returns 0 when done,
+ * WH_ELIMIT when more than `budget` bytes were written, WH_EUNSUPPORTED
+ * where the kernel cannot tell (then the caller madvises). */
+int wh_pool__reset_dirty(const wh_pool_image_t *img, uint8_t *at, uint64_t len,
+                         uint64_t budget);
 
 #endif /* WH_POOL_INT_H */
