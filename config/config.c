@@ -64,7 +64,7 @@ static const cfg_key_t keys[] = {
   {"server", "max_body_size", T_SIZE, CFG(max_body_size), 1024, 4 * GiB, "64 MiB",
    "largest request body; larger ones get 413"},
   {"server", "request_timeout", T_DUR, CFG(request_timeout_ms), 100, DAY_MS, "30s",
-   "time allowed to receive a request's headers and body"},
+   "how long receiving a request's headers or body may stall (each read restarts it)"},
 
   {"storage", "data_dir", T_PATH, CFG(data_dir), 0, 0, "/var/lib/wharf",
    "registry database, component blobs and the compilation cache"},
@@ -254,6 +254,16 @@ static int set_value(ctx_t *x, const cfg_key_t *k, uint8_t *base, const char *se
       const char *colon = n ? memrchr(p, ':', n) : NULL;
       if (!colon || colon == p || colon == p + n - 1)
         return failf(x, "[%s] %s: '%s' is not host:port", section, k->name, value);
+      unsigned long port = 0;
+      for (const char *q = colon + 1; q < p + n; q++) {
+        if (!isdigit((unsigned char)*q) || port > 65535)
+          return failf(x, "[%s] %s: '%s': the port is not a number", section, k->name, value);
+        port = port * 10 + (unsigned long)(*q - '0');
+      }
+      if (port == 0 || port > 65535)
+        return failf(x, "[%s] %s: '%s': the port is outside 1..65535", section, k->name, value);
+      if ((p[0] == '[') != (colon[-1] == ']'))
+        return failf(x, "[%s] %s: '%s': an IPv6 address goes in [brackets]", section, k->name, value);
       if (c->nlisten == WH_CFG_MAX_LISTEN)
         return failf(x, "[%s] %s: more than 8 addresses", section, k->name);
       c->listen[c->nlisten] = strndup(p, n);
@@ -405,13 +415,65 @@ static void merge_limits(ctx_t *x) {
   }
 }
 
+/* libinih reports only keys, so an empty unknown section would pass
+ * unseen: check every [section] line of the text.  Returns its line, or 0. */
+static int unknown_section(const char *text, ctx_t *x) {
+  int line = 1;
+  for (const char *p = text; *p; line++) {
+    const char *eol = strchr(p, '\n');
+    const char *q = skip_ws(p);
+    if (*q == '[') {
+      const char *close = memchr(q, ']', (size_t)((eol ? eol : q + strlen(q)) - q));
+      if (close) {
+        char sec[128];
+        size_t n = (size_t)(close - q - 1);
+        if (n >= sizeof sec) n = sizeof sec - 1;
+        memcpy(sec, q + 1, n);
+        sec[n] = '\0';
+        bool known = strncmp(sec, "tenant.", 7) == 0;
+        for (size_t i = 0; i < NKEYS && !known; i++)
+          known = strcmp(keys[i].section, sec) == 0 && strcmp(sec, "tenant.NAME") != 0;
+        if (!known) {
+          failf(x, "unknown section [%s]", sec);
+          return line;
+        }
+      }
+    }
+    if (!eol) break;
+    p = eol + 1;
+  }
+  return 0;
+}
+
+/* Reads a whole config file (bounded: configs are small). */
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  char *buf = malloc(1 << 20);
+  size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+  fclose(f);
+  if (buf) buf[n] = '\0';
+  return buf;
+}
+
 static int load(const char *text, const char *path, const char *name, wh_config_t *c,
                 wh_diag_t *diag) {
   wh_diag_clear(diag);
+  char *owned = NULL;
+  memset(c, 0, sizeof *c);
+  if (!text) {
+    owned = slurp(path);
+    if (!owned) return wh_diag_set(diag, WH_EIO, -1, "%s: cannot open: %s", name, strerror(errno));
+    text = owned;
+  }
   int rc = wh_cfg_defaults(c);
-  if (rc) return wh_diag_set(diag, rc, -1, "out of memory");
+  if (rc) {
+    free(owned);
+    return wh_diag_set(diag, rc, -1, "out of memory");
+  }
   ctx_t x = {.c = c};
-  int line = text ? ini_parse_string(text, handler, &x) : ini_parse(path, handler, &x);
+  int line = unknown_section(text, &x);
+  if (!line) line = ini_parse_string(text, handler, &x);
   if (line == -1) {
     rc = wh_diag_set(diag, WH_EIO, -1, "%s: cannot open: %s", name, strerror(errno));
   } else if (line == -2) {
@@ -426,6 +488,7 @@ static int load(const char *text, const char *path, const char *name, wh_config_
     merge_limits(&x);
   }
   free(x.overrides);
+  free(owned);
   if (rc) wh_cfg_fini(c);
   return rc;
 }

@@ -172,6 +172,10 @@ void wh_http_stop_accepting(wh_daemon_t *d);
 /* Called on the I/O thread when a job completes (sends the reply). */
 void wh_http_job_done(evutil_socket_t fd, short what, void *arg);
 void wh_http_fini(wh_daemon_t *d);
+/* Replies handed to libevent but not yet fully written (drain waits). */
+uint32_t wh_http_replies_pending(void);
+/* The API's code for a trap kind ("out_of_fuel", ...); static storage. */
+const char *wh_trap_api_code(wh_trap_code_t t);
 
 /* Tenants (wharfd.c): the tenant whose key hashes to `key`, or NULL;
  * constant time in the key. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -78,7 +79,7 @@ static json_t *val_json(const wh_val_t *v) {
   }
 }
 
-static const char *trap_code_name(wh_trap_code_t t) {
+const char *wh_trap_api_code(wh_trap_code_t t) {
   switch (t) {
   case WH_TRAP_UNREACHABLE: return "unreachable";
   case WH_TRAP_MEM_OOB: return "out_of_bounds_memory_access";
@@ -174,7 +175,7 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
       snprintf(msg, sizeof msg, "%s (at byte offset %lld)", diag.msg, diag.offset);
     else
       snprintf(msg, sizeof msg, "%s", diag.msg);
-    fail(job, diag.code == WH_ENOMEM ? 500 : 400,
+    fail(job, diag.code == WH_ENOMEM ? 500 : diag.code == WH_EUNSUPPORTED ? 415 : 400,
          diag.code == WH_EUNSUPPORTED ? "unsupported" : "invalid_module", msg);
     return;
   }
@@ -288,7 +289,11 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
   wh_exec_set_user(x, wasi);
   wh_exec_set_fuel(x, job->fuel ? job->fuel : UINT64_MAX);
   wh_exec_set_deadline_ms(x, job->wall_ms);
-  wh_exec_set_memory_limit(x, job->memory_limit);
+  /* a module that could never fit a slot is the tenant's problem (422),
+   * not a full pool (503) */
+  uint64_t limit = job->memory_limit;
+  if (!limit || limit > d->cfg.pool.max_memory_size) limit = d->cfg.pool.max_memory_size;
+  wh_exec_set_memory_limit(x, limit);
   uint64_t t0 = wh_now_us();
   int rc = wh_linker_instantiate_in(w->linker, job->dep->module, x, wh_pool_allocator(d->pool),
                                     &inst, &diag);
@@ -333,9 +338,9 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
   } else {
     const char *msg = NULL, *bt = NULL;
     wh_trap_code_t t = wh_exec_trap(x, &msg, &bt);
-    job->trap_kind = trap_code_name(t);
+    job->trap_kind = wh_trap_api_code(t);
     job->status = 422;
-    reply = json_pack("{s:{s:s, s:s}}", "error", "code", trap_code_name(t), "message",
+    reply = json_pack("{s:{s:s, s:s}}", "error", "code", wh_trap_api_code(t), "message",
                       msg ? msg : "trap");
     if (bt && bt[0]) json_object_set_new(json_object_get(reply, "error"), "backtrace", json_string(bt));
     if (rc == WH_EEXIT) json_object_set_new(reply, "exit_status", json_integer(wh_exec_exit_status(x)));
@@ -369,6 +374,10 @@ out:
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   wh_daemon_t *d = w->d;
+  /* guests yield the CPU to the I/O thread: /healthz stays quick while
+   * every executor spins (lowering one's own priority needs no privilege) */
+  if (setpriority(PRIO_PROCESS, (id_t)gettid(), 5) != 0)
+    wh_log(WH_LOG_DEBUG, "worker %u: cannot lower its priority", w->index);
   for (;;) {
     pthread_mutex_lock(&d->q_lock);
     while (!d->q_head && !d->q_stop) pthread_cond_wait(&d->q_cond, &d->q_lock);

@@ -65,10 +65,20 @@ static void log_request(struct evhttp_request *req, const char *tenant, int stat
          evhttp_request_get_uri(req), status, (unsigned long long)(wh_now_us() - start_us), rid);
 }
 
+static _Atomic uint32_t replies_writing;   /* sent, not yet fully written */
+
+static void reply_written(struct evhttp_request *req, void *arg) {
+  (void)req;
+  (void)arg;
+  atomic_fetch_sub(&replies_writing, 1);
+}
+
+uint32_t wh_http_replies_pending(void) { return atomic_load(&replies_writing); }
+
 /* Sends `body` (consumed) with `status`; the one exit of every request. */
 static void reply_json(struct evhttp_request *req, int status, json_t *body, const char *rid) {
   struct evbuffer *buf = evbuffer_new();
-  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
   if (body) json_decref(body);
   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
   if (text) {
@@ -85,6 +95,8 @@ static void reply_json(struct evhttp_request *req, int status, json_t *body, con
                      : status == 413 ? "Payload Too Large" : status == 415 ? "Unsupported Media Type"
                      : status == 422 ? "Unprocessable Entity" : status == 429 ? "Too Many Requests"
                      : status == 503 ? "Service Unavailable" : "Internal Server Error";
+  atomic_fetch_add(&replies_writing, 1);
+  evhttp_request_set_on_complete_cb(req, reply_written, NULL);
   evhttp_send_reply(req, status, reason, buf);
   evbuffer_free(buf);
 }
@@ -469,7 +481,7 @@ static void do_metrics(reqctx_t *c) {
   evbuffer_add_printf(b, "# TYPE wharf_traps_total counter\n");
   for (int k = 1; k < WH__TRAP_COUNT; k++) {
     uint64_t v = atomic_load(&d->traps_by_kind[k]);
-    if (v) evbuffer_add_printf(b, "wharf_traps_total{kind=\"%s\"} %llu\n", wh_trap_text(k),
+    if (v) evbuffer_add_printf(b, "wharf_traps_total{kind=\"%s\"} %llu\n", wh_trap_api_code(k),
                                (unsigned long long)v);
   }
   wh_pool_stats_t ps;
@@ -529,7 +541,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
   if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
     c.route = R_HEALTH;
-    if (cmd != EVHTTP_REQ_GET) { finish_error(&c, 405, "method_not_allowed", "use GET"); return; }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) { finish_error(&c, 405, "method_not_allowed", "use GET"); return; }
     bool ready = path[1] == 'h' || atomic_load(&c.d->ready);
     if (c.d->draining && path[1] == 'r') ready = false;
     { finish(&c, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ok" : "starting")); return; }
@@ -614,8 +626,12 @@ int wh_http_start(wh_daemon_t *d, wh_diag_t *diag) {
   struct timeval tv = {.tv_sec = (time_t)(d->cfg.request_timeout_ms / 1000),
                        .tv_usec = (suseconds_t)(d->cfg.request_timeout_ms % 1000) * 1000};
   evhttp_set_timeout_tv(d->http, &tv);
+  /* every method reaches the router, which answers a JSON 405 */
   evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                          EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+  evhttp_set_max_headers_size(d->http, 64 * 1024);
   if (d->cfg.tls_cert) {
     int rc = setup_tls(d, diag);
     if (rc) return rc;

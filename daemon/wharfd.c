@@ -117,7 +117,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg) {
   wh_daemon_t *d = arg;
   static uint64_t started;
   if (!started) started = wh_now_us();
-  uint32_t left = atomic_load(&d->in_flight);
+  uint32_t left = atomic_load(&d->in_flight) + wh_http_replies_pending();
   if (left == 0 || wh_now_us() - started > DRAIN_TIMEOUT_MS * 1000ull) {
     if (left) wh_log(WH_LOG_WARN, "drain: giving up on %u request(s) after %d ms", left, DRAIN_TIMEOUT_MS);
     event_base_loopexit(d->base, NULL);

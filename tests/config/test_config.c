@@ -89,12 +89,16 @@ static void test_full_file(void) {
 static void test_errors(void) {
   static const struct { const char *text; int line; const char *needle; } cases[] = {
       {"[server]\nlisten = 1.2.3.4:80\nworkerz = 3\n", 3, "unknown key 'workerz'"},
-      {"[serverz]\nx = 1\n", 2, "unknown section [serverz]"},
+      {"[serverz]\nx = 1\n", 1, "unknown section [serverz]"},
+      {"[server]\nworkers = 2\n[empty]\n", 3, "unknown section [empty]"},
       {"[server]\nworkers = many\n", 2, "not a whole number"},
       {"[server]\nworkers = 5000\n", 2, "outside 0..1024"},
       {"[server]\nmax_body_size = 10 MB\n", 2, "size"},
       {"[server]\nrequest_timeout = 30\n", 2, "duration"},
       {"[server]\nlisten = nope\n", 2, "host:port"},
+      {"[server]\nlisten = 127.0.0.1:99999\n", 2, "outside 1..65535"},
+      {"[server]\nlisten = 127.0.0.1:80x\n", 2, "not a number"},
+      {"[server]\nlisten = [::1:8080\n", 2, "brackets"},
       {"\n\n[tenant.Alice]\nkey_sha256 = 00\n", 4, "tenant names"},
       {"[tenant.a]\nkey_sha256 = xyz\n", 2, "64 hex digits"},
       {"[tenant.a]\nfuel = 3\n", 2, "unknown key 'fuel'"},
