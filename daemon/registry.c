@@ -72,6 +72,7 @@
 #include <sqlite3.h>
 
 #include "registry.h"
+#include "wh_fs.h"
 
 #define REG_SCHEMA 1                /* PRAGMA user_version this file writes */
 #define REG_BUSY_TIMEOUT_MS 5000
@@ -241,40 +242,7 @@ static int read_all(int fd, uint8_t *p, size_t n) {
   return 0;
 }
 
-static int fsync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return rc;
-}
 
-/* mkdir -p, mode 0700 for what it creates. */
-static int mkdir_p(const char *path) {
-  char buf[PATH_MAX];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  memcpy(buf, path, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
-    char saved = buf[i];
-    buf[i] = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
-    buf[i] = saved;
-  }
-  struct stat st;
-  if (stat(path, &st) != 0) return -1;
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
 
 /* "DIR/blobs/ab" and "DIR/blobs/ab/ab12...ef" for a digest. */
 static void shard_path(const wh_reg_t *r, char out[PATH_MAX], const char *digest) {
@@ -440,7 +408,7 @@ static int place_blob(wh_reg_t *r, const char *digest, const uint8_t *bytes, siz
   }
   /* Also when the blob was there: the deploy that renamed it may have
    * failed before its own directory fsync. */
-  if (fsync_dir(shard) != 0)
+  if (wh_fs_fsync_dir(shard) != 0)
     return wh_diag_set(d, WH_EIO, -1, "registry: cannot fsync %s: %s", shard,
                        strerror(errno));
   return 0;
@@ -906,7 +874,7 @@ static int reconcile_files(wh_reg_t *r, reconcile_report_t *rep, wh_diag_t *d) {
       else rep->blobs_removed++;
     }
     closedir(sd);
-    if (removed) fsync_dir(sdir); /* best effort: a resurrected orphan is harmless */
+    if (removed) wh_fs_fsync_dir(sdir); /* best effort: a resurrected orphan is harmless */
   }
   closedir(top);
   return err;
@@ -1030,7 +998,7 @@ int wh_reg_open(const char *data_dir, wh_reg_t **out, wh_diag_t *diag) {
     err = wh_diag_set(diag, WH_ENOMEM, -1, "registry: out of memory");
     goto fail;
   }
-  if (mkdir_p(r->blobs) != 0) {
+  if (wh_fs_mkdir_p(r->blobs) != 0) {
     err = wh_diag_set(diag, WH_EIO, -1, "registry: cannot create %s: %s", r->blobs,
                       strerror(errno));
     goto fail;
@@ -1051,7 +1019,7 @@ int wh_reg_open(const char *data_dir, wh_reg_t **out, wh_diag_t *diag) {
   }
   /* blobs/ (and data_dir/ if mkdir_p made it) must survive a power loss
    * before any blob inside does. */
-  if (fsync(r->blobs_fd) != 0 || fsync_dir(data_dir) != 0) {
+  if (fsync(r->blobs_fd) != 0 || wh_fs_fsync_dir(data_dir) != 0) {
     err = wh_diag_set(diag, WH_EIO, -1, "registry: cannot fsync %s: %s", data_dir,
                       strerror(errno));
     goto fail;

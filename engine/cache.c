@@ -57,6 +57,7 @@
 #include <sqlite3.h>
 
 #include "wh_cache.h"
+#include "wh_fs.h"
 
 #define WH_CACHE_FILE_MAGIC "WHARFART"
 #define WH_CACHE_FILE_VERSION 1u
@@ -239,38 +240,7 @@ static int read_all(int fd, uint8_t *p, size_t n) {
   return 0;
 }
 
-static int fsync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
 
-/* mkdir -p with mode 0700 for the components it creates. */
-static int mkdir_p(const char *path) {
-  char buf[PATH_MAX];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  memcpy(buf, path, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0') continue;
-    char saved = buf[i];
-    buf[i] = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
-    buf[i] = saved;
-  }
-  struct stat st;
-  if (stat(path, &st) != 0) return -1;
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
 
 static void emit(wh_cache_t *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -799,7 +769,7 @@ wh_cache_t *wh_cache_open(const char *data_dir, uint64_t max_bytes, unsigned fla
     c->dir = NULL;
     goto nomem;
   }
-  if (mkdir_p(c->dir) != 0) {
+  if (wh_fs_mkdir_p(c->dir) != 0) {
     wh_diag_set(diag, WH_EIO, -1, "cannot create the cache directory %s: %s", c->dir,
                 strerror(errno));
     goto fail;
@@ -1082,7 +1052,7 @@ int wh_cache_reject(wh_cache_t *c, const wh_cache_key_t *k, wh_diag_t *diag) {
 static int make_temp(wh_cache_t *c, const char *hex, char tmp[PATH_MAX]) {
   char sdir[PATH_MAX];
   snprintf(sdir, sizeof sdir, "%s/%.2s", c->dir, hex);
-  if (mkdir(sdir, 0700) == 0) fsync_dir(c->dir);
+  if (mkdir(sdir, 0700) == 0) wh_fs_fsync_dir(c->dir);
   else if (errno != EEXIST) return -1;
   for (int tries = 0; tries < 8; tries++) {
     if (snprintf(tmp, PATH_MAX, "%s/%s.XXXXXX.tmp", sdir, hex) >= PATH_MAX) {
@@ -1177,7 +1147,7 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
   renamed = true;
   tmp[0] = '\0';
   snprintf(sdir, sizeof sdir, "%s/%.2s", c->dir, k->hex);
-  if (fsync_dir(sdir) != 0) {
+  if (wh_fs_fsync_dir(sdir) != 0) {
     err = wh_diag_set(diag, WH_EIO, -1, "cannot fsync %s: %s", sdir, strerror(errno));
     goto undo;
   }
