@@ -35,6 +35,8 @@
 /* A released memory with at most this many written bytes is reset page by
  * page in place (see wh_pool__reset_dirty); more is dropped with madvise. */
 #define DIRTY_BUDGET (256u * 1024u)
+/* Slots of one kind a pool may have (the config allows 1,000,000). */
+#define MAX_SLOTS 10000000u
 
 struct wh_pool {
   wh_inst_alloc_t alloc;          /* first: the engine calls through it */
@@ -433,6 +435,11 @@ wh_pool_t *wh_pool_new(const wh_pool_config_t *cfg, wh_diag_t *diag) {
   if (cfg->max_memory_size % WASM_PAGE || cfg->memory_guard_size % 4096) {
     wh_diag_set(diag, WH_EINVAL, -1,
                 "max_memory_size must be a multiple of 64 KiB and memory_guard_size of 4 KiB");
+    goto fail;
+  }
+  if (cfg->total_instances > MAX_SLOTS || cfg->total_memories > MAX_SLOTS ||
+      cfg->total_tables > MAX_SLOTS) {
+    wh_diag_set(diag, WH_EINVAL, -1, "at most %u slots of each kind", MAX_SLOTS);
     goto fail;
   }
   if ((cfg->total_memories && cfg->max_memory_size == 0) ||

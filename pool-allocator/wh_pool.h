@@ -51,7 +51,8 @@ typedef struct wh_pool_config {
  * 2 GiB guard... see docs/CONFIG.md for each value. */
 void wh_pool_config_default(wh_pool_config_t *cfg);
 
-/* Reserves the pool's address space.  NULL on failure with `diag` saying
+/* Reserves the pool's address space (at most 10,000,000 slots of a kind;
+ * no size may be 0).  NULL on failure with `diag` saying
  * which reservation failed and why (e.g. too little address space for
  * total_memories * (max_memory_size + memory_guard_size)). */
 wh_pool_t *wh_pool_new(const wh_pool_config_t *cfg, wh_diag_t *diag);
