@@ -101,4 +101,70 @@ int wh_cm_type_import(const wh_cm_component_t *c, wh_cm_type_ref_t t, uint32_t i
 bool wh_cm_type_same(const wh_cm_component_t *c, wh_cm_type_ref_t a,
                      wh_cm_type_ref_t b);
 
+/* ==== instances and calls ==================================================
+ *
+ *   wh_cm_linker_t    host functions by name ("ns:pkg/iface@1.0.0#fn" for a
+ *                     function of an imported instance, "fn" for a
+ *                     function imported directly)
+ *   wh_cm_instantiate one wh_cm_instance_t: core modules instantiated
+ *                     through the engine (from `alloc` if given), imports
+ *                     lowered through trampolines, nested components
+ *   wh_cm_call        lowers wh_cm_val args into the callee, runs it,
+ *                     lifts the results (canonical ABI, abi.c)
+ *
+ * An instance and the exec it runs on are used by one thread at a time.
+ */
+#include "value.h"
+
+typedef struct wh_cm_linker wh_cm_linker_t;
+typedef struct wh_cm_instance wh_cm_instance_t;
+typedef struct wh_cm_hostcall wh_cm_hostcall_t;
+
+/* A component-level host function: `args` are lifted from the caller
+ * (borrowed), `results` (nresults of them, zeroed) are filled by the
+ * callback and then owned and freed by wharf.  Return 0, or the result of
+ * wh_cm_hostcall_trap() to trap. */
+typedef int (*wh_cm_host_fn_t)(wh_cm_hostcall_t *call, void *env,
+                               const wh_cm_val *args, uint32_t nargs,
+                               wh_cm_val *results, uint32_t nresults);
+/* Records a trap with a message; returns WH_ETRAP. */
+int wh_cm_hostcall_trap(wh_cm_hostcall_t *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The exec the call runs on. */
+wh_exec_t *wh_cm_hostcall_exec(wh_cm_hostcall_t *call);
+
+wh_cm_linker_t *wh_cm_linker_new(wh_engine_t *e);
+void wh_cm_linker_free(wh_cm_linker_t *l);
+/* Defines a host function (name copied).  WH_EEXISTS if defined. */
+int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name,
+                             wh_cm_host_fn_t fn, void *env);
+/* When on, imported functions the linker lacks are linked to functions
+ * that trap "import X was not provided" instead of failing. */
+void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on);
+
+/* Instantiates `c` (borrowed; must outlive the instance) on `exec`.
+ * `alloc` may be NULL (on demand).  Errors: WH_EUNLINKABLE (diag names
+ * every missing import), WH_ETRAP (a start function trapped; see
+ * wh_cm_instance_trap), WH_ELIMIT, WH_ENOMEM. */
+int wh_cm_instantiate(wh_cm_linker_t *l, const wh_cm_component_t *c,
+                      wh_exec_t *exec, wh_inst_alloc_t *alloc,
+                      wh_cm_instance_t **out, wh_diag_t *diag);
+void wh_cm_instance_free(wh_cm_instance_t *inst);
+/* Finds an exported function: an exact export name, "iface#fn" inside an
+ * exported instance, or a bare name when unambiguous.  *type receives
+ * its FUNC type (for the wh_cm_type_* accessors).  WH_ENOTFOUND, or
+ * WH_EEXISTS when a bare name is ambiguous. */
+int wh_cm_instance_func(wh_cm_instance_t *inst, const char *name,
+                        wh_cm_type_ref_t *type);
+/* Calls an exported function.  `args` are borrowed; `results` (room for
+ * nresults; 0 or 1) receive owned values (wh_cm_val_fini them).
+ * Returns 0, WH_ENOTFOUND, WH_EINVAL (args do not match the type;
+ * wh_cm_instance_trap says why), WH_ETRAP (message from
+ * wh_cm_instance_trap), WH_ENOMEM. */
+int wh_cm_call(wh_cm_instance_t *inst, const char *name, const wh_cm_val *args,
+               size_t nargs, wh_cm_val *results, size_t nresults,
+               wh_exec_t *exec);
+/* The message of the last trap or argument error on `inst` (borrowed). */
+const char *wh_cm_instance_trap(const wh_cm_instance_t *inst);
+
 #endif /* WH_CM_H */

@@ -1,0 +1,112 @@
+/*
+ * cm_run.h - runtime structures shared by abi.c (canonical ABI, handle
+ * tables) and instance.c (instantiation, calls).  Not installed.
+ *
+ *   wh_cm_instance_t (public; one per wh_cm_instantiate)
+ *     root ........ cm_rinst_t of the top-level component
+ *     every cm_rinst_t, cm_func_t, core instance, trampoline made while
+ *     instantiating is on one list and freed with the instance.
+ *
+ *   cm_rinst_t (one per component instance, nested ones too)
+ *     index spaces replayed from the definitions in binary order
+ *     handles ..... the resource handle table (index 0 reserved)
+ *     may_enter / may_leave (the spec's reentrance flags)
+ */
+#ifndef WH_CM_RUN_H
+#define WH_CM_RUN_H
+
+#include "cm_int.h"
+#include "value.h"
+#include "wh_cm.h"
+
+typedef struct cm_rinst cm_rinst_t;
+typedef struct cm_call cm_call_t;
+
+struct wh_cm_rtype {
+  cm_rinst_t *impl;          /* the instance that defined it (NULL: host) */
+  wh_func_t *dtor;           /* core destructor or NULL */
+  wh_cm_tid_t tid;
+};
+
+typedef struct cm_handle {
+  wh_cm_rtype_t *rt;
+  uint32_t rep;
+  bool used, own;
+  uint32_t lends;
+  cm_call_t *scope;          /* borrow: the call it was lent to */
+} cm_handle_t;
+
+typedef struct cm_htable {
+  cm_handle_t *v;            /* v[0] never used */
+  uint32_t n, cap;
+  uint32_t *free;
+  uint32_t nfree, capfree;
+} cm_htable_t;
+
+/* One lifted call in progress (the spec's Task / Subtask borrow scope). */
+struct cm_call {
+  uint32_t borrows;          /* borrow handles lent to the callee, alive */
+  cm_handle_t **lenders;     /* by table index: (inst, idx) pairs */
+  cm_rinst_t **lend_inst;
+  uint32_t *lend_idx;
+  uint32_t nlend, caplend;
+};
+
+/* ABI context: the options of one side of a call. */
+typedef struct cm_cx {
+  const wh_cm_component_t *c;
+  wh_exec_t *x;
+  wh_memory_t *mem;          /* NULL if none */
+  wh_func_t *realloc;
+  uint8_t enc;               /* WH_CM_ENC_* */
+  cm_rinst_t *inst;
+  cm_call_t *call;           /* borrow scope */
+  char *trap;                /* receives the trap message (256 bytes) */
+} cm_cx_t;
+
+#define CM_TRAPMSG 256
+
+/* ---- abi.c ---------------------------------------------------------------- */
+/* Flattens `t` (value type) appending core types (WH_I32...) to out[*n];
+ * stops counting beyond `max` (returns false if more than max). */
+bool wh_cm__flatten(const wh_cm_component_t *c, wh_cm_tid_t t, uint8_t *out,
+                    uint32_t *n, uint32_t max);
+uint32_t wh_cm__align(const wh_cm_component_t *c, wh_cm_tid_t t);
+uint32_t wh_cm__size(const wh_cm_component_t *c, wh_cm_tid_t t);
+/* Flat signature of a FUNC type as lowered (import side: results beyond
+ * one become a trailing i32 retptr param) or lifted (export side: a
+ * result pointer returned).  Writes type chars "iIfF" to params/results
+ * (room for 18 / 2 bytes + NUL). */
+void wh_cm__core_sig(const wh_cm_component_t *c, wh_cm_tid_t ft, bool lower,
+                     char *params, char *results);
+
+/* Lifts the params/results of a function: from flat core values `flat`
+ * (raw slots, n of them) into vals[] (count = number of types).  Returns
+ * 0, WH_ETRAP (cx->trap set) or WH_ENOMEM. */
+int wh_cm__lift_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                       uint32_t max_flat, const uint64_t *flat, uint32_t nflat,
+                       wh_cm_val *vals);
+/* Lowers vals[] into flat core values.  When they flatten to more than
+ * `max_flat`: if `retptr` is given (a caller-provided out pointer,
+ * lowering results into an import's caller), stores there; otherwise
+ * reallocs space and writes one i32 pointer into flat[0].  *nflat gets
+ * the number of flat values written.  Values are checked against the
+ * types (WH_EINVAL with cx->trap naming the mismatch). */
+int wh_cm__lower_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                        uint32_t max_flat, const wh_cm_val *vals, uint64_t *flat,
+                        uint32_t *nflat, const uint64_t *retptr);
+
+int wh_cm__trap(cm_cx_t *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Handle tables. */
+void wh_cm__htable_fini(cm_htable_t *t);
+int wh_cm__htable_add(cm_cx_t *cx, cm_htable_t *t, const cm_handle_t *h, uint32_t *idx);
+cm_handle_t *wh_cm__htable_get(cm_cx_t *cx, cm_htable_t *t, uint32_t idx);
+/* Resolves a resource type (peeled through aliases) in `inst` to its
+ * runtime identity, or NULL if unknown here. */
+wh_cm_rtype_t *wh_cm__rtype(cm_rinst_t *inst, wh_cm_tid_t res);
+cm_htable_t *wh_cm__handles(cm_rinst_t *inst);
+/* Ends a call: releases lends; traps if borrows remain. */
+int wh_cm__call_end(cm_cx_t *cx, cm_call_t *call, bool check);
+
+#endif /* WH_CM_RUN_H */
