@@ -2196,7 +2196,12 @@ def soak(env):
     print('    RSS %d KiB at warm-up end (%.0fs), %d KiB at the end: %+.1f%%; fds %d -> %d'
           % (rss0, warm, rss1, growth, fd0, fd1))
     check(errs == 0, '%d errors: %r' % (errs, other))
-    check(growth < 10.0, 'RSS grew %.1f%% (%d -> %d KiB)' % (growth, rss0, rss1))
+    if os.environ.get('WHARF_SANITIZED'):
+        # ASan's quarantine keeps freed memory on purpose: RSS says nothing
+        # about leaks there (LeakSanitizer does, at exit)
+        print('    (sanitizer build: RSS growth reported, not checked)')
+    else:
+        check(growth < 10.0, 'RSS grew %.1f%% (%d -> %d KiB)' % (growth, rss0, rss1))
     check(fd1 <= fd0, 'fds grew %d -> %d' % (fd0, fd1))
     check(d.stop() == 0, 'exit status')
 
