@@ -427,7 +427,13 @@ wh_pool_t *wh_pool_new(const wh_pool_config_t *cfg, wh_diag_t *diag) {
     return NULL;
   }
   p->cfg = *cfg;
-  pthread_mutex_init(&p->lock, NULL);
+  /* the critical sections are a few pointer moves: spin briefly before
+   * sleeping, so two executors never meet in the kernel over a slot */
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+  pthread_mutex_init(&p->lock, &attr);
+  pthread_mutexattr_destroy(&attr);
   p->alloc = (wh_inst_alloc_t){state_acquire, state_release, table_acquire,
                                table_release, memory_acquire, memory_release};
   p->lru_head = p->lru_tail = NONE;
