@@ -167,4 +167,53 @@ int wh_cm_call(wh_cm_instance_t *inst, const char *name, const wh_cm_val *args,
 /* The message of the last trap or argument error on `inst` (borrowed). */
 const char *wh_cm_instance_trap(const wh_cm_instance_t *inst);
 
+/* ==== WIT text and JSON values (wit.c, json.c) ==============================
+ * Printing for `wharf inspect`, and the JSON mapping of values
+ * (docs/API.md "JSON value mapping"). */
+
+/* The component's imports and exports as WIT: a `world root` like
+ * `jco wit` prints, then a `package ns:pkg@ver { interface ... }` block
+ * with the body of every named interface.  *out receives a malloc'ed
+ * NUL-terminated string (the caller frees it).  0 or WH_ENOMEM. */
+int wh_cm_component_wit(const wh_cm_component_t *c, char **out);
+/* A core module's imports (`import "mod" "name": func`) and exports
+ * (`export "name": func (i32, i32) -> (i32)`), one a line; *out as above.
+ * 0 or WH_ENOMEM. */
+int wh_cm_module_listing(const wh_module_t *m, char **out);
+/* A name the component gives type `t` (an exported or imported type
+ * name: "point"), or NULL; borrowed from the component. */
+const char *wh_cm_type_name(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+
+/* JSON (jansson's json_t; include <jansson.h> to use these).  The
+ * mapping, type by type, is docs/API.md "JSON value mapping".  Errors fill
+ * `diag` (may be NULL) with the path from `path` ("args[1].point.x:
+ * expected s32, got string") and return WH_EINVAL (the JSON or value does
+ * not fit the type), WH_ELIMIT (more than WH_CM_JSON_MAX_VALUES values or
+ * WH_CM_JSON_MAX_BYTES string bytes, or nested too deep) or WH_ENOMEM.
+ * Any json_t is accepted: conversion walks the type, not the JSON. */
+#define WH_CM_JSON_MAX_VALUES 4000000u
+#define WH_CM_JSON_MAX_BYTES (64u << 20)
+struct json_t;
+/* JSON `j` (borrowed) as a value of type `t` into *out (zeroed first;
+ * owned by the caller, wh_cm_val_fini it; left zeroed on error). */
+int wh_cm_json_to_val(const wh_cm_component_t *c, wh_cm_type_ref_t t,
+                      const struct json_t *j, const char *path, wh_cm_val *out,
+                      wh_diag_t *diag);
+/* Value `v` (borrowed) of type `t` as JSON: *out is a new reference. */
+int wh_cm_val_to_json(const wh_cm_component_t *c, wh_cm_type_ref_t t,
+                      const wh_cm_val *v, const char *path,
+                      struct json_t **out, wh_diag_t *diag);
+/* The arguments of function type `fn` from a JSON array (paths
+ * "args[i]..."): *out receives *nout values (free with wh_cm_vals_free). */
+int wh_cm_json_args(const wh_cm_component_t *c, wh_cm_type_ref_t fn,
+                    const struct json_t *args, wh_cm_val **out, size_t *nout,
+                    wh_diag_t *diag);
+/* The result of function type `fn` as JSON (path "result"): JSON null
+ * when the function has no result (then `result` may be NULL). */
+int wh_cm_json_result(const wh_cm_component_t *c, wh_cm_type_ref_t fn,
+                      const wh_cm_val *result, struct json_t **out,
+                      wh_diag_t *diag);
+/* Finishes n values and frees the array (NULL is a no-op). */
+void wh_cm_vals_free(wh_cm_val *v, size_t n);
+
 #endif /* WH_CM_H */

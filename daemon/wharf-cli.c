@@ -7,6 +7,11 @@
  *             [--invoke NAME] [--data-dir DIR] FILE.wasm|FILE.cwasm [ARGS...]
  *   wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]
  *   wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]
+ *   wharf inspect FILE
+ *
+ * `wharf inspect` prints a component's imports and exports as WIT (its
+ * world, then the body of each named interface), or a core module's
+ * import/export list with the exported functions' signatures.
  *
  * Loading, for `wharf run`: a FILE that starts with the serialized-module
  * magic ("WHARFMOD", what `wharf compile` writes) is deserialized, not
@@ -44,6 +49,7 @@
 
 #include "wasi_p1.h"
 #include "wh_cache.h"
+#include "wh_cm.h"
 #include "wh_engine.h"
 
 #define EXIT_LOAD 1
@@ -73,6 +79,7 @@ static void usage(FILE *out)
           "usage: wharf run [OPTIONS] FILE.wasm|FILE.cwasm [ARGS...]\n"
           "       wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]\n"
           "       wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]\n"
+          "       wharf inspect FILE\n"
           "       wharf --version\n"
           "       wharf help\n"
           "\n"
@@ -98,7 +105,10 @@ static void usage(FILE *out)
           "  stats                counters and size of DIR/cache\n"
           "  gc                   reconcile index and files, evict down to the bound\n"
           "                       (--max-size SIZE sets the bound, e.g. 512MiB)\n"
-          "  clear                remove every unpinned artifact (--all: pinned too)\n");
+          "  clear                remove every unpinned artifact (--all: pinned too)\n"
+          "\n"
+          "inspect: prints a component's imports and exports as WIT, or a core\n"
+          "module's imports and exports.\n");
 }
 
 /* Accepts "--opt VALUE" and "--opt=VALUE"; returns the value or NULL if
@@ -865,6 +875,69 @@ done:
   return status;
 }
 
+/* ---- inspect ------------------------------------------------------------- */
+
+static int cmd_inspect(int argc, char **argv)
+{
+  wh_engine_config_t ec;
+  wh_engine_t *e = NULL;
+  wh_cm_component_t *c = NULL;
+  wh_module_t *m = NULL;
+  wh_diag_t diag;
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  char *text = NULL;
+  int rc, status = EXIT_LOAD;
+
+  if (argc != 1 || argv[0][0] == '-') {
+    fprintf(stderr, "usage: wharf inspect FILE\n");
+    return EXIT_USAGE;
+  }
+  bytes = map_file(argv[0], &len);
+  if (bytes == NULL)
+    goto done;
+  wh_engine_config_default(&ec);
+  e = wh_engine_new(&ec);
+  if (e == NULL) {
+    fprintf(stderr, "wharf: out of memory\n");
+    goto done;
+  }
+  /* the layer field of the preamble tells a component (1) from a module */
+  if (len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 &&
+      bytes[7] == 0) {
+    wh_diag_clear(&diag);
+    c = wh_cm_component_new(e, bytes, len, &diag);
+    if (c == NULL) {
+      print_diag(argv[0], &diag, diag.code);
+      goto done;
+    }
+    rc = wh_cm_component_wit(c, &text);
+  } else {
+    wh_diag_clear(&diag);
+    m = wh_module_new(e, bytes, len, &diag);
+    if (m == NULL) {
+      print_diag(argv[0], &diag, diag.code);
+      goto done;
+    }
+    rc = wh_cm_module_listing(m, &text);
+  }
+  if (rc != 0) {
+    fprintf(stderr, "wharf: %s\n", wh_strerror(rc));
+    goto done;
+  }
+  fputs(text, stdout);
+  status = fflush(stdout) == 0 ? 0 : EXIT_LOAD;
+
+done:
+  free(text);
+  wh_cm_component_free(c);
+  wh_module_free(m);
+  wh_engine_free(e);
+  if (bytes != NULL)
+    munmap(bytes, len);
+  return status;
+}
+
 int main(int argc, char **argv)
 {
   const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -889,6 +962,8 @@ int main(int argc, char **argv)
     return cmd_compile(argc - 2, argv + 2);
   if (strcmp(cmd, "cache") == 0)
     return cmd_cache(argc - 2, argv + 2);
+  if (strcmp(cmd, "inspect") == 0)
+    return cmd_inspect(argc - 2, argv + 2);
   /* `wharf [OPTIONS] FILE.wasm ...`, as wasmtime allows */
   if (cmd[0] != '-' || strncmp(cmd, "--", 2) == 0)
     return cmd_run(argc - 1, argv + 1);
