@@ -38,6 +38,7 @@
  * nothing else is initialised.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -938,6 +939,111 @@ done:
   return status;
 }
 
+/* `wharf invoke FILE EXPORT [JSON-ARGS]`: instantiates a component (its
+ * imports linked to functions that trap "import X was not provided"),
+ * calls EXPORT with the JSON array of arguments and prints the JSON
+ * result.  Exit status: 0; 1 load, link or argument error; 134 trap. */
+static int cmd_invoke(int argc, char **argv)
+{
+  wh_engine_t *e = NULL;
+  wh_cm_component_t *c = NULL;
+  wh_cm_linker_t *l = NULL;
+  wh_cm_instance_t *inst = NULL;
+  wh_exec_t *x = NULL;
+  wh_cm_val *args = NULL, result;
+  size_t nargs = 0;
+  json_t *jargs = NULL, *jres = NULL;
+  wh_diag_t diag;
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  int status = EXIT_LOAD;
+  bool have_result = false;
+
+  memset(&result, 0, sizeof result);
+  if (argc < 2 || argc > 3 || argv[0][0] == '-') {
+    fprintf(stderr, "usage: wharf invoke FILE EXPORT [JSON-ARGS]\n");
+    return EXIT_USAGE;
+  }
+  json_error_t jerr;
+  jargs = json_loads(argc == 3 ? argv[2] : "[]", JSON_DECODE_ANY, &jerr);
+  if (jargs == NULL || !json_is_array(jargs)) {
+    fprintf(stderr, "wharf: JSON-ARGS must be a JSON array%s%s\n", jargs ? "" : ": ",
+            jargs ? "" : jerr.text);
+    json_decref(jargs);
+    return EXIT_USAGE;
+  }
+  bytes = map_file(argv[0], &len);
+  if (bytes == NULL)
+    goto done;
+  e = wh_engine_new(NULL);
+  x = e ? wh_exec_new(e) : NULL;
+  l = e ? wh_cm_linker_new(e) : NULL;
+  if (x == NULL || l == NULL) {
+    fprintf(stderr, "wharf: out of memory\n");
+    goto done;
+  }
+  wh_diag_clear(&diag);
+  c = wh_cm_component_new(e, bytes, len, &diag);
+  if (c == NULL) {
+    if (diag.code == WH_ENOTCOMPONENT)
+      fprintf(stderr, "wharf: %s is a core module: use `wharf run --invoke`\n", argv[0]);
+    else
+      print_diag(argv[0], &diag, diag.code);
+    goto done;
+  }
+  wh_cm_linker_trap_missing(l, true);
+  wh_diag_clear(&diag);
+  if (wh_cm_instantiate(l, c, x, NULL, &inst, &diag) != 0) {
+    fprintf(stderr, "wharf: %s: %s\n", argv[0], diag.msg[0] ? diag.msg : "cannot instantiate");
+    goto done;
+  }
+  wh_cm_type_ref_t fn;
+  if (wh_cm_instance_func(inst, argv[1], &fn) != 0) {
+    fprintf(stderr, "wharf: %s: no exported function \"%s\" (or the name is ambiguous)\n",
+            argv[0], argv[1]);
+    goto done;
+  }
+  wh_diag_clear(&diag);
+  if (wh_cm_json_args(c, fn, jargs, &args, &nargs, &diag) != 0) {
+    fprintf(stderr, "wharf: %s\n", diag.msg);
+    goto done;
+  }
+  int rc = wh_cm_call(inst, argv[1], args, nargs, &result, 1, x);
+  if (rc == WH_ETRAP) {
+    fprintf(stderr, "wharf: trap: %s\n", wh_cm_instance_trap(inst));
+    status = EXIT_TRAP;
+    goto done;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "wharf: %s\n", wh_cm_instance_trap(inst) ? wh_cm_instance_trap(inst)
+                                                             : wh_strerror(rc));
+    goto done;
+  }
+  have_result = true;
+  wh_diag_clear(&diag);
+  if (wh_cm_json_result(c, fn, &result, &jres, &diag) != 0) {
+    fprintf(stderr, "wharf: %s\n", diag.msg);
+    goto done;
+  }
+  char *text = json_dumps(jres, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(17));
+  if (text) puts(text);
+  free(text);
+  status = 0;
+done:
+  if (have_result) wh_cm_val_fini(&result);
+  wh_cm_vals_free(args, nargs);
+  json_decref(jargs);
+  json_decref(jres);
+  wh_cm_instance_free(inst);
+  wh_cm_linker_free(l);
+  wh_cm_component_free(c);
+  wh_exec_free(x);
+  wh_engine_free(e);
+  if (bytes != NULL)
+    munmap(bytes, len);
+  return status;
+}
+
 int main(int argc, char **argv)
 {
   const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -964,6 +1070,8 @@ int main(int argc, char **argv)
     return cmd_cache(argc - 2, argv + 2);
   if (strcmp(cmd, "inspect") == 0)
     return cmd_inspect(argc - 2, argv + 2);
+  if (strcmp(cmd, "invoke") == 0)
+    return cmd_invoke(argc - 2, argv + 2);
   /* `wharf [OPTIONS] FILE.wasm ...`, as wasmtime allows */
   if (cmd[0] != '-' || strncmp(cmd, "--", 2) == 0)
     return cmd_run(argc - 1, argv + 1);

@@ -66,5 +66,18 @@ printf 'not wasm at all' >"$tmp/bad.wasm"
 "$WHARF" inspect >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || { echo "FAIL no file: exit status $rc, wanted 2"; fail=1; }
 
-[ $fail -eq 0 ] && echo "inspect: $n components match jco's worlds"
+# `wharf invoke`: the handmade component (no imports): add(-5, 3) = -2,
+# greet(any) = "hi"; a wrong argument type is an error naming its path
+HM=$2/components/handmade/calc-noimport.component.wasm
+if [ -f "$HM" ]; then
+  out=$("$WHARF" invoke "$HM" add '[-5, 3]' 2>&1)
+  [ "$out" = "-2" ] || { echo "FAIL invoke add: '$out', wanted -2"; fail=1; }
+  out=$("$WHARF" invoke "$HM" greet '["anyone"]' 2>&1)
+  [ "$out" = '"hi"' ] || { echo "FAIL invoke greet: '$out', wanted \"hi\""; fail=1; }
+  out=$("$WHARF" invoke "$HM" add '[1, "a"]' 2>&1); rc=$?
+  [ $rc -eq 1 ] && echo "$out" | grep -q 'args\[1\]: expected s32, got string' ||
+    { echo "FAIL invoke bad args: status $rc, '$out'"; fail=1; }
+fi
+
+[ $fail -eq 0 ] && echo "inspect: $n components match jco's worlds; invoke works"
 exit $fail
