@@ -415,15 +415,25 @@ static void merge_limits(ctx_t *x) {
   }
 }
 
+#define MAX_LINE 190   /* libinih's line buffer is 200 bytes */
+
 /* libinih reports only keys, so an empty unknown section would pass
- * unseen: check every [section] line of the text.  Returns its line, or 0. */
+ * unseen: check every [section] line of the text (and every line's
+ * length).  Returns the offending line, or 0. */
 static int unknown_section(const char *text, ctx_t *x) {
   int line = 1;
   for (const char *p = text; *p; line++) {
     const char *eol = strchr(p, '\n');
-    const char *q = skip_ws(p);
-    if (*q == '[') {
-      const char *close = memchr(q, ']', (size_t)((eol ? eol : q + strlen(q)) - q));
+    const char *end = eol ? eol : p + strlen(p);
+    if (end - p > MAX_LINE) {
+      /* libinih splits longer lines and miscounts the rest of the file */
+      failf(x, "the line is longer than %d characters", MAX_LINE);
+      return line;
+    }
+    const char *q = p;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;   /* this line only */
+    if (q < end && *q == '[') {
+      const char *close = memchr(q, ']', (size_t)(end - q));
       if (close) {
         char sec[128];
         size_t n = (size_t)(close - q - 1);

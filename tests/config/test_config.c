@@ -103,6 +103,7 @@ static void test_errors(void) {
       {"[tenant.a]\nkey_sha256 = xyz\n", 2, "64 hex digits"},
       {"[tenant.a]\nfuel = 3\n", 2, "unknown key 'fuel'"},
       {"[server\n", 1, "syntax"},
+      {"[server]\n; ok\nlisten = 127.0.0.1:80 ; xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 3, "longer than"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     wh_config_t c;

@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 secs=${1:-10}
 [ $# -gt 0 ] && shift
-targets=${*:-decode exec}
+targets=${*:-decode exec component config}
 FUZZ_BUILD=${FUZZ_BUILD:-$repo/build-fuzz}
 FUZZ_ARTIFACTS=${FUZZ_ARTIFACTS:-$FUZZ_BUILD/artifacts}
 WHARF_TESTDATA=${WHARF_TESTDATA:-$repo/../shared/testdata}
@@ -49,12 +49,17 @@ status=0
 for t in $targets; do
   corpus=$corpus_root/$t
   mkdir -p "$corpus"
-  if [ -d "$seeds" ]; then
+  case $t in
+    component) tseeds=$WHARF_TESTDATA/component-spec pattern='*.wasm' ;;
+    config) tseeds=$repo/systemd pattern='*.conf' ;;
+    *) tseeds=$seeds pattern='*.wasm' ;;
+  esac
+  if [ -d "$tseeds" ]; then
     # The seeds keep their subdirectories: libFuzzer reads a corpus
     # directory recursively and writes new inputs at its top.
-    (cd "$seeds" && find . -name '*.wasm' | tar -cf - -T -) | (cd "$corpus" && tar -xf -)
+    (cd "$tseeds" && find . -name "$pattern" | tar -cf - -T -) | (cd "$corpus" && tar -xf -)
   else
-    echo "run-fuzz.sh: no seeds at $seeds; starting from an empty corpus" >&2
+    echo "run-fuzz.sh: no seeds at $tseeds; starting from an empty corpus" >&2
   fi
   echo "== fuzz-$t for ${secs}s ($(find "$corpus" -type f | wc -l) inputs in the corpus)"
   # shellcheck disable=SC2086
