@@ -212,35 +212,7 @@ static bool sha256_hex(const uint8_t *p, size_t n, char out[DIGEST_HEX + 1]) {
   return true;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
-static int read_all(int fd, uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (r == 0) {
-      errno = ENODATA; /* the file shrank under us */
-      return -1;
-    }
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
 
 
 
@@ -363,7 +335,7 @@ static int write_temp(wh_reg_t *r, const char *digest, const uint8_t *bytes, siz
       goto fail;
     }
   }
-  if (write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
+  if (wh_fs_write_all(fd, bytes, len) != 0 || fsync(fd) != 0) {
     err = wh_diag_set(d, WH_EIO, -1, "registry: cannot write %s: %s", tmp,
                       strerror(errno));
     goto fail;
@@ -738,7 +710,7 @@ int wh_reg_read_blob(wh_reg_t *r, const char *digest, uint8_t **bytes, size_t *l
     err = WH_ENOMEM;
     goto fail;
   }
-  if (read_all(fd, buf, n) != 0) {
+  if (wh_fs_read_all(fd, buf, n) != 0) {
     err = errno == ENODATA ? WH_ECORRUPT : WH_EIO;
     goto fail;
   }

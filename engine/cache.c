@@ -209,36 +209,7 @@ static void abs_path(const wh_cache_t *c, char out[PATH_MAX], const char *rel) {
   snprintf(out, PATH_MAX, "%s/%s", c->dir, rel);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
-/* Reads exactly n bytes; -1 with errno on error, EIO-like 0 on short. */
-static int read_all(int fd, uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (r == 0) {
-      errno = ENODATA;
-      return -1;
-    }
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
 
 
 
@@ -878,7 +849,7 @@ static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,
              (long long)st.st_size, (unsigned long long)size);
     goto fail;
   }
-  if (read_all(fd, hdr, WH_CACHE_HDR) != 0) {
+  if (wh_fs_read_all(fd, hdr, WH_CACHE_HDR) != 0) {
     snprintf(reason, reason_len, "cannot read its header: %s", strerror(errno));
     goto fail;
   }
@@ -897,7 +868,7 @@ static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,
     *why = MISS_NONE;
     goto fail;
   }
-  if (read_all(fd, p, n) != 0) {
+  if (wh_fs_read_all(fd, p, n) != 0) {
     snprintf(reason, reason_len, "cannot read it: %s", strerror(errno));
     goto fail;
   }
@@ -1091,7 +1062,7 @@ static int write_temp(int fd, const wh_cache_key_t *k, const uint8_t *blob, size
     errno = ENOMEM;
     return -1;
   }
-  if (write_all(fd, hdr, sizeof hdr) != 0 || write_all(fd, blob, len) != 0 || fsync(fd) != 0)
+  if (wh_fs_write_all(fd, hdr, sizeof hdr) != 0 || wh_fs_write_all(fd, blob, len) != 0 || fsync(fd) != 0)
     return -1;
   return 0;
 }
