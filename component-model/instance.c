@@ -256,6 +256,49 @@ void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on) {
   if (l) l->trap_missing = on;
 }
 
+/* Appends `name` to a "missing" list (at most 8 names shown). */
+static void note_missing(char *buf, size_t size, uint32_t *n, const char *name) {
+  if ((*n)++ >= 8) return;
+  size_t used = strlen(buf);
+  snprintf(buf + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+int wh_cm_linker_check(const wh_cm_linker_t *l, const wh_cm_component_t *c, wh_diag_t *diag) {
+  if (diag) wh_diag_clear(diag);
+  if (!l || !c) return wh_diag_set(diag, WH_EINVAL, -1, "no linker or component");
+  const wh_cm_type_t *root = wh_cm__ty(c, c->root->type);
+  char missing[1024] = "", full[600];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < root->nimp; i++) {
+    const wh_cm_item_t *im = &root->imp[i];
+    switch (im->ext.sort) {
+    case WH_CM_SORT_TYPE: break;
+    case WH_CM_SORT_FUNC:
+      if (!l->trap_missing && linker_find(l, im->name) < 0)
+        note_missing(missing, sizeof missing, &n, im->name);
+      break;
+    case WH_CM_SORT_INSTANCE: {
+      const wh_cm_type_t *it = &c->types[wh_cm__peel(c, im->ext.type)];
+      for (uint32_t k = 0; k < it->nexp; k++) {
+        const wh_cm_item_t *e = &it->exp[k];
+        if (e->ext.sort == WH_CM_SORT_TYPE) continue;
+        snprintf(full, sizeof full, "%s#%s", im->name, e->name);
+        /* only functions can come from the host, trapping or not */
+        if (e->ext.sort != WH_CM_SORT_FUNC || (!l->trap_missing && linker_find(l, full) < 0))
+          note_missing(missing, sizeof missing, &n, full);
+      }
+      break;
+    }
+    default:   /* modules, components, values: never from the host */
+      note_missing(missing, sizeof missing, &n, im->name);
+      break;
+    }
+  }
+  if (n == 0) return 0;
+  return wh_diag_set(diag, WH_EUNLINKABLE, -1, "%u import%s not provided: %s%s", n,
+                     n == 1 ? " was" : "s were", missing, n > 8 ? ", ..." : "");
+}
+
 int wh_cm_hostcall_trap(wh_cm_hostcall_t *call, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -141,6 +141,12 @@ int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name,
 /* When on, imported functions the linker lacks are linked to functions
  * that trap "import X was not provided" instead of failing. */
 void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on);
+/* Whether wh_cm_instantiate(l, c, ...) would find every import, without
+ * instantiating: 0, or WH_EUNLINKABLE with diag naming the missing ones
+ * (functions count as found when trap_missing is on; imported modules,
+ * components and values never are). */
+int wh_cm_linker_check(const wh_cm_linker_t *l, const wh_cm_component_t *c,
+                       wh_diag_t *diag);
 
 /* Instantiates `c` (borrowed; must outlive the instance) on `exec`.
  * `alloc` may be NULL (on demand).  Errors: WH_EUNLINKABLE (diag names
@@ -183,6 +189,10 @@ int wh_cm_module_listing(const wh_module_t *m, char **out);
 /* A name the component gives type `t` (an exported or imported type
  * name: "point"), or NULL; borrowed from the component. */
 const char *wh_cm_type_name(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+/* Function type `fn` as WIT, "func(a: s32, b: string) -> point", types
+ * named as in wh_cm_component_wit.  *out is malloc'ed (caller frees).
+ * 0, WH_EINVAL (not a function type) or WH_ENOMEM. */
+int wh_cm_func_wit(const wh_cm_component_t *c, wh_cm_type_ref_t fn, char **out);
 
 /* JSON (jansson's json_t; include <jansson.h> to use these).  The
  * mapping, type by type, is docs/API.md "JSON value mapping".  Errors fill

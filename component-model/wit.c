@@ -578,6 +578,35 @@ fail:
   return rc;
 }
 
+/* One function type as WIT, named types by the names the component gives
+ * them (registered as wh_cm_component_wit does). */
+int wh_cm_func_wit(const wh_cm_component_t *c, wh_cm_type_ref_t fn, char **out) {
+  wit_t w = { .c = c };
+  const wh_cm_type_t *root = wh_cm__ty(c, c->root->type);
+  *out = NULL;
+  if (fn == 0 || fn >= c->ntypes || wh_cm__ty(c, wh_cm__peel(c, fn))->kind != WH_CM_T_FUNC)
+    return WH_EINVAL;
+  for (int dir = 0; dir < 2; dir++) {
+    const wh_cm_item_t *items = dir == 0 ? root->imp : root->exp;
+    uint32_t n = dir == 0 ? root->nimp : root->nexp;
+    for (uint32_t i = 0; i < n; i++) {
+      if (items[i].ext.sort == WH_CM_SORT_INSTANCE)
+        reg_instance(&w, items[i].ext.type, items[i].name, 0);
+      else if (items[i].ext.sort == WH_CM_SORT_TYPE)
+        reg(&w, items[i].ext.type, items[i].name, NULL);
+    }
+  }
+  sb_put(&w.b, "func");
+  put_sig(&w, fn, 0, true);
+  free(w.v);
+  free(w.done);
+  if (w.oom || w.b.oom) {
+    free(w.b.p);
+    return WH_ENOMEM;
+  }
+  return sb_finish(&w.b, out);
+}
+
 /* ---- type names (for messages) ------------------------------------------------- */
 const char *wh_cm_type_name(const wh_cm_component_t *c, wh_cm_type_ref_t t) {
   if (t == 0 || t >= c->ntypes) return NULL;

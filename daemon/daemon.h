@@ -25,6 +25,7 @@
 
 #include "registry.h"
 #include "wh_cache.h"
+#include "wh_cm.h"
 #include "wh_config.h"
 #include "wh_engine.h"
 #include "wh_pool.h"
@@ -52,13 +53,21 @@ typedef struct wh_tenant {
 
 /* ---- deployments (deploy.c) ---------------------------------------------- */
 
-/* One live version of (tenant, name): the compiled module and its facts.
- * Reference-counted: the table holds one reference, every job using it
- * another, so a delete or redeploy never pulls it from under a call. */
+/* One live version of (tenant, name): the compiled module or component
+ * and its facts.  Reference-counted: the table holds one reference, every
+ * job using it another, so a delete or redeploy never pulls it from under
+ * a call.  Immutable once installed. */
 typedef struct wh_deployment {
   _Atomic int refs;
-  wh_reg_entry_t reg;             /* tenant, name, version, digest, ... */
-  wh_module_t *module;
+  wh_reg_entry_t reg;             /* tenant, name, version, digest, options */
+  wh_module_t *module;            /* a core module, or NULL */
+  wh_cm_component_t *component;   /* a component, or NULL */
+  /* deploy options (reg.options, parsed; docs/API.md "Deploy options") */
+  bool stub_missing_imports;      /* missing imports trap when called */
+  char **args;                    /* nargs program arguments after argv[0] */
+  size_t nargs;
+  char **envp;                    /* envc "KEY=VALUE" strings */
+  size_t envc;
   uint64_t compile_us;
   bool cached;                    /* compiled artifact came from the cache */
 } wh_deployment_t;
@@ -82,6 +91,7 @@ typedef struct wh_job {
   wh_tenant_t *tenant;
   /* deploy */
   char name[WH_REG_NAME_MAX + 1];
+  char *options;                  /* deploy options as JSON text; owned */
   uint8_t *body;                  /* owned */
   size_t body_len;
   /* invoke */
@@ -158,12 +168,20 @@ wh_deployment_t *wh_deps_get(wh_daemon_t *d, const char *tenant, const char *nam
 void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep);
 /* Removes (tenant, name); false if absent. */
 bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
-/* Compiles `bytes` into a deployment for `e` (not installed). */
+/* Compiles `bytes` (a core module or a component) into a deployment for
+ * `e` (not installed) with deploy options `options` (JSON text from
+ * wh_deps_parse_options; NULL or "" for none). */
 wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
-                                 const uint8_t *bytes, size_t len, wh_diag_t *diag);
+                                 const char *options, const uint8_t *bytes, size_t len,
+                                 wh_diag_t *diag);
+/* Deploy options from a request's query string (NULL: none) into
+ * canonical JSON text (*out malloc'ed; NULL when there are none).  On a
+ * bad option returns WH_EINVAL with the reason in `why`. */
+int wh_deps_parse_options(const char *query, char **out, char *why, size_t n);
 /* Loads every registry deployment at start-up; counts failures. */
 int wh_deps_load_all(wh_daemon_t *d, uint32_t *loaded, uint32_t *failed);
-/* The exports of a deployment as JSON [{name, params, results}]. */
+/* A deployment as JSON: name, kind, version, digest, size, options,
+ * exports and imports (docs/API.md). */
 json_t *wh_deps_describe(const wh_deployment_t *dep);
 
 /* http.c */

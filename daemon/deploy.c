@@ -9,6 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
 #include "daemon.h"
 
 struct dep_slot {
@@ -19,9 +24,17 @@ struct dep_slot {
 
 void wh_dep_ref(wh_deployment_t *d) { atomic_fetch_add(&d->refs, 1); }
 
+static void free_strings(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
 void wh_dep_unref(wh_deployment_t *d) {
   if (!d || atomic_fetch_sub(&d->refs, 1) != 1) return;
   wh_module_free(d->module);
+  wh_cm_component_free(d->component);
+  free_strings(d->args, d->nargs);
+  free_strings(d->envp, d->envc);
   free(d);
 }
 
@@ -120,14 +133,172 @@ bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name) {
   return old != NULL;
 }
 
+/* ---- deploy options -------------------------------------------------------
+ *
+ * Query string of a deploy -> canonical JSON text (stored with the version
+ * in the registry) -> the deployment's fields:
+ *
+ *   stub_missing_imports=true|false  {"stub_missing_imports": true}
+ *   env=NAME=VALUE (repeatable)      {"env": {"NAME": "VALUE", ...}}
+ *   arg=VALUE (repeatable)           {"args": ["VALUE", ...]}
+ */
+
+static bool parse_bool(const char *v, bool *out) {
+  if (!strcmp(v, "true") || !strcmp(v, "1")) *out = true;
+  else if (!strcmp(v, "false") || !strcmp(v, "0")) *out = false;
+  else return false;
+  return true;
+}
+
+int wh_deps_parse_options(const char *query, char **out, char *why, size_t n) {
+  struct evkeyvalq q;
+  *out = NULL;
+  if (!query || !*query) return 0;
+  TAILQ_INIT(&q);
+  if (evhttp_parse_query_str(query, &q) != 0) {
+    snprintf(why, n, "the query string is not valid (percent-encoding?)");
+    return WH_EINVAL;
+  }
+  json_t *o = json_object(), *env = json_object(), *args = json_array();
+  int rc = WH_ENOMEM;
+  if (!o || !env || !args) goto done;
+  rc = WH_EINVAL;
+  for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
+    if (!strcmp(kv->key, "stub_missing_imports")) {
+      bool on;
+      if (!parse_bool(kv->value, &on)) {
+        snprintf(why, n, "stub_missing_imports: expected true or false, got \"%.40s\"",
+                 kv->value);
+        goto done;
+      }
+      json_object_set_new(o, "stub_missing_imports", json_boolean(on));
+    } else if (!strcmp(kv->key, "env")) {
+      const char *eq = strchr(kv->value, '=');
+      if (!eq || eq == kv->value) {
+        snprintf(why, n, "env: expected NAME=VALUE, got \"%.40s\"", kv->value);
+        goto done;
+      }
+      char name[256];
+      size_t nl = (size_t)(eq - kv->value);
+      if (nl >= sizeof name) {
+        snprintf(why, n, "env: a variable name is at most %zu bytes", sizeof name - 1);
+        goto done;
+      }
+      memcpy(name, kv->value, nl);
+      name[nl] = '\0';
+      if (json_object_get(env, name)) {
+        snprintf(why, n, "env: %s is given twice", name);
+        goto done;
+      }
+      json_t *v = json_string(eq + 1);
+      if (!v) {
+        snprintf(why, n, "env: %s: the value is not UTF-8", name);
+        goto done;
+      }
+      json_object_set_new(env, name, v);
+    } else if (!strcmp(kv->key, "arg")) {
+      json_t *v = json_string(kv->value);
+      if (!v) {
+        snprintf(why, n, "arg: not UTF-8");
+        goto done;
+      }
+      json_array_append_new(args, v);
+    } else {
+      snprintf(why, n, "unknown deploy option \"%.60s\" (stub_missing_imports, env, arg)",
+               kv->key);
+      goto done;
+    }
+  }
+  if (json_array_size(args)) json_object_set(o, "args", args);
+  if (json_object_size(env)) json_object_set(o, "env", env);
+  rc = 0;
+  if (json_object_size(o)) {
+    *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!*out) {
+      snprintf(why, n, "out of memory");
+      rc = WH_ENOMEM;
+    } else if (strlen(*out) > WH_REG_OPTIONS_MAX) {
+      free(*out);
+      *out = NULL;
+      snprintf(why, n, "deploy options take at most %d bytes as JSON", WH_REG_OPTIONS_MAX);
+      rc = WH_EINVAL;
+    }
+  }
+done:
+  if (rc == WH_ENOMEM) snprintf(why, n, "out of memory");
+  json_decref(o);
+  json_decref(env);
+  json_decref(args);
+  evhttp_clear_headers(&q);
+  return rc;
+}
+
+/* Fills the deployment's option fields from the JSON text. */
+static int apply_options(wh_deployment_t *dep, const char *text, wh_diag_t *diag) {
+  if (!text || !*text) return 0;
+  json_error_t jerr;
+  json_t *o = json_loads(text, 0, &jerr);
+  if (!json_is_object(o)) {
+    json_decref(o);
+    return wh_diag_set(diag, WH_ECORRUPT, -1, "deploy options are not a JSON object");
+  }
+  int rc = 0;
+  json_t *stub = json_object_get(o, "stub_missing_imports"), *args = json_object_get(o, "args"),
+         *env = json_object_get(o, "env");
+  dep->stub_missing_imports = json_is_true(stub);
+  if (json_is_array(args) && json_array_size(args)) {
+    dep->args = calloc(json_array_size(args), sizeof *dep->args);
+    for (size_t i = 0; dep->args && i < json_array_size(args); i++) {
+      const char *v = json_string_value(json_array_get(args, i));
+      if (!(dep->args[i] = strdup(v ? v : ""))) break;
+      dep->nargs++;
+    }
+    if (dep->nargs != json_array_size(args)) rc = WH_ENOMEM;
+  }
+  if (rc == 0 && json_is_object(env) && json_object_size(env)) {
+    dep->envp = calloc(json_object_size(env), sizeof *dep->envp);
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+      const char *sv = json_string_value(v);
+      size_t len = strlen(k) + (sv ? strlen(sv) : 0) + 2;
+      char *kv = dep->envp ? malloc(len) : NULL;
+      if (!kv) break;
+      snprintf(kv, len, "%s=%s", k, sv ? sv : "");
+      dep->envp[dep->envc++] = kv;
+    }
+    if (dep->envc != json_object_size(env)) rc = WH_ENOMEM;
+  }
+  json_decref(o);
+  if (rc) wh_diag_set(diag, rc, -1, "out of memory");
+  return rc;
+}
+
+/* The binary header: a component's layer field is 1 (bytes 6-7). */
+static bool is_component(const uint8_t *bytes, size_t len) {
+  return len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 && bytes[7] == 0;
+}
+
 wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
-                                 const uint8_t *bytes, size_t len, wh_diag_t *diag) {
+                                 const char *options, const uint8_t *bytes, size_t len,
+                                 wh_diag_t *diag) {
   wh_deployment_t *dep = calloc(1, sizeof *dep);
   if (!dep) {
     wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
     return NULL;
   }
+  atomic_store(&dep->refs, 1);
+  if (e) dep->reg = *e;
+  if (apply_options(dep, options, diag) != 0) goto fail;
   uint64_t t0 = wh_now_us();
+  if (is_component(bytes, len)) {
+    /* core modules inside instantiate through the pool, which builds
+     * their copy-on-write images on first use */
+    dep->component = wh_cm_component_new(d->engine, bytes, len, diag);
+    dep->compile_us = wh_now_us() - t0;
+    if (!dep->component) goto fail;
+    return dep;
+  }
   if (d->cache) {
     bool hit = false;
     if (wh_cache_get_module(d->cache, d->engine, bytes, len, &dep->module, &hit, diag) != 0)
@@ -137,15 +308,13 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
     dep->module = wh_module_new(d->engine, bytes, len, diag);
   }
   dep->compile_us = wh_now_us() - t0;
-  if (!dep->module) {
-    free(dep);
-    return NULL;
-  }
+  if (!dep->module) goto fail;
   /* the copy-on-write image now, so no invocation pays for it */
   wh_pool_prepare_module(d->pool, dep->module);
-  atomic_store(&dep->refs, 1);
-  if (e) dep->reg = *e;
   return dep;
+fail:
+  wh_dep_unref(dep);
+  return NULL;
 }
 
 static int load_one(void *ctx, const wh_reg_entry_t *e) {
@@ -155,7 +324,7 @@ static int load_one(void *ctx, const wh_reg_entry_t *e) {
   wh_diag_t diag;
   wh_diag_clear(&diag);
   int rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
-  wh_deployment_t *dep = rc ? NULL : wh_deps_compile(d, e, bytes, len, &diag);
+  wh_deployment_t *dep = rc ? NULL : wh_deps_compile(d, e, e->options, bytes, len, &diag);
   free(bytes);
   if (!dep) {
     wh_log(WH_LOG_ERROR, "startup: %s/%s v%u: %s", e->tenant, e->name, e->version,
@@ -185,10 +354,53 @@ static json_t *types_json(const char *sig) {
   return a;
 }
 
+static const char *const cm_kind_names[] = {"module", "func", "value", "type", "component",
+                                            "instance"};
+
+/* One exported function: {name, wit}. */
+static void add_cm_func(json_t *a, const wh_cm_component_t *c, const char *name,
+                        wh_cm_type_ref_t fn) {
+  char *wit = NULL;
+  json_t *o = json_pack("{s:s}", "name", name);
+  if (wh_cm_func_wit(c, fn, &wit) == 0) json_object_set_new(o, "wit", json_string(wit));
+  free(wit);
+  json_array_append_new(a, o);
+}
+
+/* A component's exported functions (those of exported instances named
+ * "iface#fn", as invoke takes them) and its imports. */
+static void describe_component(const wh_cm_component_t *c, json_t *exports, json_t *imports) {
+  const char *name;
+  wh_cm_kind_t kind;
+  wh_cm_type_ref_t t;
+  for (uint32_t i = 0; i < wh_cm_export_count(c); i++) {
+    if (wh_cm_export(c, i, &name, &kind, &t) != 0) continue;
+    if (kind == WH_CM_KIND_FUNC) {
+      add_cm_func(exports, c, name, t);
+    } else if (kind == WH_CM_KIND_INSTANCE) {
+      for (uint32_t k = 0; k < wh_cm_type_export_count(c, t); k++) {
+        const char *fname;
+        wh_cm_kind_t fk;
+        wh_cm_type_ref_t ft;
+        if (wh_cm_type_export(c, t, k, &fname, &fk, &ft) != 0 || fk != WH_CM_KIND_FUNC) continue;
+        char full[600];
+        snprintf(full, sizeof full, "%s#%s", name, fname);
+        add_cm_func(exports, c, full, ft);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < wh_cm_import_count(c); i++) {
+    if (wh_cm_import(c, i, &name, &kind, &t) != 0) continue;
+    json_array_append_new(imports, json_pack("{s:s, s:s}", "name", name, "kind",
+                                             (unsigned)kind < 6 ? cm_kind_names[kind] : "?"));
+  }
+}
+
 json_t *wh_deps_describe(const wh_deployment_t *dep) {
   json_t *exports = json_array(), *imports = json_array();
   const wh_module_t *m = dep->module;
-  for (uint32_t i = 0; i < wh_module_export_count(m); i++) {
+  if (dep->component) describe_component(dep->component, exports, imports);
+  for (uint32_t i = 0; m && i < wh_module_export_count(m); i++) {
     const char *name;
     wh_externkind_t kind;
     wh_module_export(m, i, &name, &kind);
@@ -199,14 +411,20 @@ json_t *wh_deps_describe(const wh_deployment_t *dep) {
                                              types_json(ps), "results", types_json(rs)));
   }
   static const char *const kinds[] = {"func", "table", "memory", "global"};
-  for (uint32_t i = 0; i < wh_module_import_count(m); i++) {
+  for (uint32_t i = 0; m && i < wh_module_import_count(m); i++) {
     const char *mod, *name;
     wh_externkind_t kind;
     wh_module_import(m, i, &mod, &name, &kind);
     json_array_append_new(imports, json_pack("{s:s, s:s, s:s}", "module", mod, "name", name,
                                              "kind", kinds[kind & 3]));
   }
-  return json_pack("{s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "name", dep->reg.name, "kind",
-                   "module", "version", (int)dep->reg.version, "digest", dep->reg.digest, "size",
-                   (json_int_t)dep->reg.size, "exports", exports, "imports", imports);
+  json_t *desc = json_pack("{s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "name", dep->reg.name, "kind",
+                           dep->component ? "component" : "module", "version",
+                           (int)dep->reg.version, "digest", dep->reg.digest, "size",
+                           (json_int_t)dep->reg.size, "exports", exports, "imports", imports);
+  if (dep->reg.options[0]) {
+    json_t *o = json_loads(dep->reg.options, 0, NULL);
+    if (o) json_object_set_new(desc, "options", o);
+  }
+  return desc;
 }

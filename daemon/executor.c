@@ -28,6 +28,9 @@ typedef struct worker {
   wh_daemon_t *d;
   wh_exec_t *x;
   wh_linker_t *linker;
+  /* components: the host functions, and the same with missing imports
+   * linked to trapping stubs (deploy option stub_missing_imports) */
+  wh_cm_linker_t *cm_strict, *cm_stub;
   int out_fd, err_fd;
   uint32_t index;
 } worker_t;
@@ -37,6 +40,7 @@ static pthread_mutex_t deploy_lock = PTHREAD_MUTEX_INITIALIZER;
 void wh_job_free(wh_job_t *job) {
   if (!job) return;
   free(job->body);
+  free(job->options);
   free(job->export_name);
   if (job->args) json_decref(job->args);
   if (job->reply) json_decref(job->reply);
@@ -162,25 +166,34 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   wh_diag_t diag;
   char digest[65];
   sha256_hex(job->body, job->body_len, digest);
-  wh_deployment_t *dep = wh_deps_compile(d, NULL, job->body, job->body_len, &diag);
+  wh_diag_clear(&diag);
+  wh_deployment_t *dep = wh_deps_compile(d, NULL, job->options, job->body, job->body_len, &diag);
   if (!dep) {
     char msg[400];
-    if (diag.code == WH_ECOMPONENT) {
-      fail(job, 415, "unsupported",
-           "this is a component: this wharfd deploys core modules only (components arrive "
-           "with the component-model work)");
-      return;
-    }
+    bool comp = job->body_len >= 8 && job->body[6] == 1;
     if (diag.offset >= 0)
       snprintf(msg, sizeof msg, "%s (at byte offset %lld)", diag.msg, diag.offset);
     else
       snprintf(msg, sizeof msg, "%s", diag.msg);
     fail(job, diag.code == WH_ENOMEM ? 500 : diag.code == WH_EUNSUPPORTED ? 415 : 400,
-         diag.code == WH_EUNSUPPORTED ? "unsupported" : "invalid_module", msg);
+         diag.code == WH_EUNSUPPORTED ? "unsupported"
+         : comp                       ? "invalid_component"
+                                      : "invalid_module",
+         msg);
     return;
   }
-  if (wh_linker_check(w->linker, dep->module, &diag) != 0) {
-    fail(job, 400, "unresolvable_import", diag.msg);
+  int link = dep->component
+                 ? wh_cm_linker_check(dep->stub_missing_imports ? w->cm_stub : w->cm_strict,
+                                      dep->component, &diag)
+                 : wh_linker_check(w->linker, dep->module, &diag);
+  if (link != 0) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s%s", diag.msg,
+             dep->component && !dep->stub_missing_imports
+                 ? " (deploy with ?stub_missing_imports=true to link them to functions that "
+                   "trap when called)"
+                 : "");
+    fail(job, 400, "unresolvable_import", msg);
     wh_dep_unref(dep);
     return;
   }
@@ -203,7 +216,7 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   wh_reg_entry_t e;
   if (rc == 0)
     rc = wh_reg_deploy(d->reg, job->tenant->name, job->name, job->body, job->body_len, digest,
-                       &e, &diag);
+                       job->options, &e, &diag);
   if (rc == 0) {
     dep->reg = e;
     wh_dep_ref(dep);
@@ -268,33 +281,150 @@ static int json_to_vals(const char *sig, json_t *args, wh_val_t *out) {
   return 0;
 }
 
-static void run_invoke(worker_t *w, wh_job_t *job) {
+/* The trap of a failed component call: a trap in core wasm code keeps
+ * its kind and backtrace (a host function or missing-import stub called
+ * from core code is "host_trap"); the canonical ABI's own checks while
+ * lifting or lowering (invalid UTF-8, a bad discriminant, realloc out of
+ * bounds, ...) answer "component_trap". */
+static json_t *cm_trap_reply(wh_daemon_t *d, wh_job_t *job, wh_exec_t *x, const char *msg) {
+  const char *emsg = NULL, *bt = NULL;
+  wh_trap_code_t t = wh_exec_trap(x, &emsg, &bt);
+  bool core = t != WH_TRAP_NONE && emsg && msg && strcmp(emsg, msg) == 0;
+  const char *code = core ? wh_trap_api_code(t) : "component_trap";
+  json_t *reply = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                            msg && *msg ? msg : "trap");
+  if (core && bt && bt[0])
+    json_object_set_new(json_object_get(reply, "error"), "backtrace", json_string(bt));
+  if (core && t < WH__TRAP_COUNT) atomic_fetch_add(&d->traps_by_kind[t], 1);
+  job->trap_kind = code;
+  return reply;
+}
+
+/* Arguments as an array: an object names the parameters. */
+static json_t *args_array(const wh_cm_component_t *c, wh_cm_type_ref_t fn, json_t *args,
+                          char *why, size_t n) {
+  if (json_is_array(args)) return json_incref(args);
+  uint32_t np = wh_cm_type_field_count(c, fn);
+  json_t *a = json_array();
+  for (uint32_t i = 0; a && i < np; i++) {
+    const char *pname = NULL;
+    wh_cm_type_ref_t pt;
+    wh_cm_type_field(c, fn, i, &pname, &pt);
+    json_t *v = pname ? json_object_get(args, pname) : NULL;
+    if (!v) {
+      snprintf(why, n, "args.%s: missing", pname ? pname : "?");
+      json_decref(a);
+      return NULL;
+    }
+    json_array_append(a, v);
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(args, key, v) {
+    bool known = false;
+    for (uint32_t i = 0; i < np && !known; i++) {
+      const char *pname = NULL;
+      wh_cm_type_ref_t pt;
+      wh_cm_type_field(c, fn, i, &pname, &pt);
+      known = pname && strcmp(pname, key) == 0;
+    }
+    if (!known) {
+      snprintf(why, n, "args.%.100s: the function has no parameter of that name", key);
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+/* Instantiates the job's component from the pool and calls the export;
+ * fills job->status and returns the reply (NULL after fail()). */
+static json_t *invoke_component(worker_t *w, wh_job_t *job) {
   wh_daemon_t *d = w->d;
   wh_exec_t *x = w->x;
+  const wh_deployment_t *dep = job->dep;
+  const wh_cm_component_t *c = dep->component;
+  wh_cm_linker_t *l = dep->stub_missing_imports ? w->cm_stub : w->cm_strict;
+  wh_cm_instance_t *inst = NULL;
+  wh_cm_val *args = NULL, result;
+  size_t nargs = 0;
+  bool have_result = false;
+  json_t *reply = NULL, *jargs = NULL;
   wh_diag_t diag;
-  wh_instance_t *inst = NULL;
-  const char *argv[1] = {job->dep->reg.name};
-  wh_wasi_config_t wc;
-  wh_wasi_config_init(&wc);
-  wc.argv = argv;
-  wc.argc = 1;
-  wc.stdin_fd = -1;
-  wc.stdout_fd = w->out_fd;
-  wc.stderr_fd = w->err_fd;
-  wh_wasi_t *wasi = wh_wasi_new(&wc, &diag);
-  if (!wasi) {
-    fail(job, 500, "internal", "cannot set up WASI");
-    return;
+  char why[300];
+  memset(&result, 0, sizeof result);
+  wh_diag_clear(&diag);
+  int rc = wh_cm_instantiate(l, c, x, wh_pool_allocator(d->pool), &inst, &diag);
+  if (rc == WH_ELIMIT) {
+    fail(job, 503, "pool_exhausted", "no free instance slot; retry shortly");
+    goto out;
+  } else if (rc == WH_ERANGE) {
+    fail(job, 422, "memory_limit", diag.msg);
+    goto out;
+  } else if (rc == WH_ETRAP) {
+    job->status = 422;
+    reply = cm_trap_reply(d, job, x, diag.msg);
+    goto out;
+  } else if (rc) {
+    fail(job, 500, "instantiation_failed", diag.msg);
+    goto out;
   }
-  wh_exec_set_user(x, wasi);
-  wh_exec_set_fuel(x, job->fuel ? job->fuel : UINT64_MAX);
-  wh_exec_set_deadline_ms(x, job->wall_ms);
-  /* a module that could never fit a slot is the tenant's problem (422),
-   * not a full pool (503) */
-  uint64_t limit = job->memory_limit;
-  if (!limit || limit > d->cfg.pool.max_memory_size) limit = d->cfg.pool.max_memory_size;
-  wh_exec_set_memory_limit(x, limit);
-  uint64_t t0 = wh_now_us();
+  wh_cm_type_ref_t fn;
+  rc = wh_cm_instance_func(inst, job->export_name, &fn);
+  if (rc) {
+    snprintf(why, sizeof why, rc == WH_EEXISTS
+             ? "\"%.100s\" is ambiguous: name it as INTERFACE#FUNCTION"
+             : "no exported function \"%.100s\"", job->export_name);
+    fail(job, rc == WH_EEXISTS ? 400 : 404, rc == WH_EEXISTS ? "bad_request" : "export_not_found",
+         why);
+    goto out;
+  }
+  jargs = args_array(c, fn, job->args, why, sizeof why);
+  if (!jargs) {
+    fail(job, 400, "bad_args", why);
+    goto out;
+  }
+  wh_diag_clear(&diag);
+  if ((rc = wh_cm_json_args(c, fn, jargs, &args, &nargs, &diag)) != 0) {
+    fail(job, rc == WH_ENOMEM ? 500 : 400, rc == WH_ENOMEM ? "internal" : "bad_args", diag.msg);
+    goto out;
+  }
+  rc = wh_cm_call(inst, job->export_name, args, nargs, &result, 1, x);
+  if (rc == WH_ETRAP) {
+    job->status = 422;
+    reply = cm_trap_reply(d, job, x, wh_cm_instance_trap(inst));
+    goto out;
+  }
+  if (rc) {
+    fail(job, rc == WH_EINVAL ? 400 : 500, rc == WH_EINVAL ? "bad_args" : "internal",
+         wh_cm_instance_trap(inst)[0] ? wh_cm_instance_trap(inst) : wh_strerror(rc));
+    goto out;
+  }
+  have_result = true;
+  json_t *jres = NULL;
+  wh_diag_clear(&diag);
+  if (wh_cm_json_result(c, fn, &result, &jres, &diag) != 0) {
+    fail(job, 500, "internal", diag.msg);
+    goto out;
+  }
+  job->status = 200;
+  reply = json_pack("{s:o}", "result", jres);
+out:
+  if (have_result) wh_cm_val_fini(&result);
+  wh_cm_vals_free(args, nargs);
+  json_decref(jargs);
+  wh_cm_instance_free(inst);
+  return reply;
+}
+
+/* Instantiates the job's core module from the pool and calls the export;
+ * fills job->status and returns the reply (NULL after fail()). */
+static json_t *invoke_module(worker_t *w, wh_job_t *job) {
+  wh_daemon_t *d = w->d;
+  wh_exec_t *x = w->x;
+  wh_instance_t *inst = NULL;
+  wh_diag_t diag;
+  json_t *reply = NULL;
   int rc = wh_linker_instantiate_in(w->linker, job->dep->module, x, wh_pool_allocator(d->pool),
                                     &inst, &diag);
   wh_val_t args[64], results[64];
@@ -321,9 +451,6 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     fail(job, 500, "instantiation_failed", diag.msg);
     goto out;
   }
-  uint64_t elapsed = wh_now_us() - t0;
-  uint64_t fuel_used = job->fuel ? wh_exec_fuel_consumed(x) : 0;
-  json_t *reply;
   if (rc == 0 || (rc == WH_EEXIT && wh_exec_exit_status(x) == 0)) {
     json_t *result;
     size_t nr = strlen(rs);
@@ -345,23 +472,69 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     if (bt && bt[0]) json_object_set_new(json_object_get(reply, "error"), "backtrace", json_string(bt));
     if (rc == WH_EEXIT) json_object_set_new(reply, "exit_status", json_integer(wh_exec_exit_status(x)));
     if (t < WH__TRAP_COUNT) atomic_fetch_add(&d->traps_by_kind[t], 1);
-    atomic_fetch_add(&job->tenant->traps, 1);
   }
-  json_object_set_new(reply, "fuel_consumed", json_integer((json_int_t)fuel_used));
-  json_object_set_new(reply, "elapsed_us", json_integer((json_int_t)elapsed));
-  bool cut;
-  json_t *out_s = take_capture(w->out_fd, &cut);
-  if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
-  json_t *err_s = take_capture(w->err_fd, &cut);
-  if (err_s) json_object_set_new(reply, cut ? "stderr_truncated" : "stderr", err_s);
-  job->reply = reply;
-  atomic_fetch_add(&job->tenant->fuel, fuel_used);
-  /* the token bucket pays for what the call burned */
-  pthread_mutex_lock(&job->tenant->bucket_lock);
-  job->tenant->bucket -= (double)fuel_used;
-  pthread_mutex_unlock(&job->tenant->bucket_lock);
 out:
   wh_instance_free(inst);
+  return reply;
+}
+
+static void run_invoke(worker_t *w, wh_job_t *job) {
+  wh_daemon_t *d = w->d;
+  wh_exec_t *x = w->x;
+  wh_diag_t diag;
+  const wh_deployment_t *dep = job->dep;
+  /* WASI: argv[0] is the name, then the deployment's args and env */
+  const char *argv_small[16];
+  const char **argv = dep->nargs + 1 <= 16 ? argv_small : malloc((dep->nargs + 1) * sizeof *argv);
+  if (!argv) {
+    fail(job, 500, "internal", "out of memory");
+    return;
+  }
+  argv[0] = dep->reg.name;
+  for (size_t i = 0; i < dep->nargs; i++) argv[i + 1] = dep->args[i];
+  wh_wasi_config_t wc;
+  wh_wasi_config_init(&wc);
+  wc.argv = argv;
+  wc.argc = dep->nargs + 1;
+  wc.envp = (const char *const *)dep->envp;
+  wc.envc = dep->envc;
+  wc.stdin_fd = -1;
+  wc.stdout_fd = w->out_fd;
+  wc.stderr_fd = w->err_fd;
+  wh_wasi_t *wasi = wh_wasi_new(&wc, &diag);
+  if (argv != argv_small) free(argv);
+  if (!wasi) {
+    fail(job, 500, "internal", "cannot set up WASI");
+    return;
+  }
+  wh_exec_set_user(x, wasi);
+  wh_exec_set_fuel(x, job->fuel ? job->fuel : UINT64_MAX);
+  wh_exec_set_deadline_ms(x, job->wall_ms);
+  /* a module that could never fit a slot is the tenant's problem (422),
+   * not a full pool (503) */
+  uint64_t limit = job->memory_limit;
+  if (!limit || limit > d->cfg.pool.max_memory_size) limit = d->cfg.pool.max_memory_size;
+  wh_exec_set_memory_limit(x, limit);
+  uint64_t t0 = wh_now_us();
+  json_t *reply = dep->component ? invoke_component(w, job) : invoke_module(w, job);
+  if (reply) {
+    uint64_t elapsed = wh_now_us() - t0;
+    uint64_t fuel_used = job->fuel ? wh_exec_fuel_consumed(x) : 0;
+    if (job->status == 422) atomic_fetch_add(&job->tenant->traps, 1);
+    json_object_set_new(reply, "fuel_consumed", json_integer((json_int_t)fuel_used));
+    json_object_set_new(reply, "elapsed_us", json_integer((json_int_t)elapsed));
+    bool cut;
+    json_t *out_s = take_capture(w->out_fd, &cut);
+    if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
+    json_t *err_s = take_capture(w->err_fd, &cut);
+    if (err_s) json_object_set_new(reply, cut ? "stderr_truncated" : "stderr", err_s);
+    job->reply = reply;
+    atomic_fetch_add(&job->tenant->fuel, fuel_used);
+    /* the token bucket pays for what the call burned */
+    pthread_mutex_lock(&job->tenant->bucket_lock);
+    job->tenant->bucket -= (double)fuel_used;
+    pthread_mutex_unlock(&job->tenant->bucket_lock);
+  }
   wh_exec_set_user(x, NULL);
   wh_wasi_free(wasi);
   bool ignored;
@@ -396,6 +569,8 @@ static void *worker_main(void *arg) {
     event_active(job->done, EV_READ, 0);   /* hand back to the I/O thread */
   }
   wh_linker_free(w->linker);
+  wh_cm_linker_free(w->cm_strict);
+  wh_cm_linker_free(w->cm_stub);
   wh_exec_free(w->x);
   close(w->out_fd);
   close(w->err_fd);
@@ -415,9 +590,12 @@ int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag) {
     w->index = i;
     w->x = wh_exec_new(d->engine);
     w->linker = wh_linker_new(d->engine);
+    w->cm_strict = wh_cm_linker_new(d->engine);
+    w->cm_stub = wh_cm_linker_new(d->engine);
+    if (w->cm_stub) wh_cm_linker_trap_missing(w->cm_stub, true);
     w->out_fd = memfd_create("wharf-stdout", MFD_CLOEXEC);
     w->err_fd = memfd_create("wharf-stderr", MFD_CLOEXEC);
-    if (!w->x || !w->linker || w->out_fd < 0 || w->err_fd < 0 ||
+    if (!w->x || !w->linker || !w->cm_strict || !w->cm_stub || w->out_fd < 0 || w->err_fd < 0 ||
         wh_wasi_define_dynamic(w->linker) != 0)
       return wh_diag_set(diag, WH_ENOMEM, -1, "cannot set up worker %u: %s", i, strerror(errno));
     if (pthread_create(&d->workers[i], NULL, worker_main, w) != 0)

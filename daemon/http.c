@@ -223,12 +223,23 @@ static void do_deploy(reqctx_t *c, const char *name) {
     finish_error(c, 413, "too_large", msg);
     return;
   }
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+  char *options = NULL, why[256];
+  int rc = wh_deps_parse_options(uri ? evhttp_uri_get_query(uri) : NULL, &options, why,
+                                 sizeof why);
+  if (rc) {
+    finish_error(c, rc == WH_ENOMEM ? 500 : 400, rc == WH_ENOMEM ? "internal" : "bad_request",
+                 why);
+    return;
+  }
   wh_job_t *job = new_job(c, WH_JOB_DEPLOY);
   if (!job || !(job->body = malloc(len))) {
+    free(options);
     wh_job_free(job);
     finish_error(c, 500, "internal", "out of memory");
     return;
   }
+  job->options = options;
   evbuffer_remove(in, job->body, len);
   job->body_len = len;
   size_t nl = strnlen(name, WH_REG_NAME_MAX);   /* checked by the router */
@@ -331,11 +342,6 @@ static void do_invoke(reqctx_t *c, const char *name) {
   }
   if (!jargs) jargs = json_array();
   else json_incref(jargs);
-  if (!json_is_array(jargs)) {
-    json_decref(jargs);
-    finish_error(c, 400, "bad_args", "\"args\" must be an array for a core module's export");
-    goto out;
-  }
   if (jfuel && (!json_is_integer(jfuel) || json_integer_value(jfuel) < 0)) {
     json_decref(jargs);
     finish_error(c, 400, "bad_request", "\"fuel\" must be a non-negative integer");
@@ -347,14 +353,27 @@ static void do_invoke(reqctx_t *c, const char *name) {
     finish_error(c, 404, "not_found", "no component of that name");
     goto out;
   }
-  const char *ps, *rs;
-  if (wh_module_export_functype(dep->module, json_string_value(jexport), &ps, &rs) != 0) {
+  /* a component's export and args are checked against its types by the
+   * worker (after instantiation); a core module's here */
+  const char *ps = "", *rs;
+  if (dep->component) {
+    if (!json_is_array(jargs) && !json_is_object(jargs)) {
+      json_decref(jargs);
+      finish_error(c, 400, "bad_args", "\"args\" must be an array or an object of named "
+                                       "parameters");
+      goto out;
+    }
+  } else if (!json_is_array(jargs)) {
+    json_decref(jargs);
+    finish_error(c, 400, "bad_args", "\"args\" must be an array for a core module's export");
+    goto out;
+  } else if (wh_module_export_functype(dep->module, json_string_value(jexport), &ps, &rs) != 0) {
     json_decref(jargs);
     snprintf(why, sizeof why, "no exported function \"%.100s\"", json_string_value(jexport));
     finish_error(c, 404, "export_not_found", why);
     goto out;
   }
-  if (json_array_size(jargs) != strlen(ps)) {
+  if (!dep->component && json_array_size(jargs) != strlen(ps)) {
     snprintf(why, sizeof why, "\"%.100s\" takes %zu argument(s), got %zu",
              json_string_value(jexport), strlen(ps), json_array_size(jargs));
     json_decref(jargs);

@@ -74,7 +74,7 @@
 #include "registry.h"
 #include "wh_fs.h"
 
-#define REG_SCHEMA 1                /* PRAGMA user_version this file writes */
+#define REG_SCHEMA 2                /* PRAGMA user_version this file writes */
 #define REG_BUSY_TIMEOUT_MS 5000
 #define REG_FOREACH_BATCH 256       /* rows fetched per lock hold in foreach */
 #define DIGEST_HEX 64
@@ -100,6 +100,8 @@ static const char *const migrations[REG_SCHEMA] = {
     "  last_version INTEGER NOT NULL,"  /* highest version ever handed out */
     "  PRIMARY KEY (tenant, name)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: deploy options (JSON text; '' for none) */
+    "ALTER TABLE deployments ADD COLUMN options TEXT NOT NULL DEFAULT '';",
 };
 
 enum {
@@ -119,15 +121,15 @@ enum {
 
 /* The latest live row of a name: SQLite takes the bare columns of an
  * aggregate query with one MAX() from the row holding the maximum. */
-#define LATEST_COLS "name, MAX(version), digest, size, created_ms"
+#define LATEST_COLS "name, MAX(version), digest, size, created_ms, options"
 
 static const char *const sql_text[ST__COUNT] = {
     [ST_BUMP] = "INSERT INTO names (tenant, name, last_version) VALUES (?1, ?2, 1)"
                 " ON CONFLICT (tenant, name) DO UPDATE SET last_version = last_version + 1"
                 " RETURNING last_version",
     [ST_INSERT] = "INSERT INTO deployments"
-                  " (tenant, name, version, digest, size, created_ms, deleted_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+                  " (tenant, name, version, digest, size, created_ms, deleted_ms, options)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
     [ST_GET] = "SELECT " LATEST_COLS " FROM deployments"
                " WHERE tenant = ?1 AND name = ?2 AND deleted_ms IS NULL",
     [ST_LIST] = "SELECT " LATEST_COLS " FROM deployments"
@@ -255,14 +257,17 @@ static void rollback(wh_reg_t *r) {
   if (!sqlite3_get_autocommit(r->db)) exec_sql(r, "ROLLBACK");
 }
 
-/* Copies a LATEST_COLS row (columns 0-4) into `e`; false if the row is
+/* Copies a LATEST_COLS row (columns 0-5) into `e`; false if the row is
  * malformed (a NULL from an aggregate over no rows reads as malformed). */
 static bool read_latest(sqlite3_stmt *s, const char *tenant, wh_reg_entry_t *e) {
   const char *name = (const char *)sqlite3_column_text(s, 0);
   const char *digest = (const char *)sqlite3_column_text(s, 2);
   sqlite3_int64 version = sqlite3_column_int64(s, 1);
   sqlite3_int64 size = sqlite3_column_int64(s, 3);
+  const char *options = (const char *)sqlite3_column_text(s, 5);
+  if (!options) options = "";
   if (!name || !digest || !tenant || strlen(name) > WH_REG_NAME_MAX ||
+      strlen(options) > WH_REG_OPTIONS_MAX ||
       strlen(tenant) > WH_REG_TENANT_MAX || !valid_digest(digest) || version < 1 ||
       version > UINT32_MAX || size < 0)
     return false;
@@ -273,6 +278,7 @@ static bool read_latest(sqlite3_stmt *s, const char *tenant, wh_reg_entry_t *e) 
   e->version = (uint32_t)version;
   e->size = (uint64_t)size;
   e->created_ms = sqlite3_column_int64(s, 4);
+  strcpy(e->options, options);
   return true;
 }
 
@@ -403,7 +409,7 @@ static void drop_blob_if_unused(wh_reg_t *r, const char *digest) {
 
 int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                   const uint8_t *bytes, size_t len, const char *digest,
-                  wh_reg_entry_t *out, wh_diag_t *diag) {
+                  const char *options, wh_reg_entry_t *out, wh_diag_t *diag) {
   char hex[DIGEST_HEX + 1], tmp[PATH_MAX] = "";
   bool locked = false;
   int err = 0, rc;
@@ -419,6 +425,10 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                        "not starting with '.' or '-'", WH_REG_NAME_MAX);
   if (len > (uint64_t)INT64_MAX)
     return wh_diag_set(diag, WH_EINVAL, -1, "registry: component too large");
+  if (!options) options = "";
+  if (strlen(options) > WH_REG_OPTIONS_MAX)
+    return wh_diag_set(diag, WH_EINVAL, -1, "registry: deploy options over %d bytes",
+                       WH_REG_OPTIONS_MAX);
   if (digest) {
     if (!valid_digest(digest))
       return wh_diag_set(diag, WH_EINVAL, -1,
@@ -464,6 +474,7 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
   bind_text(s, 4, hex);
   sqlite3_bind_int64(s, 5, (sqlite3_int64)len);
   sqlite3_bind_int64(s, 6, created);
+  bind_text(s, 7, options);
   rc = sqlite3_step(s);
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) {
@@ -483,6 +494,7 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
   memcpy(out->digest, hex, sizeof out->digest);
   out->size = len;
   out->created_ms = created;
+  strcpy(out->options, options);
   return 0;
 
 fail_drop:
@@ -596,7 +608,7 @@ int wh_reg_foreach(wh_reg_t *r, int (*fn)(void *ctx, const wh_reg_entry_t *e),
     bind_text(s, 2, after_name);
     sqlite3_bind_int(s, 3, REG_FOREACH_BATCH);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      if (!read_latest(s, (const char *)sqlite3_column_text(s, 5), &batch[len])) {
+      if (!read_latest(s, (const char *)sqlite3_column_text(s, 6), &batch[len])) {
         rc = SQLITE_CORRUPT;
         break;
       }

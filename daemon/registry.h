@@ -31,6 +31,7 @@
 
 #define WH_REG_TENANT_MAX 64
 #define WH_REG_NAME_MAX 128
+#define WH_REG_OPTIONS_MAX 4096
 
 typedef struct wh_reg wh_reg_t;
 
@@ -41,6 +42,7 @@ typedef struct wh_reg_entry {
   char digest[65];          /* SHA-256 of the bytes, lowercase hex */
   uint64_t size;            /* bytes */
   int64_t created_ms;       /* Unix time in milliseconds */
+  char options[WH_REG_OPTIONS_MAX + 1]; /* deploy options, JSON text; "" if none */
 } wh_reg_entry_t;
 
 /* True when `name` is a valid component name: 1-128 characters of
@@ -59,10 +61,12 @@ void wh_reg_close(wh_reg_t *r);
 
 /* Stores `bytes` and commits version N+1 of (tenant, name); durable when
  * it returns 0.  Fills *out.  `digest` is the bytes' SHA-256 in hex if the
- * caller computed it already, else NULL. */
+ * caller computed it already, else NULL.  `options` (NULL for none) is
+ * stored with the version and handed back in wh_reg_entry_t.options:
+ * opaque text of at most WH_REG_OPTIONS_MAX bytes (wharfd keeps JSON). */
 int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                   const uint8_t *bytes, size_t len, const char *digest,
-                  wh_reg_entry_t *out, wh_diag_t *diag);
+                  const char *options, wh_reg_entry_t *out, wh_diag_t *diag);
 /* The latest live version of (tenant, name); WH_ENOTFOUND if none. */
 int wh_reg_get(wh_reg_t *r, const char *tenant, const char *name,
                wh_reg_entry_t *out);

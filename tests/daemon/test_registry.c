@@ -141,7 +141,7 @@ static wh_reg_t *open_reg(const char *dir, wh_diag_t *d) {
 static int deploy_str(wh_reg_t *r, const char *tenant, const char *name, const char *text,
                       wh_reg_entry_t *e) {
   wh_diag_t d;
-  int rc = wh_reg_deploy(r, tenant, name, (const uint8_t *)text, strlen(text), NULL, e, &d);
+  int rc = wh_reg_deploy(r, tenant, name, (const uint8_t *)text, strlen(text), NULL, NULL, e, &d);
   if (rc) fprintf(stderr, "\n  wh_reg_deploy: %s\n", d.msg);
   return rc;
 }
@@ -198,7 +198,7 @@ static void test_names(void) {
   wh_diag_t d;
   const char *bad[] = {"", "../x", ".hidden", "-x", "a/b", long_name};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", bad[i], (const uint8_t *)"x", 1, NULL, &e, &d),
+    CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", bad[i], (const uint8_t *)"x", 1, NULL, NULL, &e, &d),
                     WH_EINVAL);
     CU_ASSERT_EQUAL(d.code, WH_EINVAL);
     CU_ASSERT_EQUAL(wh_reg_get(r, "t", bad[i], &e), WH_EINVAL);
@@ -211,18 +211,18 @@ static void test_names(void) {
   CU_ASSERT_STRING_EQUAL(e.tenant, tenant);
   tenant[WH_REG_TENANT_MAX] = 't';
   tenant[WH_REG_TENANT_MAX + 1] = '\0';
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, tenant, "ok", (const uint8_t *)"x", 1, NULL, &e, &d),
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, tenant, "ok", (const uint8_t *)"x", 1, NULL, NULL, &e, &d),
                   WH_EINVAL);
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, "", "ok", (const uint8_t *)"x", 1, NULL, &e, &d), WH_EINVAL);
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "", "ok", (const uint8_t *)"x", 1, NULL, NULL, &e, &d), WH_EINVAL);
   uint32_t n;
   CU_ASSERT_EQUAL(wh_reg_count(r, tenant, &n), WH_EINVAL);
   CU_ASSERT_EQUAL(wh_reg_get(r, "", "ok", &e), WH_EINVAL);
   /* A caller-supplied digest must look like one. */
   CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "ok", (const uint8_t *)"hello", 5,
-                                "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
+                                "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824", NULL,
                                 &e, &d),
                   WH_EINVAL);
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "ok", (const uint8_t *)"hello", 5, "abc", &e, &d),
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "ok", (const uint8_t *)"hello", 5, "abc", NULL, &e, &d),
                   WH_EINVAL);
   wh_reg_close(r);
   remove_dir(dir);
@@ -270,11 +270,11 @@ static void test_round_trip(void) {
   /* More names (one with a digest the caller computed, one empty), listed
    * in name order. */
   CU_ASSERT_EQUAL(deploy_str(r, "alice", "zeta", "zzz", &e), 0);
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, "alice", "beta", (const uint8_t *)"hello", 5, HELLO_SHA, &e,
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "alice", "beta", (const uint8_t *)"hello", 5, HELLO_SHA, NULL, &e,
                                 NULL),
                   0);
   CU_ASSERT_STRING_EQUAL(e.digest, HELLO_SHA);
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, "alice", "Empty", NULL, 0, NULL, &e, NULL), 0);
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "alice", "Empty", NULL, 0, NULL, NULL, &e, NULL), 0);
   CU_ASSERT_STRING_EQUAL(e.digest, EMPTY_SHA);
   CU_ASSERT_TRUE(blob_is(r, EMPTY_SHA, ""));
   CU_ASSERT_EQUAL(deploy_str(r, "alice", "zeta", "zzz2", &e), 0);
@@ -516,7 +516,7 @@ static void test_reopen(void) {
   wh_reg_close(r);
 
   /* On disk: WAL mode, the schema version, a fresh open reconciles nothing. */
-  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 1);
+  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 2);
   CU_ASSERT_EQUAL(db_int(dir, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
   remove_dir(dir);
 }
@@ -538,6 +538,67 @@ static void test_newer_schema(void) {
   write_file(bad, "x");
   CU_ASSERT_EQUAL(wh_reg_open(bad, &r, &d), WH_EIO);
   CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, bad));
+  remove_dir(dir);
+}
+
+/* Deploy options are stored per version and come back from get, list and
+ * foreach; a schema-1 database (before options) migrates in place and its
+ * rows read back with no options. */
+static int count_options(void *ctx, const wh_reg_entry_t *e) {
+  if (strcmp(e->options, "{\"stub_missing_imports\":true}") == 0) (*(int *)ctx)++;
+  return 0;
+}
+
+static void test_options(void) {
+  char *dir = make_dir();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+  wh_reg_t *r = open_reg(dir, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  wh_reg_entry_t e;
+  wh_diag_t d;
+  const char *opts = "{\"stub_missing_imports\":true}";
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "a", (const uint8_t *)"one", 3, NULL, opts, &e, &d), 0);
+  CU_ASSERT_STRING_EQUAL(e.options, opts);
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "b", (const uint8_t *)"two", 3, NULL, NULL, &e, &d), 0);
+  CU_ASSERT_STRING_EQUAL(e.options, "");
+  /* a new version carries its own options */
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "b", (const uint8_t *)"two", 3, NULL, opts, &e, &d), 0);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "a", &e), 0);
+  CU_ASSERT_STRING_EQUAL(e.options, opts);
+  wh_reg_entry_t *list = NULL;
+  size_t n = 0;
+  CU_ASSERT_EQUAL_FATAL(wh_reg_list(r, "t", &list, &n), 0);
+  CU_ASSERT_EQUAL_FATAL(n, 2);
+  CU_ASSERT_STRING_EQUAL(list[0].options, opts);
+  CU_ASSERT_STRING_EQUAL(list[1].options, opts);
+  free(list);
+  int seen = 0;
+  CU_ASSERT_EQUAL(wh_reg_foreach(r, count_options, &seen), 0);
+  CU_ASSERT_EQUAL(seen, 2);
+  /* too long is refused, and nothing is stored */
+  char *big = malloc(WH_REG_OPTIONS_MAX + 2);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+  memset(big, 'x', WH_REG_OPTIONS_MAX + 1);
+  big[WH_REG_OPTIONS_MAX + 1] = '\0';
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "c", (const uint8_t *)"3", 1, NULL, big, &e, &d), WH_EINVAL);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "c", &e), WH_ENOTFOUND);
+  free(big);
+  wh_reg_close(r);
+
+  /* back to schema 1 by hand: drop the column, as an older wharf wrote it */
+  CU_ASSERT_EQUAL_FATAL(db_exec(dir, "ALTER TABLE deployments DROP COLUMN options;"
+                                     "PRAGMA user_version = 1"), SQLITE_OK);
+  r = open_reg(dir, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 2);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "b", &e), 0);
+  CU_ASSERT_EQUAL(e.version, 2);
+  CU_ASSERT_STRING_EQUAL(e.options, "");
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "b", (const uint8_t *)"two", 3, NULL, opts, &e, &d), 0);
+  CU_ASSERT_EQUAL(e.version, 3);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "b", &e), 0);
+  CU_ASSERT_STRING_EQUAL(e.options, opts);
+  wh_reg_close(r);
   remove_dir(dir);
 }
 
@@ -662,7 +723,7 @@ static void test_db_errors(void) {
    * failed deploy wrote does not stay behind. */
   CU_ASSERT_EQUAL_FATAL(db_exec(dir, "DROP TABLE names"), SQLITE_OK);
   wh_diag_t d;
-  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "b", (const uint8_t *)"hello", 5, NULL, &e, &d), WH_EIO);
+  CU_ASSERT_EQUAL(wh_reg_deploy(r, "t", "b", (const uint8_t *)"hello", 5, NULL, NULL, &e, &d), WH_EIO);
   CU_ASSERT_EQUAL(d.code, WH_EIO);
   CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "no such table: names"));
   char path[PATH_MAX];
@@ -732,7 +793,7 @@ static void crash_child(const char *dir, int fd, unsigned round) {
     char name[8];
     snprintf(name, sizeof name, "c%u", which);
     wh_reg_entry_t e;
-    if (wh_reg_deploy(r, "crash", name, bytes, len, NULL, &e, &d) != 0) _exit(4);
+    if (wh_reg_deploy(r, "crash", name, bytes, len, NULL, NULL, &e, &d) != 0) _exit(4);
     crash_record_t rec = {.name = which, .version = e.version, .size = e.size};
     memcpy(rec.digest, e.digest, sizeof rec.digest);
     if (write(fd, &rec, sizeof rec) != (ssize_t)sizeof rec) _exit(5);
@@ -860,7 +921,7 @@ static void *worker_main(void *arg) {
     /* a starts a little later each round, so its deploy lands at every
      * point of b's deploy and delete */
     if (!w->deletes) usleep((useconds_t)(i * 7 % 30) * 1000);
-    if (wh_reg_deploy(w->r, "t", w->name, (const uint8_t *)text, strlen(text), NULL, &e, NULL) != 0) {
+    if (wh_reg_deploy(w->r, "t", w->name, (const uint8_t *)text, strlen(text), NULL, NULL, &e, NULL) != 0) {
       w->failures++;
       continue;
     }
@@ -924,6 +985,7 @@ int main(void) {
   CU_add_test(suite, "the same bytes share one blob until no live row names it", test_shared_blob);
   CU_add_test(suite, "a reopened registry keeps everything; one handle at a time", test_reopen);
   CU_add_test(suite, "a newer schema or a bad directory is refused", test_newer_schema);
+  CU_add_test(suite, "deploy options; schema 1 migrates", test_options);
   CU_add_test(suite, "open removes orphans and temp files, retires rows without blobs", test_reconcile);
   CU_add_test(suite, "read_blob detects a blob that does not match its digest", test_corrupt_blob);
   CU_add_test(suite, "a failing statement is WH_EIO with SQLite's message", test_db_errors);

@@ -142,6 +142,34 @@ MAIN_WAT = r'''
     (call $flood (i32.const 1)) (call $flood (i32.const 2))))
 '''
 
+# show(): prints argv then environ, one string a line (WASI preview1)
+ENVARGS_WAT = r'''
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $asz (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $aget (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $esz (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $eget (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $dump (param $buf i32) (param $len i32) (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+      (if (i32.eqz (i32.load8_u (i32.add (local.get $buf) (local.get $i))))
+        (then (i32.store8 (i32.add (local.get $buf) (local.get $i)) (i32.const 10))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (i32.store (i32.const 0) (local.get $buf))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "show")
+    (drop (call $asz (i32.const 16) (i32.const 20)))
+    (drop (call $aget (i32.const 1024) (i32.const 8192)))
+    (call $dump (i32.const 8192) (i32.load (i32.const 20)))
+    (drop (call $esz (i32.const 16) (i32.const 20)))
+    (drop (call $eget (i32.const 1024) (i32.const 16384)))
+    (call $dump (i32.const 16384) (i32.load (i32.const 20)))))
+'''
+
 FIXTURES_WAT = {
     'main': MAIN_WAT,
     # minimum memory 2 MiB (32 pages)
@@ -150,6 +178,8 @@ FIXTURES_WAT = {
     'min_overslot': '(module (memory 1025) (func (export "nop")))',
     'badimport': '(module (import "env" "nowhere" (func)) (func (export "nop")))',
     'simd': '(module (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4))))',
+    'greet_core': None,   # GREET_CORE_WAT, defined below; wrapped by build_component
+    'envargs': ENVARGS_WAT,
 }
 
 
@@ -206,6 +236,101 @@ def padded(module, total):
 
 
 COMPONENT = b'\x00asm\x0d\x00\x01\x00'   # an empty component
+
+# The core module inside the test component (built with wat2wasm): a bump
+# realloc, and the functions the component lifts.
+GREET_CORE_WAT = r"""
+(module
+  (import "host" "log" (func $log (param i32)))
+  (memory (export "mem") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (data (i32.const 16) "Hello, ")
+  (data (i32.const 32) "\ff\fe")
+  (func $realloc (export "realloc") (param $old i32) (param $oldsz i32) (param $align i32)
+        (param $new i32) (result i32) (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get $align) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get $align))))
+    (global.set $bump (i32.add (local.get $p) (local.get $new)))
+    (block $ok
+      (loop $more
+        (br_if $ok (i32.le_u (global.get $bump) (i32.mul (memory.size) (i32.const 65536))))
+        (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))
+        unreachable))
+    (local.get $p))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "greet") (param $ptr i32) (param $len i32) (result i32) (local $out i32)
+    (local.set $out (call $realloc (i32.const 0) (i32.const 0) (i32.const 1)
+                                   (i32.add (local.get $len) (i32.const 7))))
+    (memory.copy (local.get $out) (i32.const 16) (i32.const 7))
+    (memory.copy (i32.add (local.get $out) (i32.const 7)) (local.get $ptr) (local.get $len))
+    (i32.store (i32.const 64) (local.get $out))
+    (i32.store (i32.const 68) (i32.add (local.get $len) (i32.const 7)))
+    (i32.const 64))
+  (func (export "boom") unreachable)
+  (func (export "bad-utf8") (result i32)
+    (i32.store (i32.const 64) (i32.const 32))
+    (i32.store (i32.const 68) (i32.const 2))
+    (i32.const 64))
+  (func (export "call-log") (call $log (i32.const 7)))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "dist") (param i32 i32) (result i32)
+    (i32.add (i32.mul (local.get 0) (local.get 0)) (i32.mul (local.get 1) (local.get 1)))))
+"""
+
+
+def cm_name(s):
+    b = s.encode()
+    return leb_u(len(b)) + b
+
+
+def cm_vec(items):
+    return leb_u(len(items)) + b''.join(items)
+
+
+def build_component(core):
+    """A component around `core` (GREET_CORE_WAT), binary-encoded by hand
+    (Binary.md): it imports instance test:wharf/host { log: func(code: u32) }
+    and exports add(a: s32, b: s32) -> s32, greet(name: string) -> string,
+    boom(), bad-utf8() -> string (lifts invalid UTF-8: a canonical ABI
+    trap), call-log() (calls the import), spin() and
+    dist(p: tuple<s32, s32>) -> s32."""
+    S32, U32, STR = b'\x7a', b'\x79', b'\x73'
+
+    def functype(params, result):
+        return (b'\x40' + cm_vec([cm_name(n) + t for n, t in params])
+                + (b'\x00' + result if result is not None else b'\x01\x00'))
+
+    types = [
+        b'\x42' + cm_vec([b'\x01' + functype([('code', U32)], None),       # t0: host
+                          b'\x04\x00' + cm_name('log') + b'\x01' + leb_u(0)]),
+        functype([('a', S32), ('b', S32)], S32),                           # t1
+        functype([('name', STR)], STR),                                    # t2
+        functype([], None),                                                # t3
+        functype([], STR),                                                 # t4
+        b'\x6f' + cm_vec([S32, S32]),                                      # t5
+        functype([('p', leb_u(5))], S32),                                  # t6
+    ]
+    core_funcs = ['add', 'greet', 'boom', 'bad-utf8', 'call-log', 'spin', 'dist', 'realloc']
+    utf8, mem, realloc = b'\x00', b'\x03' + leb_u(0), b'\x04' + leb_u(8)
+    lifts = [  # (export, core func index, type, options)
+        ('add', 1, 1, []), ('greet', 2, 2, [utf8, mem, realloc]), ('boom', 3, 3, []),
+        ('bad-utf8', 4, 4, [utf8, mem]), ('call-log', 5, 3, []), ('spin', 6, 3, []),
+        ('dist', 7, 6, [])]
+    return (b'\x00asm\x0d\x00\x01\x00'
+            + section(1, core)                                             # core module 0
+            + section(7, cm_vec(types))
+            + section(10, cm_vec([b'\x00' + cm_name('test:wharf/host') + b'\x05' + leb_u(0)]))
+            + section(6, cm_vec([b'\x01\x00' + leb_u(0) + cm_name('log')]))  # func 0
+            + section(8, cm_vec([b'\x01\x00' + leb_u(0) + cm_vec([])]))       # core func 0
+            + section(2, cm_vec([
+                b'\x01' + cm_vec([cm_name('log') + b'\x00' + leb_u(0)]),      # core inst 0
+                b'\x00' + leb_u(0) + cm_vec([cm_name('host') + b'\x12' + leb_u(0)])]))
+            + section(6, cm_vec([b'\x00\x00\x01' + leb_u(1) + cm_name(n) for n in core_funcs]
+                                + [b'\x00\x02\x01' + leb_u(1) + cm_name('mem')]))
+            + section(8, cm_vec([b'\x00\x00' + leb_u(f) + cm_vec(o) + leb_u(t)
+                                 for _, f, t, o in lifts]))
+            + section(11, cm_vec([b'\x00' + cm_name(n) + b'\x01' + leb_u(i + 1) + b'\x00'
+                                  for i, (n, _, _, _) in enumerate(lifts)])))
 
 # ---------------------------------------------------------------------------
 # environment and daemons
@@ -274,6 +399,7 @@ class Env:
         d = os.path.join(self.tmp, 'wat')
         os.makedirs(d)
         for name, text in FIXTURES_WAT.items():
+            text = text or GREET_CORE_WAT
             src = os.path.join(d, name + '.wat')
             out = os.path.join(d, name + '.wasm')
             with open(src, 'w') as f:
@@ -284,6 +410,7 @@ class Env:
                 raise RuntimeError('wat2wasm %s: %s' % (name, r.stderr))
             with open(out, 'rb') as f:
                 self.wasm[name] = f.read()
+        self.wasm['component'] = build_component(self.wasm['greet_core'])
 
     def newdir(self, label):
         self.ndaemons += 1
@@ -914,24 +1041,104 @@ def method_not_allowed(env):
 
 
 @test('api')
-def component_unsupported(env):
+def component_deploy_invoke(env):
     d = api_daemon(env)
-    r = d.deploy('comp', COMPONENT)
-    expect(r, 415, 'unsupported', 'component binary')
+    comp = env.wasm['component']
+    r = d.deploy('comp', comp)
+    expect(r, 400, 'unresolvable_import', 'component importing test:wharf/host')
+    check('test:wharf/host#log' in r.json['error']['message'] and
+          'stub_missing_imports' in r.json['error']['message'],
+          'the refusal names the import and the option: %r' % r.json)
     expect(d.get('/v1/components/comp', as_='alice'), 404, 'not_found', 'refused component stored')
-    raise Skip('gap: components are not deployable yet (415); greet(string) and the '
-               'component JSON mapping are untestable until then')
+    r = d.deploy('comp?stub_missing_imports=true', comp)
+    expect(r, 201, what='deploy with stub_missing_imports')
+    j = r.json
+    check(j['kind'] == 'component' and j['version'] == 1 and
+          j['digest'] == hashlib.sha256(comp).hexdigest() and j['size'] == len(comp),
+          'deploy answer %r' % j)
+    check(j.get('options') == {'stub_missing_imports': True}, 'options %r' % j.get('options'))
+    wit = {e['name']: e.get('wit') for e in j['exports']}
+    check(wit.get('add') == 'func(a: s32, b: s32) -> s32' and
+          wit.get('greet') == 'func(name: string) -> string' and
+          wit.get('dist') == 'func(p: tuple<s32, s32>) -> s32' and
+          wit.get('boom') == 'func()', 'exports %r' % j['exports'])
+    check(j['imports'] == [{'name': 'test:wharf/host', 'kind': 'instance'}],
+          'imports %r' % j['imports'])
+    g = d.get('/v1/components/comp', as_='alice')
+    check(g.status == 200 and g.json['exports'] == j['exports'] and
+          g.json.get('options') == j['options'], 'GET %r' % g)
+
+    def ok(export, args, want):
+        r = d.invoke('comp', export, args)
+        check(r.status == 200 and r.json['result'] == want,
+              '%s(%r): want %r, got %r' % (export, args, want, r))
+    ok('add', [2, 40], 42)
+    ok('add', {'a': -5, 'b': 3}, -2)
+    ok('greet', ['World'], 'Hello, World')
+    ok('greet', ['\u00e9t\u00e9 \U0001f600'], 'Hello, \u00e9t\u00e9 \U0001f600')
+    ok('greet', ['x' * 200000], 'Hello, ' + 'x' * 200000)   # grows the guest's memory
+    ok('dist', [[3, 4]], 25)
+    r = d.invoke('comp', 'boom', [])
+    expect(r, 422, 'unreachable', 'boom')
+    check('backtrace' in r.json['error'], 'a core trap has a backtrace: %r' % r.json)
+    r = d.invoke('comp', 'bad-utf8', [])
+    expect(r, 422, 'component_trap', 'lifting invalid UTF-8')
+    check('utf-8' in r.json['error']['message'], 'message %r' % r.json)
+    r = d.invoke('comp', 'call-log', [])
+    expect(r, 422, 'host_trap', 'a stubbed import called (a host call from core code)')
+    check(r.json['error']['message'] == 'import test:wharf/host#log was not provided',
+          'message %r' % r.json)
+    r = d.invoke('comp', 'spin', [], fuel=100000)
+    expect(r, 422, 'out_of_fuel', 'spin with fuel')
+    check(r.json['fuel_consumed'] >= 100000, 'fuel reported %r' % r.json)
+    # bad arguments name the path
+    for args, frag in (([1], 'args[0]'), (['a', 'b'], 'args[0]'), ([2], 'argument'),
+                       ({'a': 1}, 'args.b: missing'), ({'a': 1, 'b': 2, 'c': 3}, 'args.c'),
+                       ('nope', 'array or an object')):
+        r = d.invoke('comp', 'add' if args != [1] else 'greet', args)
+        expect(r, 400, 'bad_args', 'args %r' % (args,))
+        check(frag in r.json['error']['message'], 'args %r: message %r' % (args, r.json))
+    r = d.invoke('comp', 'dist', [[1, 'x']])
+    expect(r, 400, 'bad_args', 'tuple element')
+    check('args[0][1]' in r.json['error']['message'], 'path %r' % r.json)
+    expect(d.invoke('comp', 'nope', []), 404, 'export_not_found', 'unknown export')
+    # a fresh instance per call: state does not carry over
+    ok('add', [1, 1], 2)
+    r = d.get('/metrics')
+    check(metric_value(r.body.decode(), 'wharf_traps_total', {'kind': 'unreachable'}) >= 1,
+          'metrics count the core trap')
+    # another tenant sees nothing
+    expect(d.invoke('comp', 'add', [1, 2], as_='bob'), 404, 'not_found', 'bob invoking alice\'s')
+    expect(d.req('DELETE', '/v1/components/comp', as_='alice'), 200)
 
 
 @test('api')
-def deploy_options_gap(env):
+def deploy_options(env):
     d = api_daemon(env)
+    r = d.deploy('envargs?arg=--verbose&arg=two%20words&env=GREETING%3Dhi&env=EMPTY%3D',
+                 env.wasm['envargs'])
+    expect(r, 201, what='deploy with args and env')
+    want = {'args': ['--verbose', 'two words'], 'env': {'GREETING': 'hi', 'EMPTY': ''}}
+    check(r.json.get('options') == want, 'options %r' % r.json.get('options'))
+    r = d.invoke('envargs', 'show', [])
+    expect(r, 200, what='show')
+    # exactly these: nothing of the daemon's own environment
+    check(r.json.get('stdout') == 'envargs\n--verbose\ntwo words\nGREETING=hi\nEMPTY=\n',
+          'argv and environ seen by the guest: %r' % r.json.get('stdout'))
+    r = d.deploy('envargs', env.wasm['envargs'])
+    expect(r, 201, what='redeploy without options')
+    check('options' not in r.json, 'a new version has its own options: %r' % r.json)
+    r = d.invoke('envargs', 'show', [])
+    check(r.status == 200 and r.json.get('stdout') == 'envargs\n', 'no options: %r' % r)
     r = d.deploy('stubbed?stub_missing_imports=true', env.wasm['badimport'])
-    if r.status == 201:
-        expect(d.invoke('stubbed', 'nop', []), 200, what='invoke with a stubbed import')
-        return
-    raise Skip('gap: deploy query option stub_missing_imports=true (issue 6 scope) not '
-               'implemented: got %r' % r)
+    expect(r, 400, 'unresolvable_import', 'stub_missing_imports is for components')
+    for q, frag in (('bogus=1', 'unknown deploy option'), ('env=NOEQUALS', 'NAME=VALUE'),
+                    ('env=%3Dx', 'NAME=VALUE'), ('stub_missing_imports=maybe', 'true or false'),
+                    ('env=A%3D1&env=A%3D2', 'twice'), ('arg=' + 'x' * 5000, 'at most')):
+        r = d.deploy('optbad?' + q, env.wasm['main'])
+        expect(r, 400, 'bad_request', 'deploy option %s' % q[:40])
+        check(frag in r.json['error']['message'], '%s: message %r' % (q[:40], r.json))
+    expect(d.get('/v1/components/optbad', as_='alice'), 404, 'not_found', 'refused deploy stored')
 
 
 @test('api')
@@ -1317,6 +1524,8 @@ def restart_persistence(env):
     check(r.json['version'] == 2, 'gone v2 %r' % r)
     expect(d.req('DELETE', '/v1/components/gone', as_='alice'), 200)
     expect(d.deploy('b1', const_module(42), as_='bob'), 201)
+    expect(d.deploy('comp?stub_missing_imports=true', env.wasm['component']), 201)
+    expect(d.deploy('envargs?arg=a1&env=K%3Dv', env.wasm['envargs']), 201)
     before = {t: d.get('/v1/components', as_=t).json for t in ('alice', 'bob')}
     check(d.stop() == 0, 'exit status after SIGTERM')
     d.start()
@@ -1330,6 +1539,14 @@ def restart_persistence(env):
     r = d.invoke('b1', 'id', [], as_='bob')
     check(r.status == 200 and r.json['result'] == 42, 'bob invoke after restart %r' % r)
     expect(d.get('/v1/components/gone', as_='alice'), 404, what='deleted stays deleted')
+    r = d.invoke('comp', 'greet', ['again'])
+    check(r.status == 200 and r.json['result'] == 'Hello, again', 'component after restart %r' % r)
+    r = d.get('/v1/components/comp', as_='alice')
+    check(r.json.get('options') == {'stub_missing_imports': True} and r.json['kind'] == 'component',
+          'component options after restart %r' % r.json)
+    r = d.invoke('envargs', 'show', [])
+    check(r.status == 200 and r.json.get('stdout') == 'envargs\na1\nK=v\n',
+          'args and env after restart %r' % r)
     r = d.deploy('calc', env.wasm['main'])
     check(r.status == 201 and r.json['version'] == 3, 'version continues: %r' % r)
     check(r.json['compile']['cached'] is True, 'compile after restart not from the cache: %r' % r.json['compile'])
@@ -1716,6 +1933,46 @@ def mutated_wasm(env):
             check(ri.status in (200, 400, 404, 422), 'mutant %d invoke: %r' % (i, ri))
             d.req('DELETE', '/v1/components/mut%d' % i, as_='alice')
     print('    60 mutants: %s' % ', '.join('%d x %d' % kv for kv in sorted(seen.items())))
+    still_serving(d)
+
+
+@test('badinput')
+def malformed_components(env):
+    d = bad_daemon(env)
+    good = env.wasm['component']
+    cases = {
+        'empty component': COMPONENT,
+        'truncated': good[:len(good) // 2],
+        'truncated by one': good[:-1],
+        'trailing junk': good + b'\x01',
+        'wrong layer version': good[:4] + b'\x0e\x00\x01\x00' + good[8:],
+    }
+    for what, body in cases.items():
+        r = d.deploy('badc?stub_missing_imports=true', body)
+        if what == 'empty component':
+            # valid: no imports, no exports; then nothing to invoke
+            expect(r, 201, what=what)
+            expect(d.invoke('badc', 'f', []), 404, 'export_not_found', 'empty component invoke')
+            d.req('DELETE', '/v1/components/badc', as_='alice')
+            continue
+        check(r.status == 400 and r.code in ('invalid_component', 'invalid_module'),
+              '%s: expected 400 invalid_component, got %r' % (what, r))
+    # random mutations: a clean refusal, or a component that invokes without crashing
+    rnd = random.Random(4321)
+    seen = {}
+    for i in range(60):
+        m = bytearray(good)
+        for _ in range(rnd.randint(1, 3)):
+            m[rnd.randrange(8, len(m))] = rnd.randrange(256)
+        r = d.deploy('cmut%d?stub_missing_imports=true' % i, bytes(m))
+        seen[r.status] = seen.get(r.status, 0) + 1
+        check(r.status in (201, 400, 415), 'component mutant %d: %r' % (i, r))
+        if r.status == 201:
+            for export, args in (('add', [1, 2]), ('greet', ['x']), ('dist', [[1, 2]])):
+                ri = d.invoke('cmut%d' % i, export, args, fuel=1000000)
+                check(ri.status in (200, 400, 404, 422), 'mutant %d %s: %r' % (i, export, ri))
+            d.req('DELETE', '/v1/components/cmut%d' % i, as_='alice')
+    print('    60 component mutants: %s' % ', '.join('%d x %d' % kv for kv in sorted(seen.items())))
     still_serving(d)
 
 
