@@ -64,7 +64,8 @@ static const cfg_key_t keys[] = {
   {"server", "max_body_size", T_SIZE, CFG(max_body_size), 1024, 4 * GiB, "64 MiB",
    "largest request body; larger ones get 413"},
   {"server", "request_timeout", T_DUR, CFG(request_timeout_ms), 100, DAY_MS, "30s",
-   "how long receiving a request's headers or body may stall (each read restarts it)"},
+   "how long receiving a whole request (headers and body) may take; also how long a "
+   "connection may sit silent"},
 
   {"storage", "data_dir", T_PATH, CFG(data_dir), 0, 0, "/var/lib/wharf",
    "registry database, component blobs and the compilation cache"},

@@ -149,6 +149,7 @@ struct wh_daemon {
   _Atomic uint64_t latency_count, latency_sum_us;
   _Atomic uint64_t traps_by_kind[WH__TRAP_COUNT];
   _Atomic uint64_t deploys, compile_us_total;
+  _Atomic uint64_t request_timeouts;      /* connections cut: request too slow */
 };
 
 /* executor.c */

@@ -26,6 +26,8 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "daemon.h"
 
@@ -38,6 +40,143 @@ static const double latency_bounds[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025
 static SSL_CTX *tls_ctx;
 static struct evhttp_bound_socket *bound[WH_CFG_MAX_LISTEN];
 static uint32_t nbound;
+
+/* ---- whole-request deadline -----------------------------------------------
+ *
+ * evhttp's timeout restarts at every read, so a client sending a byte now
+ * and then could hold a connection forever.  Each connection therefore
+ * gets a clock (conn_clock_t, made with its bufferevent in conn_bev) fed
+ * by a callback on the connection's input buffer: the first byte of a
+ * request starts it, the request's completion (on_request) stops it, and a
+ * byte arriving more than request_timeout after the start shuts the socket
+ * down, after which evhttp sees end-of-file and closes the connection.  A
+ * client that goes silent meets evhttp's own idle timeout instead.
+ *
+ * Lifetime: libevent says nothing when a connection's bufferevent is
+ * freed, so a clock learns its socket (fd and inode) from the first byte,
+ * while the bufferevent surely lives, and a sweep every quarter timeout
+ * frees the clocks whose socket is gone (closed, or its fd reused by
+ * another socket: the inode differs) or that never saw a byte within two
+ * timeouts (evhttp closes such a connection after one).  The buffer
+ * callback touches its clock only when bytes were added, never while the
+ * buffer is being freed.  I/O thread only. */
+
+typedef struct conn_clock {
+  struct bufferevent *bev;        /* NULL once known stale */
+  wh_daemon_t *d;
+  int fd;                         /* -1 until the first byte */
+  ino_t ino;
+  uint64_t created_us, started_us;  /* started_us 0: between requests */
+  struct conn_clock *next;
+} conn_clock_t;
+
+static conn_clock_t *clocks;       /* every live clock */
+static struct event *clock_sweep_ev;
+
+static conn_clock_t *clock_of(const struct bufferevent *bev) {
+  for (conn_clock_t *k = clocks; k; k = k->next)
+    if (k->bev == bev) return k;
+  return NULL;
+}
+
+static bool clock_socket_gone(const conn_clock_t *k) {
+  struct stat st;
+  return fstat(k->fd, &st) != 0 || st.st_ino != k->ino;
+}
+
+static void clock_sweep(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  wh_daemon_t *d = arg;
+  uint64_t now = wh_now_us(), limit = d->cfg.request_timeout_ms * 1000;
+  for (conn_clock_t **p = &clocks; *p;) {
+    conn_clock_t *k = *p;
+    bool gone = k->fd >= 0 ? clock_socket_gone(k) : now - k->created_us > 2 * limit;
+    if (gone) {
+      *p = k->next;
+      free(k);
+    } else {
+      p = &k->next;
+    }
+  }
+}
+
+static void clock_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+  (void)buf;
+  if (info->n_added == 0) return;      /* drained, or being freed: hands off */
+  conn_clock_t *k = arg;
+  uint64_t now = wh_now_us();
+  if (k->fd < 0 && k->bev) {
+    struct stat st;
+    k->fd = bufferevent_getfd(k->bev);
+    if (k->fd >= 0 && fstat(k->fd, &st) == 0) k->ino = st.st_ino;
+    else k->fd = -1;
+  }
+  if (!k->started_us) {
+    k->started_us = now;
+  } else if (now - k->started_us > k->d->cfg.request_timeout_ms * 1000 && k->fd >= 0) {
+    atomic_fetch_add(&k->d->request_timeouts, 1);
+    wh_log(WH_LOG_INFO, "closing a connection: its request took over request_timeout (%llu ms)",
+           (unsigned long long)k->d->cfg.request_timeout_ms);
+    shutdown(k->fd, SHUT_RDWR);
+    k->started_us = 0;
+  }
+}
+
+/* The request is complete: no deadline while it runs. */
+static void clock_stop(struct evhttp_request *req) {
+  struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+  struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+  conn_clock_t *k = bev ? clock_of(bev) : NULL;
+  if (k) k->started_us = 0;
+}
+
+/* evhttp's bufferevent for a new connection (TLS or plain) with its
+ * request clock. */
+static struct bufferevent *conn_bev(struct event_base *base, void *arg) {
+  struct bufferevent *bev;
+  if (tls_ctx) {
+    SSL *ssl = SSL_new(tls_ctx);
+    if (!ssl) return NULL;
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+  } else {
+    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  }
+  if (!bev) return NULL;
+  /* a clock still naming this address belonged to a freed bufferevent */
+  for (conn_clock_t *old = clock_of(bev); old; old = clock_of(bev)) old->bev = NULL;
+  conn_clock_t *k = calloc(1, sizeof *k);
+  if (!k || !evbuffer_add_cb(bufferevent_get_input(bev), clock_input, k)) {
+    free(k);
+    return bev;                    /* serves, only without the deadline */
+  }
+  k->bev = bev;
+  k->d = arg;
+  k->fd = -1;
+  k->created_us = wh_now_us();
+  k->next = clocks;
+  clocks = k;
+  return bev;
+}
+
+static int clock_start_sweep(wh_daemon_t *d) {
+  uint64_t us = d->cfg.request_timeout_ms * 1000 / 4;
+  if (us < 10000) us = 10000;
+  struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+  clock_sweep_ev = event_new(d->base, -1, EV_PERSIST, clock_sweep, d);
+  return clock_sweep_ev && event_add(clock_sweep_ev, &tv) == 0 ? 0 : WH_ENOMEM;
+}
+
+static void clock_fini(void) {
+  if (clock_sweep_ev) event_free(clock_sweep_ev);
+  clock_sweep_ev = NULL;
+  while (clocks) {
+    conn_clock_t *k = clocks;
+    clocks = k->next;
+    free(k);
+  }
+}
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -521,12 +660,14 @@ static void do_metrics(reqctx_t *c) {
       "# TYPE wharf_queue_depth gauge\nwharf_queue_depth %u\n"
       "# TYPE wharf_in_flight gauge\nwharf_in_flight %u\n"
       "# TYPE wharf_deploys_total counter\nwharf_deploys_total %llu\n"
-      "# TYPE wharf_compile_seconds_total counter\nwharf_compile_seconds_total %.6f\n",
+      "# TYPE wharf_compile_seconds_total counter\nwharf_compile_seconds_total %.6f\n"
+      "# TYPE wharf_http_request_timeouts_total counter\nwharf_http_request_timeouts_total %llu\n",
       ps.memories_live, ps.memories_warm, ps.memories_clean, ps.instances_live,
       (unsigned long long)ps.memory_committed, (unsigned long long)ps.acquisitions,
       (unsigned long long)ps.affinity_hits, (unsigned long long)ps.failures,
       (unsigned long long)ps.images, qlen, atomic_load(&d->in_flight),
-      (unsigned long long)atomic_load(&d->deploys), atomic_load(&d->compile_us_total) / 1e6);
+      (unsigned long long)atomic_load(&d->deploys), atomic_load(&d->compile_us_total) / 1e6,
+      (unsigned long long)atomic_load(&d->request_timeouts));
   wh_cache_stats_t cs;
   if (d->cache && wh_cache_stats(d->cache, &cs, NULL, NULL) == 0)
     evbuffer_add_printf(b,
@@ -550,6 +691,7 @@ static void do_metrics(reqctx_t *c) {
 /* Replies exactly once (directly or through a job). */
 static void on_request(struct evhttp_request *req, void *arg) {
   reqctx_t c = {.d = arg, .req = req, .start_us = wh_now_us(), .route = R_OTHER};
+  clock_stop(req);
   unsigned char rnd[8];
   RAND_bytes(rnd, sizeof rnd);
   for (int i = 0; i < 8; i++) snprintf(c.rid + 2 * i, 3, "%02x", rnd[i]);
@@ -613,14 +755,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 /* ---- listeners ------------------------------------------------------------ */
 
-static struct bufferevent *tls_bev(struct event_base *base, void *arg) {
-  (void)arg;
-  SSL *ssl = SSL_new(tls_ctx);
-  if (!ssl) return NULL;
-  return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                        BEV_OPT_CLOSE_ON_FREE);
-}
-
 static int setup_tls(wh_daemon_t *d, wh_diag_t *diag) {
   tls_ctx = SSL_CTX_new(TLS_server_method());
   if (!tls_ctx) return wh_diag_set(diag, WH_ENOMEM, -1, "cannot create a TLS context");
@@ -633,7 +767,6 @@ static int setup_tls(wh_daemon_t *d, wh_diag_t *diag) {
     return wh_diag_set(diag, WH_EIO, -1, "TLS certificate/key (%s, %s): %s", d->cfg.tls_cert,
                        d->cfg.tls_key, err);
   }
-  evhttp_set_bevcb(d->http, tls_bev, NULL);
   return 0;
 }
 
@@ -655,6 +788,8 @@ int wh_http_start(wh_daemon_t *d, wh_diag_t *diag) {
     int rc = setup_tls(d, diag);
     if (rc) return rc;
   }
+  evhttp_set_bevcb(d->http, conn_bev, d);
+  if (clock_start_sweep(d) != 0) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
     char host[256];
     const char *a = d->cfg.listen[i];
@@ -685,6 +820,7 @@ void wh_http_stop_accepting(wh_daemon_t *d) {
 void wh_http_fini(wh_daemon_t *d) {
   if (d->http) evhttp_free(d->http);
   d->http = NULL;
+  clock_fini();
   if (tls_ctx) SSL_CTX_free(tls_ctx);
   tls_ctx = NULL;
 }
