@@ -11,12 +11,12 @@
 #   wharfd /healthz  GET /healthz (I/O thread only)
 #   invoke nop       POST .../invoke {"export":"nop"} (fresh instance per request)
 #   invoke add       POST .../invoke {"export":"add","args":[2,40]}
+#   invoke greet     POST .../invoke {"export":"greet","args":["World"]} on a
+#                    component (fresh instance per request; canonical ABI
+#                    strings both ways; the test suite's component fixture)
 #   /healthz, executors sleeping   every executor in a guest sleep (poll_oneoff)
 #   /healthz, executors spinning   every executor in a CPU-bound guest loop (until
 #                                  max_wall_time, the duration + 2 s)
-# greet(string) needs the component model: core modules take numbers only,
-# and components are not deployable yet (415), so `add` stands in for it.
-#
 # Knobs: WHARFD (default build/wharfd), BENCH_DURATION (10s), BENCH_CONNS (32),
 # BENCH_THREADS (2).  Needs wrk, nginx, wat2wasm, curl; installs wrk and nginx
 # from Debian when missing and run as root.
@@ -92,6 +92,17 @@ cat > "$TMP/bench.wat" <<'EOF'
     (drop (call $poll (i32.const 128) (i32.const 256) (i32.const 1) (i32.const 512)))))
 EOF
 wat2wasm "$TMP/bench.wat" -o "$TMP/bench.wasm"
+# greet(string) -> string: the component tests/wharfd builds from WAT
+python3 - "$ROOT/tests/wharfd/test_wharfd.py" "$TMP" <<'PY'
+import importlib.util, subprocess, sys
+spec = importlib.util.spec_from_file_location('tw', sys.argv[1])
+tw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tw)
+d = sys.argv[2]
+open(d + '/greet.wat', 'w').write(tw.GREET_CORE_WAT)
+subprocess.run(['wat2wasm', d + '/greet.wat', '-o', d + '/greet-core.wasm'], check=True)
+open(d + '/greet.wasm', 'wb').write(tw.build_component(open(d + '/greet-core.wasm', 'rb').read()))
+PY
 
 # ---- wharfd: the dev config's shape, workers = nproc ----
 NPROC=$(nproc)
@@ -127,6 +138,8 @@ done
 curl -sf "http://127.0.0.1:$WPORT/readyz" >/dev/null || { cat "$TMP/wharfd.log"; exit 1; }
 curl -sf -H "Authorization: Bearer $KEY" --data-binary @"$TMP/bench.wasm" \
   "http://127.0.0.1:$WPORT/v1/components/bench" >/dev/null
+curl -sf -H "Authorization: Bearer $KEY" --data-binary @"$TMP/greet.wasm" \
+  "http://127.0.0.1:$WPORT/v1/components/greet?stub_missing_imports=true" >/dev/null
 
 # ---- nginx: fixed 200, one worker (the peer of wharfd's one I/O thread) ----
 NPORT=$(free_port)
@@ -200,6 +213,7 @@ run_wrk "nginx 200" "http://127.0.0.1:$NPORT/" GET "" ""
 run_wrk "wharfd /healthz" "$W/healthz" GET "" ""
 run_wrk "invoke nop" "$INV" POST '{"export":"nop"}' "$KEY"
 run_wrk "invoke add" "$INV" POST '{"export":"add","args":[2,40]}' "$KEY"
+run_wrk "invoke greet" "$W/v1/components/greet/invoke" POST '{"export":"greet","args":["World"]}' "$KEY"
 
 busy() {   # export args: one call per worker, in the background
   BUSY=()
@@ -225,7 +239,7 @@ echo "wharfd HTTP (wrk -t$THREADS -c$CONNS -d$DUR, loopback, $NPROC CPUs shared 
 echo
 echo "| target | req/s | p50 ms | p99 ms | errors | req/s vs nginx |"
 echo "|---|---:|---:|---:|---:|---:|"
-for label in "nginx 200" "wharfd /healthz" "invoke nop" "invoke add" \
+for label in "nginx 200" "wharfd /healthz" "invoke nop" "invoke add" "invoke greet" \
              "/healthz, executors sleeping" "/healthz, executors spinning"; do
   echo "| $label | ${RPS[$label]} | $(ms "${P50[$label]}") | $(ms "${P99[$label]}") | ${ERR[$label]} | $(ratio "${RPS[$label]}" "$base") |"
 done
@@ -238,4 +252,3 @@ echo "targets (issue 6): invoke >= 50% of nginx: $(ratio "$nop" "$base") ($( [ $
      "nop p99 < 2 ms: $(ms "$p99") ms ($( [ "$p99" -lt 2000 ] && echo met || echo missed));" \
      "/healthz p99 < 5 ms while executors busy: $(ms "$hs") ms sleeping, $(ms "$hb") ms spinning" \
      "($( [ "$hs" -lt 5000 ] && [ "$hb" -lt 5000 ] && echo met || echo missed))"
-echo "greet(string): not measurable yet (needs a component; components get 415)"
