@@ -140,7 +140,7 @@ struct wh_daemon {
   struct evhttp *http;
   struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
   _Atomic bool ready;             /* start-up reload finished */
-  bool draining;
+  _Atomic bool draining;         /* read by every I/O thread */
   _Atomic uint32_t in_flight;     /* jobs queued or running */
 
   /* metrics (atomics; read by GET /metrics) */

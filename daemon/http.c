@@ -26,8 +26,13 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 
@@ -38,8 +43,28 @@ static const double latency_bounds[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025
                                           0.01, 0.025, 0.05, 0.1, 1.0, 10.0};
 
 static SSL_CTX *tls_ctx;
-static struct evhttp_bound_socket *bound[WH_CFG_MAX_LISTEN];
-static uint32_t nbound;
+
+/* One I/O thread: its own event loop and evhttp (evhttp is not
+ * thread-safe), accepting on its own dup() of every listening socket.
+ * ios[0] runs on the main thread's d->base (with the signal events); the
+ * others on their own threads.  A job's completion event lives on the
+ * base of the thread that received its request. */
+typedef struct conn_clock conn_clock_t;
+typedef struct wh_io {
+  wh_daemon_t *d;
+  uint32_t index;
+  struct event_base *base;
+  struct evhttp *http;
+  struct evhttp_bound_socket *bound[WH_CFG_MAX_LISTEN];
+  uint32_t nbound;
+  conn_clock_t *clocks;           /* request clocks of this thread's connections */
+  struct event *sweep;
+  pthread_t thread;
+  bool running;                   /* thread started (index > 0) */
+} wh_io_t;
+
+static wh_io_t *ios;
+static uint32_t nios;
 
 /* ---- whole-request deadline -----------------------------------------------
  *
@@ -61,20 +86,17 @@ static uint32_t nbound;
  * callback touches its clock only when bytes were added, never while the
  * buffer is being freed.  I/O thread only. */
 
-typedef struct conn_clock {
+struct conn_clock {
   struct bufferevent *bev;        /* NULL once known stale */
-  wh_daemon_t *d;
+  wh_io_t *io;
   int fd;                         /* -1 until the first byte */
   ino_t ino;
   uint64_t created_us, started_us;  /* started_us 0: between requests */
   struct conn_clock *next;
-} conn_clock_t;
+};
 
-static conn_clock_t *clocks;       /* every live clock */
-static struct event *clock_sweep_ev;
-
-static conn_clock_t *clock_of(const struct bufferevent *bev) {
-  for (conn_clock_t *k = clocks; k; k = k->next)
+static conn_clock_t *clock_of(wh_io_t *io, const struct bufferevent *bev) {
+  for (conn_clock_t *k = io->clocks; k; k = k->next)
     if (k->bev == bev) return k;
   return NULL;
 }
@@ -87,9 +109,9 @@ static bool clock_socket_gone(const conn_clock_t *k) {
 static void clock_sweep(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  wh_daemon_t *d = arg;
-  uint64_t now = wh_now_us(), limit = d->cfg.request_timeout_ms * 1000;
-  for (conn_clock_t **p = &clocks; *p;) {
+  wh_io_t *io = arg;
+  uint64_t now = wh_now_us(), limit = io->d->cfg.request_timeout_ms * 1000;
+  for (conn_clock_t **p = &io->clocks; *p;) {
     conn_clock_t *k = *p;
     bool gone = k->fd >= 0 ? clock_socket_gone(k) : now - k->created_us > 2 * limit;
     if (gone) {
@@ -114,26 +136,27 @@ static void clock_input(struct evbuffer *buf, const struct evbuffer_cb_info *inf
   }
   if (!k->started_us) {
     k->started_us = now;
-  } else if (now - k->started_us > k->d->cfg.request_timeout_ms * 1000 && k->fd >= 0) {
-    atomic_fetch_add(&k->d->request_timeouts, 1);
+  } else if (now - k->started_us > k->io->d->cfg.request_timeout_ms * 1000 && k->fd >= 0) {
+    atomic_fetch_add(&k->io->d->request_timeouts, 1);
     wh_log(WH_LOG_INFO, "closing a connection: its request took over request_timeout (%llu ms)",
-           (unsigned long long)k->d->cfg.request_timeout_ms);
+           (unsigned long long)k->io->d->cfg.request_timeout_ms);
     shutdown(k->fd, SHUT_RDWR);
     k->started_us = 0;
   }
 }
 
 /* The request is complete: no deadline while it runs. */
-static void clock_stop(struct evhttp_request *req) {
+static void clock_stop(wh_io_t *io, struct evhttp_request *req) {
   struct evhttp_connection *evcon = evhttp_request_get_connection(req);
   struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-  conn_clock_t *k = bev ? clock_of(bev) : NULL;
+  conn_clock_t *k = bev ? clock_of(io, bev) : NULL;
   if (k) k->started_us = 0;
 }
 
 /* evhttp's bufferevent for a new connection (TLS or plain) with its
  * request clock. */
 static struct bufferevent *conn_bev(struct event_base *base, void *arg) {
+  wh_io_t *io = arg;
   struct bufferevent *bev;
   if (tls_ctx) {
     SSL *ssl = SSL_new(tls_ctx);
@@ -145,35 +168,35 @@ static struct bufferevent *conn_bev(struct event_base *base, void *arg) {
   }
   if (!bev) return NULL;
   /* a clock still naming this address belonged to a freed bufferevent */
-  for (conn_clock_t *old = clock_of(bev); old; old = clock_of(bev)) old->bev = NULL;
+  for (conn_clock_t *old = clock_of(io, bev); old; old = clock_of(io, bev)) old->bev = NULL;
   conn_clock_t *k = calloc(1, sizeof *k);
   if (!k || !evbuffer_add_cb(bufferevent_get_input(bev), clock_input, k)) {
     free(k);
     return bev;                    /* serves, only without the deadline */
   }
   k->bev = bev;
-  k->d = arg;
+  k->io = io;
   k->fd = -1;
   k->created_us = wh_now_us();
-  k->next = clocks;
-  clocks = k;
+  k->next = io->clocks;
+  io->clocks = k;
   return bev;
 }
 
-static int clock_start_sweep(wh_daemon_t *d) {
-  uint64_t us = d->cfg.request_timeout_ms * 1000 / 4;
+static int clock_start_sweep(wh_io_t *io) {
+  uint64_t us = io->d->cfg.request_timeout_ms * 1000 / 4;
   if (us < 10000) us = 10000;
   struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
-  clock_sweep_ev = event_new(d->base, -1, EV_PERSIST, clock_sweep, d);
-  return clock_sweep_ev && event_add(clock_sweep_ev, &tv) == 0 ? 0 : WH_ENOMEM;
+  io->sweep = event_new(io->base, -1, EV_PERSIST, clock_sweep, io);
+  return io->sweep && event_add(io->sweep, &tv) == 0 ? 0 : WH_ENOMEM;
 }
 
-static void clock_fini(void) {
-  if (clock_sweep_ev) event_free(clock_sweep_ev);
-  clock_sweep_ev = NULL;
-  while (clocks) {
-    conn_clock_t *k = clocks;
-    clocks = k->next;
+static void clock_fini(wh_io_t *io) {
+  if (io->sweep) event_free(io->sweep);
+  io->sweep = NULL;
+  while (io->clocks) {
+    conn_clock_t *k = io->clocks;
+    io->clocks = k->next;
     free(k);
   }
 }
@@ -246,6 +269,7 @@ static json_t *error_body(const char *code, const char *msg) {
 
 typedef struct reqctx {
   wh_daemon_t *d;
+  wh_io_t *io;                    /* the thread the request arrived on */
   struct evhttp_request *req;
   uint64_t start_us;
   char rid[17];
@@ -326,7 +350,7 @@ static wh_job_t *new_job(reqctx_t *c, int kind) {
   job->start_us = c->start_us;
   memcpy(job->request_id, c->rid, sizeof job->request_id);
   job->tenant = c->tenant;
-  job->done = event_new(c->d->base, -1, 0, wh_http_job_done, job);
+  job->done = event_new(c->io->base, -1, 0, wh_http_job_done, job);
   if (!job->done) {
     free(job);
     return NULL;
@@ -690,8 +714,9 @@ static void do_metrics(reqctx_t *c) {
 
 /* Replies exactly once (directly or through a job). */
 static void on_request(struct evhttp_request *req, void *arg) {
-  reqctx_t c = {.d = arg, .req = req, .start_us = wh_now_us(), .route = R_OTHER};
-  clock_stop(req);
+  wh_io_t *io = arg;
+  reqctx_t c = {.d = io->d, .io = io, .req = req, .start_us = wh_now_us(), .route = R_OTHER};
+  clock_stop(io, req);
   unsigned char rnd[8];
   RAND_bytes(rnd, sizeof rnd);
   for (int i = 0; i < 8; i++) snprintf(c.rid + 2 * i, 3, "%02x", rnd[i]);
@@ -770,57 +795,139 @@ static int setup_tls(wh_daemon_t *d, wh_diag_t *diag) {
   return 0;
 }
 
-int wh_http_start(wh_daemon_t *d, wh_diag_t *diag) {
-  d->http = evhttp_new(d->base);
-  if (!d->http) return wh_diag_set(diag, WH_ENOMEM, -1, "cannot create the HTTP server");
-  evhttp_set_gencb(d->http, on_request, d);
-  evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg.max_body_size);
+/* A listening socket for "host:port" ("[v6]:port" too). */
+static int listen_on(const char *a, wh_diag_t *diag) {
+  char host[256];
+  const char *colon = strrchr(a, ':');
+  size_t hl = (size_t)(colon - a);
+  if (hl >= sizeof host) hl = sizeof host - 1;
+  memcpy(host, a, hl);
+  host[hl] = '\0';
+  if (host[0] == '[' && hl > 1 && host[hl - 1] == ']') {   /* [v6addr] */
+    memmove(host, host + 1, hl - 2);
+    host[hl - 2] = '\0';
+  }
+  struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                  .ai_protocol = IPPROTO_TCP,
+                                  .ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG};
+  struct evutil_addrinfo *ai = NULL;
+  int gai = evutil_getaddrinfo(host, colon + 1, &hints, &ai);
+  if (gai != 0)
+    return wh_diag_set(diag, WH_EIO, -1, "cannot listen on %s: %s", a, evutil_gai_strerror(gai));
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+  int one = 1, err = 0;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+    err = errno;
+  evutil_freeaddrinfo(ai);
+  if (err) {
+    if (fd >= 0) close(fd);
+    return wh_diag_set(diag, WH_EIO, -1, "cannot listen on %s: %s", a, strerror(err));
+  }
+  return fd;
+}
+
+static int io_setup(wh_io_t *io, wh_daemon_t *d, uint32_t index, wh_diag_t *diag) {
+  io->d = d;
+  io->index = index;
+  io->base = index == 0 ? d->base : event_base_new();
+  io->http = io->base ? evhttp_new(io->base) : NULL;
+  if (!io->http) return wh_diag_set(diag, WH_ENOMEM, -1, "cannot create the HTTP server");
+  evhttp_set_gencb(io->http, on_request, io);
+  evhttp_set_max_body_size(io->http, (ev_ssize_t)d->cfg.max_body_size);
   struct timeval tv = {.tv_sec = (time_t)(d->cfg.request_timeout_ms / 1000),
                        .tv_usec = (suseconds_t)(d->cfg.request_timeout_ms % 1000) * 1000};
-  evhttp_set_timeout_tv(d->http, &tv);
+  evhttp_set_timeout_tv(io->http, &tv);
   /* every method reaches the router, which answers a JSON 405 */
-  evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
-                                          EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-  evhttp_set_max_headers_size(d->http, 64 * 1024);
+  evhttp_set_allowed_methods(io->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                           EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                           EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+  evhttp_set_max_headers_size(io->http, 64 * 1024);
+  evhttp_set_bevcb(io->http, conn_bev, io);
+  if (clock_start_sweep(io) != 0) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  return 0;
+}
+
+static void *io_main(void *arg) {
+  wh_io_t *io = arg;
+  event_base_loop(io->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  return NULL;
+}
+
+int wh_http_start(wh_daemon_t *d, wh_diag_t *diag) {
   if (d->cfg.tls_cert) {
     int rc = setup_tls(d, diag);
     if (rc) return rc;
   }
-  evhttp_set_bevcb(d->http, conn_bev, d);
-  if (clock_start_sweep(d) != 0) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
-  for (uint32_t i = 0; i < d->cfg.nlisten; i++) {
-    char host[256];
-    const char *a = d->cfg.listen[i];
-    const char *colon = strrchr(a, ':');
-    size_t hl = (size_t)(colon - a);
-    if (hl >= sizeof host) hl = sizeof host - 1;
-    memcpy(host, a, hl);
-    host[hl] = '\0';
-    if (host[0] == '[' && hl > 1 && host[hl - 1] == ']') {   /* [v6addr] */
-      memmove(host, host + 1, hl - 2);
-      host[hl - 2] = '\0';
+  nios = d->cfg.io_threads ? d->cfg.io_threads : 1;
+  ios = calloc(nios, sizeof *ios);
+  if (!ios) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  for (uint32_t i = 0; i < nios; i++) {
+    int rc = io_setup(&ios[i], d, i, diag);
+    if (rc) return rc;
+  }
+  d->http = ios[0].http;
+  /* one listening socket per address; every thread accepts on a dup */
+  for (uint32_t a = 0; a < d->cfg.nlisten; a++) {
+    int fd = listen_on(d->cfg.listen[a], diag);
+    if (fd < 0) return fd;
+    for (uint32_t i = 0; i < nios; i++) {
+      int tfd = i + 1 == nios ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      struct evhttp_bound_socket *s =
+          tfd < 0 ? NULL : evhttp_accept_socket_with_handle(ios[i].http, tfd);
+      if (!s) {
+        if (tfd >= 0) close(tfd);
+        if (i + 1 < nios) close(fd);
+        return wh_diag_set(diag, WH_EIO, -1, "cannot listen on %s: %s", d->cfg.listen[a],
+                           strerror(errno));
+      }
+      ios[i].bound[ios[i].nbound++] = s;
     }
-    unsigned long port = strtoul(colon + 1, NULL, 10);
-    struct evhttp_bound_socket *s =
-        port > 65535 ? NULL : evhttp_bind_socket_with_handle(d->http, host, (ev_uint16_t)port);
-    if (!s) return wh_diag_set(diag, WH_EIO, -1, "cannot listen on %s: %s", a, strerror(errno));
-    bound[nbound++] = s;
-    wh_log(WH_LOG_INFO, "listening on %s%s", a, d->cfg.tls_cert ? " (TLS)" : "");
+    wh_log(WH_LOG_INFO, "listening on %s%s (%u I/O thread%s)", d->cfg.listen[a],
+           d->cfg.tls_cert ? ", TLS" : "", nios, nios == 1 ? "" : "s");
+  }
+  for (uint32_t i = 1; i < nios; i++) {
+    if (pthread_create(&ios[i].thread, NULL, io_main, &ios[i]) != 0)
+      return wh_diag_set(diag, WH_ENOMEM, -1, "cannot start I/O thread %u", i);
+    ios[i].running = true;
   }
   return 0;
 }
 
+/* Runs on the I/O thread that owns `arg`'s evhttp. */
+static void io_stop_accepting(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  wh_io_t *io = arg;
+  for (uint32_t i = 0; i < io->nbound; i++) evhttp_del_accept_socket(io->http, io->bound[i]);
+  io->nbound = 0;
+}
+
 void wh_http_stop_accepting(wh_daemon_t *d) {
-  for (uint32_t i = 0; i < nbound; i++) evhttp_del_accept_socket(d->http, bound[i]);
-  nbound = 0;
+  (void)d;
+  static const struct timeval now = {0, 0};
+  for (uint32_t i = 0; i < nios; i++) {
+    if (i == 0) io_stop_accepting(-1, 0, &ios[0]);
+    else event_base_once(ios[i].base, -1, EV_TIMEOUT, io_stop_accepting, &ios[i], &now);
+  }
 }
 
 void wh_http_fini(wh_daemon_t *d) {
-  if (d->http) evhttp_free(d->http);
+  for (uint32_t i = 1; i < nios; i++)
+    if (ios[i].running) {
+      event_base_loopbreak(ios[i].base);
+      pthread_join(ios[i].thread, NULL);
+    }
+  for (uint32_t i = 0; i < nios; i++) {
+    if (ios[i].http) evhttp_free(ios[i].http);
+    clock_fini(&ios[i]);
+    if (i > 0 && ios[i].base) event_base_free(ios[i].base);
+  }
+  free(ios);
+  ios = NULL;
+  nios = 0;
   d->http = NULL;
-  clock_fini();
   if (tls_ctx) SSL_CTX_free(tls_ctx);
   tls_ctx = NULL;
 }

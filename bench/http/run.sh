@@ -18,7 +18,7 @@
 #   /healthz, executors spinning   every executor in a CPU-bound guest loop (until
 #                                  max_wall_time, the duration + 2 s)
 # Knobs: WHARFD (default build/wharfd), BENCH_DURATION (10s), BENCH_CONNS (32),
-# BENCH_THREADS (2).  Needs wrk, nginx, wat2wasm, curl; installs wrk and nginx
+# BENCH_THREADS (2, wrk's), BENCH_IO_THREADS (1, wharfd's io_threads).  Needs wrk, nginx, wat2wasm, curl; installs wrk and nginx
 # from Debian when missing and run as root.
 set -euo pipefail
 
@@ -29,6 +29,7 @@ DUR_S=${DUR%s}
 case $DUR_S in ''|*[!0-9]*) echo "BENCH_DURATION is whole seconds, e.g. 10s" >&2; exit 2;; esac
 CONNS=${BENCH_CONNS:-32}
 THREADS=${BENCH_THREADS:-2}
+IO_THREADS=${BENCH_IO_THREADS:-1}
 
 if [ "${1:-}" = soak ]; then
   secs=${2:-60}
@@ -113,6 +114,7 @@ cat > "$TMP/wharfd.conf" <<EOF
 [server]
 listen = 127.0.0.1:$WPORT
 workers = $NPROC
+io_threads = $IO_THREADS
 [storage]
 data_dir = $TMP/data
 cache_max_size = 256 MiB
@@ -235,7 +237,7 @@ ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u / 1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 base=${RPS["nginx 200"]}
 echo
-echo "wharfd HTTP (wrk -t$THREADS -c$CONNS -d$DUR, loopback, $NPROC CPUs shared with wrk; in flight during busy rows: $inflight)"
+echo "wharfd HTTP (wrk -t$THREADS -c$CONNS -d$DUR, loopback, io_threads=$IO_THREADS, $NPROC CPUs shared with wrk; in flight during busy rows: $inflight)"
 echo
 echo "| target | req/s | p50 ms | p99 ms | errors | req/s vs nginx |"
 echo "|---|---:|---:|---:|---:|---:|"

@@ -393,6 +393,7 @@ class Env:
         self.wasm = {}
         self.verbose = args.verbose
         self.soak_seconds = args.soak_seconds
+        self.io_threads = args.io_threads
         self.ndaemons = 0
 
     def compile_fixtures(self):
@@ -434,6 +435,8 @@ class Wharfd:
         self.dir = env.newdir(label)
         self.data_dir = data_dir or os.path.join(self.dir, 'data')
         self.server = dict(workers='2')
+        if env.io_threads:
+            self.server['io_threads'] = str(env.io_threads)
         self.server.update(server or {})
         self.storage = dict(data_dir=self.data_dir, cache_max_size='64 MiB')
         self.storage.update(storage or {})
@@ -2474,6 +2477,8 @@ def main():
     ap.add_argument('--wharfd', required=True)
     ap.add_argument('--soak-seconds', type=float, default=float(os.environ.get('WHARFD_SOAK_SECONDS', 10)))
     ap.add_argument('-k', dest='only', help='run only tests whose name contains this')
+    ap.add_argument('--io-threads', type=int, default=0,
+                    help='run every wharfd with this many I/O threads (default: its config default)')
     ap.add_argument('-v', dest='verbose', action='store_true')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
     ap.add_argument('groups', nargs='+')
