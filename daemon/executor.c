@@ -138,15 +138,14 @@ static json_t *take_capture(int fd, bool *truncated) {
   off_t end = lseek(fd, 0, SEEK_CUR);
   json_t *s = NULL;
   *truncated = false;
-  if (end > 0) {
-    size_t n = (size_t)end > CAPTURE_MAX ? CAPTURE_MAX : (size_t)end;
-    *truncated = (size_t)end > CAPTURE_MAX;
-    char *buf = malloc(n);
-    ssize_t got = buf ? pread(fd, buf, n, 0) : -1;
-    if (got > 0) s = lossy_string(buf, (size_t)got);
-    free(buf);
-  }
-  /* memfds always truncate; the next call starts empty */
+  if (end <= 0) return NULL;     /* nothing written: one syscall, no reset */
+  size_t n = (size_t)end > CAPTURE_MAX ? CAPTURE_MAX : (size_t)end;
+  *truncated = (size_t)end > CAPTURE_MAX;
+  char *buf = malloc(n);
+  ssize_t got = buf ? pread(fd, buf, n, 0) : -1;
+  if (got > 0) s = lossy_string(buf, (size_t)got);
+  free(buf);
+  /* empty again for the next call */
   (void)!ftruncate(fd, 0);
   lseek(fd, 0, SEEK_SET);
   return s;
