@@ -44,6 +44,7 @@ static int bad_value(cm_cx_t *cx, const char *want, const wh_cm_val *v) {
 /* ---- type shapes ------------------------------------------------------------- */
 
 static const wh_cm_type_t *ty(const wh_cm_component_t *c, wh_cm_tid_t t) {
+  if (t <= WH_CM_T_LAST_PRIM) return &c->types[t];   /* never an alias */
   return &c->types[wh_cm__peel(c, t)];
 }
 
@@ -406,13 +407,30 @@ static int load_string_from_range(cm_cx_t *cx, uint32_t ptr, uint32_t tagged, wh
   }
   memset(out, 0, sizeof *out);
   out->kind = WH_CM_V_STRING;
+  if (enc == 2) out->str_src = WH_CM_STR_LATIN1;
+  else out->str_src = cx->enc == WH_CM_ENC_UTF16 ? WH_CM_STR_UTF16 : WH_CM_STR_UTF16_TAGGED;
   buf[o] = '\0';
   out->of.str.ptr = buf;
   out->of.str.len = o;
   return 0;
 }
 
-/* Lowers a UTF-8 host string (src_code_units = its byte length). */
+/* Writes code units u16[0..nu) at m as UTF-16LE, or as Latin-1 bytes. */
+static void put_u16(uint8_t *m, const uint16_t *u16, size_t nu) {
+  for (size_t k = 0; k < nu; k++) {
+    m[2 * k] = (uint8_t)u16[k];
+    m[2 * k + 1] = (uint8_t)(u16[k] >> 8);
+  }
+}
+
+static void put_latin1(uint8_t *m, const uint16_t *u16, size_t nu) {
+  for (size_t k = 0; k < nu; k++) m[k] = (uint8_t)u16[k];
+}
+
+/* Lowers a string.  The content is v's UTF-8; how memory is requested
+ * from realloc follows CanonicalABI.md store_string_into_range for the
+ * encoding the string had where it was lifted (v->str_src; host strings
+ * are UTF-8), so realloc sees what a fused adapter would do. */
 static int store_string(cm_cx_t *cx, const wh_cm_val *v, uint32_t *optr, uint32_t *olen) {
   const uint8_t *src = (const uint8_t *)v->of.str.ptr;
   size_t n = v->of.str.len;
@@ -420,26 +438,29 @@ static int store_string(cm_cx_t *cx, const wh_cm_val *v, uint32_t *optr, uint32_
   bool inc;
   if (!utf8_valid(src, n, &bad, &inc)) return bad_value(cx, "valid UTF-8 string", v);
   if (n > MAX_STRING_BYTE_LENGTH) return wh_cm__trap(cx, "string too long");
-  uint32_t units = (uint32_t)n, ptr;
+  uint32_t ptr;
   uint8_t *m = NULL;
   int rc;
-  if (cx->enc == WH_CM_ENC_UTF8) {
-    if ((rc = realloc_checked(cx, 0, 0, 1, units, &ptr))) return rc;
-    if (units) {
-      if ((rc = mem_at(cx, ptr, units, &m))) return rc;
-      memcpy(m, src, units);
+  uint8_t from = v->str_src <= WH_CM_STR_UTF16_TAGGED ? v->str_src : WH_CM_STR_UTF8;
+  if (cx->enc == WH_CM_ENC_UTF8 && from == WH_CM_STR_UTF8) {
+    /* store_string_copy */
+    if ((rc = realloc_checked(cx, 0, 0, 1, (uint32_t)n, &ptr))) return rc;
+    if (n) {
+      if ((rc = mem_at(cx, ptr, (uint32_t)n, &m))) return rc;
+      memcpy(m, src, n);
     }
     *optr = ptr;
-    *olen = units;
+    *olen = (uint32_t)n;
     return 0;
   }
   /* decode once into UTF-16 code units */
   uint16_t *u16 = malloc((n + 1) * sizeof *u16);
   if (!u16) return WH_ENOMEM;
-  size_t nu = 0, i = 0;
+  size_t nu = 0, i = 0, nchars = 0;
   bool all_latin1 = true;
   while (i < n) {
     uint32_t cp = (uint32_t)next_utf8(src, n, &i);
+    nchars++;
     if (cp > 0xFF) all_latin1 = false;
     if (cp >= 0x10000) {
       cp -= 0x10000;
@@ -449,43 +470,110 @@ static int store_string(cm_cx_t *cx, const wh_cm_val *v, uint32_t *optr, uint32_
       u16[nu++] = (uint16_t)cp;
     }
   }
-  if (cx->enc == WH_CM_ENC_UTF16) {
-    uint64_t worst = 2 * (uint64_t)units;
-    if (worst > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
-    if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)worst, &ptr))) goto out;
-    if (nu) {
-      if ((rc = mem_at(cx, ptr, 2 * nu, &m))) goto out;
-      for (size_t k = 0; k < nu; k++) { m[2 * k] = (uint8_t)u16[k]; m[2 * k + 1] = (uint8_t)(u16[k] >> 8); }
+  if (from == WH_CM_STR_LATIN1 && !all_latin1) from = WH_CM_STR_UTF8;   /* not from Latin-1 */
+  /* the source's code units */
+  uint64_t units = from == WH_CM_STR_UTF8 ? n : from == WH_CM_STR_LATIN1 ? nchars : nu;
+  if (cx->enc == WH_CM_ENC_UTF8) {
+    /* store_utf16_to_utf8 / store_latin1_to_utf8: guess one byte a unit,
+     * else realloc to the worst case and shrink */
+    uint64_t worst = units * (from == WH_CM_STR_LATIN1 ? 2 : 3);
+    if ((rc = realloc_checked(cx, 0, 0, 1, (uint32_t)units, &ptr))) goto out;
+    if (n == units) {
+      if (n && (rc = mem_at(cx, ptr, (uint32_t)n, &m))) goto out;
+      if (n) memcpy(m, src, n);
+      *optr = ptr;
+      *olen = (uint32_t)n;
+      goto out;
     }
-    if (2 * nu < worst) {
-      if ((rc = realloc_checked(cx, ptr, (uint32_t)worst, 2, (uint32_t)(2 * nu), &ptr))) goto out;
+    if (worst > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
+    if ((rc = realloc_checked(cx, ptr, (uint32_t)units, 1, (uint32_t)worst, &ptr))) goto out;
+    if ((rc = mem_at(cx, ptr, (uint32_t)n, &m))) goto out;
+    memcpy(m, src, n);
+    if (worst > n && (rc = realloc_checked(cx, ptr, (uint32_t)worst, 1, (uint32_t)n, &ptr)))
+      goto out;
+    *optr = ptr;
+    *olen = (uint32_t)n;
+    goto out;
+  }
+  if (cx->enc == WH_CM_ENC_UTF16) {
+    if (from == WH_CM_STR_UTF8) {
+      /* store_utf8_to_utf16: the worst case, then shrink */
+      uint64_t worst = 2 * units;
+      if (worst > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
+      if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)worst, &ptr))) goto out;
+      if (nu) {
+        if ((rc = mem_at(cx, ptr, (uint32_t)(2 * nu), &m))) goto out;
+        put_u16(m, u16, nu);
+      }
+      if (2 * nu < worst &&
+          (rc = realloc_checked(cx, ptr, (uint32_t)worst, 2, (uint32_t)(2 * nu), &ptr)))
+        goto out;
+    } else {
+      /* store_string_copy: the exact size (Latin-1 inflates to UTF-16) */
+      if (2 * (uint64_t)nu > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
+      if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)(2 * nu), &ptr))) goto out;
+      if (nu) {
+        if ((rc = mem_at(cx, ptr, (uint32_t)(2 * nu), &m))) goto out;
+        put_u16(m, u16, nu);
+      }
     }
     *optr = ptr;
     *olen = (uint32_t)nu;
     goto out;
   }
   /* latin1+utf16 */
-  if ((rc = realloc_checked(cx, 0, 0, 2, units, &ptr))) goto out;
-  if (all_latin1) {
+  if (from == WH_CM_STR_LATIN1) {
+    /* store_string_copy: Latin-1 stays Latin-1 */
+    if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)nu, &ptr))) goto out;
     if (nu) {
-      if ((rc = mem_at(cx, ptr, nu, &m))) goto out;
-      for (size_t k = 0; k < nu; k++) m[k] = (uint8_t)u16[k];
-    }
-    if (nu < units) {
-      if ((rc = realloc_checked(cx, ptr, units, 2, (uint32_t)nu, &ptr))) goto out;
+      if ((rc = mem_at(cx, ptr, (uint32_t)nu, &m))) goto out;
+      put_latin1(m, u16, nu);
     }
     *optr = ptr;
     *olen = (uint32_t)nu;
     goto out;
-  } else {
-    uint64_t worst = 2 * (uint64_t)units;
-    if (worst > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
-    if ((rc = realloc_checked(cx, ptr, units, 2, (uint32_t)worst, &ptr))) goto out;
-    if ((rc = mem_at(cx, ptr, 2 * nu, &m))) goto out;
-    for (size_t k = 0; k < nu; k++) { m[2 * k] = (uint8_t)u16[k]; m[2 * k + 1] = (uint8_t)(u16[k] >> 8); }
-    if (worst > 2 * nu) {
-      if ((rc = realloc_checked(cx, ptr, (uint32_t)worst, 2, (uint32_t)(2 * nu), &ptr))) goto out;
+  }
+  if (from == WH_CM_STR_UTF16_TAGGED) {
+    /* store_probably_utf16_to_latin1_or_utf16: UTF-16 first, deflate to
+     * Latin-1 if every code point fits (that realloc asks alignment 1) */
+    if (2 * (uint64_t)nu > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
+    if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)(2 * nu), &ptr))) goto out;
+    if (nu) {
+      if ((rc = mem_at(cx, ptr, (uint32_t)(2 * nu), &m))) goto out;
+      put_u16(m, u16, nu);
     }
+    if (!all_latin1) {
+      *optr = ptr;
+      *olen = (uint32_t)nu | UTF16_TAG;
+      goto out;
+    }
+    if (nu) put_latin1(m, u16, nu);   /* deflated in place; realloc keeps them */
+    if ((rc = realloc_checked(cx, ptr, (uint32_t)(2 * nu), 1, (uint32_t)nu, &ptr))) goto out;
+    *optr = ptr;
+    *olen = (uint32_t)nu;
+    goto out;
+  }
+  /* store_string_to_latin1_or_utf16 (from UTF-8 or UTF-16): guess
+   * Latin-1, else inflate to the worst case and shrink */
+  if ((rc = realloc_checked(cx, 0, 0, 2, (uint32_t)units, &ptr))) goto out;
+  if (all_latin1) {
+    if (nu) {
+      if ((rc = mem_at(cx, ptr, (uint32_t)nu, &m))) goto out;
+      put_latin1(m, u16, nu);
+    }
+    if (nu < units && (rc = realloc_checked(cx, ptr, (uint32_t)units, 2, (uint32_t)nu, &ptr)))
+      goto out;
+    *optr = ptr;
+    *olen = (uint32_t)nu;
+  } else {
+    uint64_t worst = 2 * units;
+    if (worst > MAX_STRING_BYTE_LENGTH) { rc = wh_cm__trap(cx, "string too long"); goto out; }
+    if ((rc = realloc_checked(cx, ptr, (uint32_t)units, 2, (uint32_t)worst, &ptr))) goto out;
+    if ((rc = mem_at(cx, ptr, (uint32_t)(2 * nu), &m))) goto out;
+    put_u16(m, u16, nu);
+    if (worst > 2 * nu &&
+        (rc = realloc_checked(cx, ptr, (uint32_t)worst, 2, (uint32_t)(2 * nu), &ptr)))
+      goto out;
     *optr = ptr;
     *olen = (uint32_t)nu | UTF16_TAG;
   }
@@ -621,6 +709,7 @@ static int lower_handle(cm_cx_t *cx, const wh_cm_val *v, uint8_t kind, wh_cm_tid
 }
 
 int wh_cm__call_end(cm_cx_t *cx, cm_call_t *call, bool check) {
+  if (call->nlend == 0 && !call->lend_inst) goto check;   /* nothing lent: no frees */
   for (uint32_t i = 0; i < call->nlend; i++) {
     cm_htable_t *t = wh_cm__handles(call->lend_inst[i]);
     uint32_t idx = call->lend_idx[i];
@@ -631,6 +720,7 @@ int wh_cm__call_end(cm_cx_t *cx, cm_call_t *call, bool check) {
   call->lend_inst = NULL;
   call->lend_idx = NULL;
   call->nlend = call->caplend = 0;
+check:
   if (check && call->borrows)
     return wh_cm__trap(cx, "borrow handles still remain at the end of the call");
   return 0;
@@ -663,8 +753,18 @@ static int lift_scalar(cm_cx_t *cx, uint8_t kind, uint64_t x, wh_cm_val *out) {
   case WH_CM_T_U32: out->of.u = (uint32_t)x; break;
   case WH_CM_T_S64: out->of.s = (int64_t)x; break;
   case WH_CM_T_U64: out->of.u = x; break;
-  case WH_CM_T_F32: { uint32_t b = (uint32_t)x; memcpy(&out->of.f32, &b, 4); break; }
-  case WH_CM_T_F64: memcpy(&out->of.f64, &x, 8); break;
+  /* canonicalize_nan32/64: one NaN per float type */
+  case WH_CM_T_F32: {
+    uint32_t b = (uint32_t)x;
+    if ((b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu)) b = 0x7fc00000u;
+    memcpy(&out->of.f32, &b, 4);
+    break;
+  }
+  case WH_CM_T_F64:
+    if ((x & 0x7ff0000000000000ull) == 0x7ff0000000000000ull && (x & 0x000fffffffffffffull))
+      x = 0x7ff8000000000000ull;
+    memcpy(&out->of.f64, &x, 8);
+    break;
   case WH_CM_T_CHAR: {
     uint32_t c = (uint32_t)x;
     if (c >= 0x110000 || (c >= 0xD800 && c <= 0xDFFF)) {
@@ -765,9 +865,10 @@ static int scalar_bits(cm_cx_t *cx, uint8_t k, const wh_cm_val *v, uint64_t *out
   if (!int_fits(k, v)) return bad_value(cx, wh_cm_vkind_name((wh_cm_vkind_t)k), v);
   switch (k) {
   case WH_CM_T_BOOL: *out = v->of.b ? 1 : 0; break;
-  case WH_CM_T_S8: *out = (uint8_t)v->of.s; break;
-  case WH_CM_T_S16: *out = (uint16_t)v->of.s; break;
-  case WH_CM_T_S32: *out = (uint32_t)v->of.s; break;
+  /* lower_flat_signed(v, 32): sign-extended to the i32 (stores write
+   * only the low bytes) */
+  case WH_CM_T_S8: case WH_CM_T_S16:
+  case WH_CM_T_S32: *out = (uint32_t)(int32_t)v->of.s; break;
   case WH_CM_T_S64: *out = (uint64_t)v->of.s; break;
   case WH_CM_T_U8: case WH_CM_T_U16: case WH_CM_T_U32: case WH_CM_T_U64: *out = v->of.u; break;
   case WH_CM_T_F32: { uint32_t b; memcpy(&b, &v->of.f32, 4); *out = b; break; }
@@ -995,13 +1096,25 @@ static uint32_t flat_total(const wh_cm_component_t *c, const wh_cm_tid_t *types,
   return k;
 }
 
+uint32_t wh_cm__flat_total(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
+                           uint32_t max) {
+  return flat_total(c, types, n, max);
+}
+
 int wh_cm__lift_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
                        uint32_t max_flat, const uint64_t *flat, uint32_t nflat,
                        wh_cm_val *vals) {
+  return wh_cm__lift_values_k(cx, types, ntypes, max_flat,
+                              flat_total(cx->c, types, ntypes, max_flat), flat, nflat, vals);
+}
+
+int wh_cm__lift_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                         uint32_t max_flat, uint32_t total, const uint64_t *flat,
+                         uint32_t nflat, wh_cm_val *vals) {
   int rc = 0;
   uint32_t i = 0;
   for (uint32_t k = 0; k < ntypes; k++) memset(&vals[k], 0, sizeof vals[k]);
-  if (flat_total(cx->c, types, ntypes, max_flat) > max_flat) {
+  if (total > max_flat) {
     uint32_t ptr = nflat ? (uint32_t)flat[0] : 0, a, s;
     tuple_shape(cx->c, types, ntypes, &a, &s);
     if (ptr != align_to(ptr, a)) return wh_cm__trap(cx, "unaligned pointer");
@@ -1026,8 +1139,16 @@ int wh_cm__lift_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
 int wh_cm__lower_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
                         uint32_t max_flat, const wh_cm_val *vals, uint64_t *flat,
                         uint32_t *nflat, const uint64_t *retptr) {
+  return wh_cm__lower_values_k(cx, types, ntypes, max_flat,
+                               flat_total(cx->c, types, ntypes, max_flat), vals, flat, nflat,
+                               retptr);
+}
+
+int wh_cm__lower_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                          uint32_t max_flat, uint32_t total, const wh_cm_val *vals,
+                          uint64_t *flat, uint32_t *nflat, const uint64_t *retptr) {
   int rc;
-  if (flat_total(cx->c, types, ntypes, max_flat) > max_flat) {
+  if (total > max_flat) {
     uint32_t a, s, ptr;
     tuple_shape(cx->c, types, ntypes, &a, &s);
     if (retptr) {

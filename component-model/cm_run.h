@@ -26,6 +26,13 @@ struct wh_cm_rtype {
   cm_rinst_t *impl;          /* the instance that defined it (NULL: host) */
   wh_func_t *dtor;           /* core destructor or NULL */
   wh_cm_tid_t tid;
+  /* Host resources (wh_cm_linker_define_resource; impl NULL, tid 0):
+   * malloc'ed, shared by the linker and every instance linking it, freed
+   * when the last of them lets go (refs updated atomically). */
+  wh_cm_resource_dtor_t host_dtor;
+  void *host_env;
+  uint32_t refs;
+  char *name;
 };
 
 typedef struct cm_handle {
@@ -95,6 +102,17 @@ int wh_cm__lift_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
 int wh_cm__lower_values(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
                         uint32_t max_flat, const wh_cm_val *vals, uint64_t *flat,
                         uint32_t *nflat, const uint64_t *retptr);
+/* How many flat values `types` flatten to (counting stops past `max`),
+ * for a caller that lifts or lowers the same types on every call to pass
+ * as `total` to the _k variants of the two functions above. */
+uint32_t wh_cm__flat_total(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
+                           uint32_t max);
+int wh_cm__lift_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                         uint32_t max_flat, uint32_t total, const uint64_t *flat,
+                         uint32_t nflat, wh_cm_val *vals);
+int wh_cm__lower_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
+                          uint32_t max_flat, uint32_t total, const wh_cm_val *vals,
+                          uint64_t *flat, uint32_t *nflat, const uint64_t *retptr);
 
 int wh_cm__trap(cm_cx_t *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -108,5 +126,16 @@ wh_cm_rtype_t *wh_cm__rtype(cm_rinst_t *inst, wh_cm_tid_t res);
 cm_htable_t *wh_cm__handles(cm_rinst_t *inst);
 /* Ends a call: releases lends; traps if borrows remain. */
 int wh_cm__call_end(cm_cx_t *cx, cm_call_t *call, bool check);
+
+/* ---- instance.c ----------------------------------------------------------- */
+/* Ends the whole invocation from a host function with `status` (WASI
+ * wasi:cli/exit): returns WH_EEXIT for the host function to return; the
+ * call then unwinds every frame, wh_cm_call returns WH_EEXIT and
+ * wh_exec_exit_status() gives `status`. */
+int wh_cm__hostcall_exit(wh_cm_hostcall_t *call, int status);
+/* Traps a host function with one of the engine's kinds (a wait that ran
+ * into the deadline: WH_TRAP_DEADLINE) and its spec text; the kind
+ * survives the way out (wh_exec_trap).  Returns WH_ETRAP. */
+int wh_cm__hostcall_trap_kind(wh_cm_hostcall_t *call, wh_trap_code_t kind);
 
 #endif /* WH_CM_RUN_H */

@@ -31,7 +31,8 @@
 
 enum { CF_HOST = 1, CF_LIFTED, CF_MISSING };
 
-typedef struct cm_func {
+/* A component function (the public wh_cm_func_t handle). */
+typedef struct wh_cm_func {
   int kind;
   wh_cm_tid_t type;
   cm_rinst_t *inst;          /* LIFTED: the callee instance */
@@ -42,6 +43,13 @@ typedef struct cm_func {
   wh_cm_host_fn_t fn;        /* HOST */
   void *env;
   char *name;                /* HOST / MISSING */
+  /* LIFTED, filled by prep_func when made, so a call looks nothing up:
+   * param types, result type (0: none), their flat counts (past the
+   * MAX_FLAT_* limit when spilled), the core function's signature */
+  wh_cm_tid_t *pt, rt;
+  uint32_t np, pflat, rflat;
+  const char *cps, *crs;
+  uint32_t ncp, ncr;
 } cm_func_t;
 
 typedef struct citem {
@@ -106,6 +114,16 @@ struct wh_cm_linker {
   void **envs;
   uint32_t n, cap;
   bool trap_missing;
+  char **mnames;             /* host core modules (borrowed) */
+  const wh_module_t **mods;
+  uint32_t nmods, capmods;
+  char **inames;             /* component instances (borrowed) */
+  wh_cm_instance_t **insts;
+  uint32_t ninsts, capinsts;
+  wh_cm_rtype_t **res;       /* host resources (one reference each) */
+  uint32_t nres, capres;
+  uint32_t *hslot;           /* hash of names by semver key: index + 1, 0 empty */
+  uint32_t hcap;             /* a power of two, > 2 * n (or 0) */
 };
 
 struct wh_cm_instance {
@@ -116,6 +134,7 @@ struct wh_cm_instance {
   vec_t allocs;              /* malloc'ed blocks, freed at the end */
   vec_t rinsts;
   vec_t engine_insts;        /* freed in reverse order */
+  vec_t hostres;             /* host resource types linked: one ref each */
   char trap[CM_TRAPMSG];
   char missing[1024];
   uint32_t nmissing;
@@ -124,6 +143,7 @@ struct wh_cm_instance {
 struct wh_cm_hostcall {
   wh_exec_t *x;
   char *trap;
+  wh_caller_t *caller;       /* the lowered call's core caller, or NULL */
 };
 
 static bool vpush(vec_t *v, void *p) {
@@ -211,25 +231,169 @@ wh_cm_linker_t *wh_cm_linker_new(wh_engine_t *e) {
   return l;
 }
 
+static void rtype_release(wh_cm_rtype_t *rt) {
+  if (rt && __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    free(rt->name);
+    free(rt);
+  }
+}
+
 void wh_cm_linker_free(wh_cm_linker_t *l) {
   if (!l) return;
   for (uint32_t i = 0; i < l->n; i++) free(l->names[i]);
   free(l->names);
   free(l->fns);
   free(l->envs);
+  for (uint32_t i = 0; i < l->nmods; i++) free(l->mnames[i]);
+  free(l->mnames);
+  free(l->mods);
+  for (uint32_t i = 0; i < l->ninsts; i++) free(l->inames[i]);
+  free(l->inames);
+  free(l->insts);
+  for (uint32_t i = 0; i < l->nres; i++) rtype_release(l->res[i]);
+  free(l->res);
+  free(l->hslot);
   free(l);
 }
 
+/* Semver-compatible names: "ns:pkg/iface@1.2.3#fn" is keyed
+ * "ns:pkg/iface@1#fn", "@0.2.3" as "@0.2" (0.x: the minor decides), so a
+ * definition at one version satisfies an import at any compatible one
+ * (wasmtime's rule); "@0.0.x" and pre-releases ("@0.2.0-rc.1") stay
+ * exact.  Writes the key into out[cap] (NUL-terminated); returns false
+ * when it does not fit (the caller then compares exactly). */
+static bool name_key(const char *name, char *out, size_t cap) {
+  size_t o = 0;
+  for (const char *p = name; *p;) {
+    if (*p != '@') {
+      if (o + 1 >= cap) return false;
+      out[o++] = *p++;
+      continue;
+    }
+    const char *v = p + 1, *end = v;
+    while (*end && *end != '#') end++;
+    unsigned long maj = 0, min = 0;
+    bool plain = end > v;
+    for (const char *q = v; q < end && plain; q++)
+      plain = (*q >= '0' && *q <= '9') || *q == '.';
+    if (plain) {
+      char *e1, *e2;
+      maj = strtoul(v, &e1, 10);
+      plain = *e1 == '.';
+      if (plain) min = strtoul(e1 + 1, &e2, 10);
+      plain = plain && (maj > 0 || min > 0);
+    }
+    int w = plain ? (maj ? snprintf(out + o, cap - o, "@%lu", maj)
+                         : snprintf(out + o, cap - o, "@0.%lu", min))
+                  : snprintf(out + o, cap - o, "@%.*s", (int)(end - v), v);
+    if (w < 0 || (size_t)w >= cap - o) return false;
+    o += (size_t)w;
+    p = end;
+  }
+  out[o] = '\0';
+  return true;
+}
+
+/* Whether two names are equal or semver-compatible (see name_key). */
+static bool name_compat(const char *a, const char *b) {
+  char ka[512], kb[512];
+  if (strcmp(a, b) == 0) return true;
+  return name_key(a, ka, sizeof ka) && name_key(b, kb, sizeof kb) && strcmp(ka, kb) == 0;
+}
+
+static uint32_t name_hash(const char *name) {
+  char k[512];
+  const char *s = name_key(name, k, sizeof k) ? k : name;
+  uint32_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+  return h;
+}
+
+/* A host resource by exact name, else by a compatible one. */
+static wh_cm_rtype_t *linker_resource(const wh_cm_linker_t *l, const char *name) {
+  wh_cm_rtype_t *compat = NULL;
+  for (uint32_t i = 0; l && i < l->nres; i++) {
+    if (strcmp(l->res[i]->name, name) == 0) return l->res[i];
+    if (!compat && name_compat(l->res[i]->name, name)) compat = l->res[i];
+  }
+  return compat;
+}
+
+int wh_cm_linker_define_resource(wh_cm_linker_t *l, const char *name,
+                                 wh_cm_resource_dtor_t dtor, void *env, wh_cm_rtype_t **out) {
+  if (out) *out = NULL;
+  if (!l || !name) return WH_EINVAL;
+  for (uint32_t i = 0; i < l->nres; i++)
+    if (strcmp(l->res[i]->name, name) == 0) return WH_EEXISTS;
+  if (l->nres == l->capres) {
+    uint32_t nc = l->capres ? 2 * l->capres : 8;
+    wh_cm_rtype_t **nr = realloc(l->res, nc * sizeof *nr);
+    if (!nr) return WH_ENOMEM;
+    l->res = nr;
+    l->capres = nc;
+  }
+  wh_cm_rtype_t *rt = calloc(1, sizeof *rt);
+  size_t nl = strlen(name) + 1;
+  char *copy = malloc(nl);
+  if (!rt || !copy) {
+    free(rt);
+    free(copy);
+    return WH_ENOMEM;
+  }
+  memcpy(copy, name, nl);
+  rt->name = copy;
+  rt->host_dtor = dtor;
+  rt->host_env = env;
+  rt->refs = 1;
+  l->res[l->nres++] = rt;
+  if (out) *out = rt;
+  return 0;
+}
+
+/* A host function by exact name (exact) or else by a semver-compatible
+ * one: the index into l->names, or -1.  One probe sequence of the hash
+ * (keyed by name_key) holds every compatible name. */
+static int linker_lookup(const wh_cm_linker_t *l, const char *name, bool exact) {
+  if (!l || !l->hcap) return -1;
+  int compat = -1;
+  for (uint32_t i = name_hash(name) & (l->hcap - 1); l->hslot[i]; i = (i + 1) & (l->hcap - 1)) {
+    uint32_t k = l->hslot[i] - 1;
+    if (strcmp(l->names[k], name) == 0) return (int)k;
+    if (!exact && compat < 0 && name_compat(l->names[k], name)) compat = (int)k;
+  }
+  return compat;
+}
+
 static int linker_find(const wh_cm_linker_t *l, const char *name) {
-  for (uint32_t i = 0; i < l->n; i++)
-    if (strcmp(l->names[i], name) == 0) return (int)i;
-  return -1;
+  return linker_lookup(l, name, false);
+}
+
+/* Puts l->names[k] in the hash, growing it first when half full. */
+static int linker_index(wh_cm_linker_t *l, uint32_t k) {
+  if (2 * (l->n + 1) >= l->hcap) {
+    uint32_t nc = l->hcap ? 2 * l->hcap : 64;
+    uint32_t *ns = calloc(nc, sizeof *ns);
+    if (!ns) return WH_ENOMEM;
+    free(l->hslot);
+    l->hslot = ns;
+    l->hcap = nc;
+    for (uint32_t j = 0; j < l->n; j++) {
+      if (j == k) continue;
+      uint32_t i = name_hash(l->names[j]) & (nc - 1);
+      while (ns[i]) i = (i + 1) & (nc - 1);
+      ns[i] = j + 1;
+    }
+  }
+  uint32_t i = name_hash(l->names[k]) & (l->hcap - 1);
+  while (l->hslot[i]) i = (i + 1) & (l->hcap - 1);
+  l->hslot[i] = k + 1;
+  return 0;
 }
 
 int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name, wh_cm_host_fn_t fn,
                              void *env) {
   if (!l || !name || !fn) return WH_EINVAL;
-  if (linker_find(l, name) >= 0) return WH_EEXISTS;
+  if (linker_lookup(l, name, true) >= 0) return WH_EEXISTS;
   if (l->n == l->cap) {
     uint32_t nc = l->cap ? 2 * l->cap : 16;
     char **nn = realloc(l->names, nc * sizeof *nn);
@@ -248,7 +412,72 @@ int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name, wh_cm_host_fn_
   if (l->names[l->n]) memcpy(l->names[l->n], name, nl);
   if (!l->names[l->n]) return WH_ENOMEM;
   l->fns[l->n] = fn;
-  l->envs[l->n++] = env;
+  l->envs[l->n] = env;
+  if (linker_index(l, l->n) != 0) {
+    free(l->names[l->n]);
+    return WH_ENOMEM;
+  }
+  l->n++;
+  return 0;
+}
+
+static const wh_module_t *linker_module(const wh_cm_linker_t *l, const char *name) {
+  for (uint32_t i = 0; l && i < l->nmods; i++)
+    if (strcmp(l->mnames[i], name) == 0) return l->mods[i];
+  return NULL;
+}
+
+int wh_cm_linker_define_module(wh_cm_linker_t *l, const char *name, const wh_module_t *m) {
+  if (!l || !name || !m) return WH_EINVAL;
+  if (linker_module(l, name) || linker_lookup(l, name, true) >= 0) return WH_EEXISTS;
+  if (l->nmods == l->capmods) {
+    uint32_t nc = l->capmods ? 2 * l->capmods : 4;
+    char **nn = realloc(l->mnames, nc * sizeof *nn);
+    if (!nn) return WH_ENOMEM;
+    l->mnames = nn;
+    const wh_module_t **nm = realloc(l->mods, nc * sizeof *nm);
+    if (!nm) return WH_ENOMEM;
+    l->mods = nm;
+    l->capmods = nc;
+  }
+  size_t nl = strlen(name) + 1;
+  char *copy = malloc(nl);
+  if (!copy) return WH_ENOMEM;
+  memcpy(copy, name, nl);
+  l->mnames[l->nmods] = copy;
+  l->mods[l->nmods++] = m;
+  return 0;
+}
+
+static wh_cm_instance_t *linker_instance(const wh_cm_linker_t *l, const char *name) {
+  for (uint32_t i = 0; l && i < l->ninsts; i++)
+    if (strcmp(l->inames[i], name) == 0) return l->insts[i];
+  return NULL;
+}
+
+int wh_cm_linker_define_instance(wh_cm_linker_t *l, const char *name, wh_cm_instance_t *inst) {
+  if (!l || !name || !inst) return WH_EINVAL;
+  for (uint32_t i = 0; i < l->ninsts; i++)
+    if (strcmp(l->inames[i], name) == 0) {
+      l->insts[i] = inst;
+      return 0;
+    }
+  if (l->ninsts == l->capinsts) {
+    uint32_t nc = l->capinsts ? 2 * l->capinsts : 4;
+    char **nn = realloc(l->inames, nc * sizeof *nn);
+    if (!nn) return WH_ENOMEM;
+    l->inames = nn;
+    wh_cm_instance_t **ni = realloc(l->insts, nc * sizeof *ni);
+    if (!ni) return WH_ENOMEM;
+    l->insts = ni;
+    l->capinsts = nc;
+  }
+  size_t nl = strlen(name) + 1;
+  char *copy = malloc(nl);
+  if (!copy) return WH_ENOMEM;
+  memcpy(copy, name, nl);
+  l->inames[l->ninsts] = copy;
+  l->insts[l->ninsts++] = inst;
   return 0;
 }
 
@@ -309,6 +538,18 @@ int wh_cm_hostcall_trap(wh_cm_hostcall_t *call, const char *fmt, ...) {
 
 wh_exec_t *wh_cm_hostcall_exec(wh_cm_hostcall_t *call) { return call->x; }
 
+int wh_cm__hostcall_trap_kind(wh_cm_hostcall_t *call, wh_trap_code_t kind) {
+  snprintf(call->trap, CM_TRAPMSG, "%s", wh_trap_text(kind));
+  if (call->caller) return wh_caller_trap_kind(call->caller, kind);
+  return WH_ETRAP;
+}
+
+int wh_cm__hostcall_exit(wh_cm_hostcall_t *call, int status) {
+  snprintf(call->trap, CM_TRAPMSG, "exit with status %d", status);
+  if (call->caller) return wh_caller_exit(call->caller, status);
+  return WH_EEXIT;
+}
+
 /* ---- raw slots <-> engine values --------------------------------------------------- */
 
 static wh_val_t slot_val(uint64_t s, char t) {
@@ -335,21 +576,40 @@ static uint64_t val_slot(const wh_val_t *v) {
   }
 }
 
+/* Calls engine function `f` of signature ps[np] -> rs[nr] with raw
+ * slots (params in, results out). */
+static int call_sig(wh_exec_t *x, wh_func_t *f, const char *ps, uint32_t np, uint32_t nr,
+                    uint64_t *slots) {
+  wh_val_t a[64], r[16];
+  if (np > 64 || nr > 16) return WH_EINVAL;
+  for (uint32_t i = 0; i < np; i++) {
+    /* field by field: a whole-struct copy of slot_val's result stalls
+     * on store forwarding, a third of a small call's cost */
+    switch (ps[i]) {
+    case 'i': a[i].type = WH_I32; a[i].of.i32 = (int32_t)(uint32_t)slots[i]; break;
+    case 'I': a[i].type = WH_I64; a[i].of.i64 = (int64_t)slots[i]; break;
+    default: a[i] = slot_val(slots[i], ps[i]); break;
+    }
+  }
+  int rc = wh_call(x, f, a, np, r, nr);
+  if (rc) return rc;
+  for (uint32_t i = 0; i < nr; i++) slots[i] = val_slot(&r[i]);
+  return 0;
+}
+
 /* Calls an engine function with raw slots (params in, results out). */
 static int call_slots(wh_exec_t *x, wh_func_t *f, uint64_t *slots, uint32_t nin,
                       uint32_t *nout) {
   const char *ps, *rs;
   wh_func_type(f, &ps, &rs);
   size_t np = strlen(ps), nr = strlen(rs);
-  wh_val_t a[64], r[16];
-  if (np > 64 || nr > 16 || np != nin) return WH_EINVAL;
-  for (size_t i = 0; i < np; i++) a[i] = slot_val(slots[i], ps[i]);
-  int rc = wh_call(x, f, a, np, r, nr);
-  if (rc) return rc;
-  for (size_t i = 0; i < nr; i++) slots[i] = val_slot(&r[i]);
-  if (nout) *nout = (uint32_t)nr;
-  return 0;
+  if (np != nin) return WH_EINVAL;
+  int rc = call_sig(x, f, ps, (uint32_t)np, (uint32_t)nr, slots);
+  if (rc == 0 && nout) *nout = (uint32_t)nr;
+  return rc;
 }
+
+static int core_trap(wh_exec_t *x, char *trap);
 
 /* A host function forwarding to an engine function (inline core
  * instances). */
@@ -359,9 +619,11 @@ static int forward_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   wh_func_type(f, &ps, &rs);
   int rc = call_slots(wh_caller_exec(caller), f, slots, (uint32_t)strlen(ps), NULL);
   if (rc == WH_ETRAP) {
-    const char *msg = NULL;
-    wh_exec_trap(wh_caller_exec(caller), &msg, NULL);
-    return wh_caller_trap(caller, "%s", msg ? msg : "trap");
+    /* the message lives in the exec that wh_caller_trap writes to: copy
+     * it out first (formatting a buffer into itself loses it) */
+    char trap[CM_TRAPMSG];
+    core_trap(wh_caller_exec(caller), trap);
+    return wh_caller_trap(caller, "%s", trap);
   }
   return rc;
 }
@@ -386,13 +648,13 @@ static int core_trap(wh_exec_t *x, char *trap) {
 
 /* Calls a component function with values. */
 static int call_func(cm_func_t *f, wh_exec_t *x, const wh_cm_val *args, uint32_t nargs,
-                     wh_cm_val *results, uint32_t nres, char *trap) {
+                     wh_cm_val *results, uint32_t nres, char *trap, wh_caller_t *caller) {
   if (f->kind == CF_MISSING) {
     snprintf(trap, CM_TRAPMSG, "import %s was not provided", f->name);
     return WH_ETRAP;
   }
   if (f->kind == CF_HOST) {
-    wh_cm_hostcall_t hc = {x, trap};
+    wh_cm_hostcall_t hc = {x, trap, caller};
     for (uint32_t i = 0; i < nres; i++) memset(&results[i], 0, sizeof results[i]);
     int rc = f->fn(&hc, f->env, args, nargs, results, nres);
     if (rc) {
@@ -404,11 +666,9 @@ static int call_func(cm_func_t *f, wh_exec_t *x, const wh_cm_val *args, uint32_t
   }
   cm_rinst_t *inst = f->inst;
   const wh_cm_component_t *c = inst->top->c;
-  wh_cm_tid_t pt[64], rt;
-  uint32_t np, nr;
-  func_types(c, f->type, pt, &np, &rt, &nr);
-  if (np != nargs) {
-    snprintf(trap, CM_TRAPMSG, "expected %u arguments, got %u", np, nargs);
+  uint32_t nr = f->rt ? 1 : 0;
+  if (f->np != nargs) {
+    snprintf(trap, CM_TRAPMSG, "expected %u arguments, got %u", f->np, nargs);
     return WH_EINVAL;
   }
   if (!inst->may_enter) {
@@ -425,10 +685,11 @@ static int call_func(cm_func_t *f, wh_exec_t *x, const wh_cm_val *args, uint32_t
   uint64_t slots[64];
   uint32_t nflat = 0;
   inst->may_enter = false;
-  int rc = wh_cm__lower_values(&cx, pt, np, WH_CM_MAX_FLAT_PARAMS, args, slots, &nflat, NULL);
+  int rc = wh_cm__lower_values_k(&cx, f->pt, f->np, WH_CM_MAX_FLAT_PARAMS, f->pflat, args,
+                                 slots, &nflat, NULL);
   if (rc) goto done;
-  uint32_t nout = 0;
-  rc = call_slots(x, f->core, slots, nflat, &nout);
+  uint32_t nout = f->ncr;
+  rc = nflat == f->ncp ? call_sig(x, f->core, f->cps, f->ncp, f->ncr, slots) : WH_EINVAL;
   if (rc == WH_ETRAP) {
     core_trap(x, trap);
     goto done;
@@ -436,14 +697,15 @@ static int call_func(cm_func_t *f, wh_exec_t *x, const wh_cm_val *args, uint32_t
   if (rc) goto done;
   if (nr) {
     wh_cm_val res;
-    rc = wh_cm__lift_values(&cx, &rt, 1, WH_CM_MAX_FLAT_RESULTS, slots, nout, &res);
+    rc = wh_cm__lift_values_k(&cx, &f->rt, 1, WH_CM_MAX_FLAT_RESULTS, f->rflat, slots, nout,
+                              &res);
     if (rc) goto done;
     if (nres) results[0] = res;
     else wh_cm_val_fini(&res);
   }
   if (f->post) {
     inst->may_leave = false;
-    rc = call_slots(x, f->post, slots, nout, NULL);
+    rc = call_sig(x, f->post, f->crs, f->ncr, 0, slots);   /* (core results) -> () */
     inst->may_leave = true;
     if (rc == WH_ETRAP) core_trap(x, trap);
     if (rc) {
@@ -475,6 +737,10 @@ static int lower_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   const wh_cm_component_t *c = ri->top->c;
   char trap[CM_TRAPMSG] = "";
   if (!ri->may_leave) return wh_caller_trap(caller, "cannot leave component instance");
+  /* a component calling its own lifted function: reentrance that neither
+   * blocks nor goes through a child (Explainer, component invariant #2) */
+  if (le->callee && le->callee->kind == CF_LIFTED && le->callee->inst == ri)
+    return wh_caller_trap(caller, "cannot enter component instance");
   wh_cm_tid_t pt[64], rt;
   uint32_t np, nr;
   func_types(c, le->type, pt, &np, &rt, &nr);
@@ -491,7 +757,7 @@ static int lower_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   int rc = wh_cm__lift_values(&cx, pt, np, WH_CM_MAX_FLAT_PARAMS, slots,
                               retptr ? ncore - 1 : ncore, args);
   if (rc) goto out_noargs;
-  rc = call_func(le->callee, cx.x, args, np, &res, nr, trap);
+  rc = call_func(le->callee, cx.x, args, np, &res, nr, trap, caller);
   for (uint32_t i = 0; i < np; i++) wh_cm_val_fini(&args[i]);
   if (rc) goto out_noargs;
   if (nr) {
@@ -503,6 +769,12 @@ static int lower_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   }
 out_noargs:
   wh_cm__call_end(&cx, &call, false);
+  if (rc == WH_EEXIT) return WH_EEXIT;   /* the exec holds the status */
+  if (rc == WH_ETRAP) {   /* keep a deadline, interrupt or fuel trap's kind */
+    wh_trap_code_t kind = wh_exec_trap(cx.x, NULL, NULL);
+    if (kind == WH_TRAP_DEADLINE || kind == WH_TRAP_INTERRUPTED || kind == WH_TRAP_OUT_OF_FUEL)
+      return WH_ETRAP;
+  }
   if (rc == WH_ENOMEM) return wh_caller_trap(caller, "out of memory");
   if (rc) return wh_caller_trap(caller, "%s", trap[0] ? trap : "trap");
   return 0;
@@ -578,6 +850,10 @@ static int res_drop(wh_caller_t *caller, void *env, uint64_t *slots) {
     return 0;
   }
   wh_cm_rtype_t *drt = copy.rt ? copy.rt : rt;
+  if (drt && !drt->impl && drt->host_dtor) {
+    drt->host_dtor(drt->host_env, copy.rep);
+    return 0;
+  }
   if (drt && drt->dtor) {
     if (drt->impl && !drt->impl->may_enter && drt->impl != re->inst)
       return wh_caller_trap(caller, "cannot enter component instance");
@@ -727,14 +1003,150 @@ static citem_t *core_export(ictx_t *cx, cinst_t *ci, const char *name, uint8_t c
 static int instantiate_comp(ictx_t *cx, const wh_cm_comp_t *comp, cm_rinst_t *outer,
                             ival_t *args, cm_rinst_t **out);
 
-static int import_top(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d, void **p) {
+/* An imported type named `name`: the linker's host resource of that name
+ * (the instance takes a reference) into *p, or NULL when the linker has
+ * none (an opaque resource: handles without host behind them). */
+static int import_resource(ictx_t *cx, const char *name, wh_cm_tid_t type, void **p) {
+  wh_cm_instance_t *I = cx->I;
+  wh_cm_rtype_t *rt = linker_resource(I->linker, name);
+  *p = NULL;
+  if (!rt) return 0;
+  if (I->c->types[wh_cm__peel(I->c, type)].kind != WH_CM_T_RESOURCE)
+    return wh_diag_set(cx->diag, WH_EUNLINKABLE, -1,
+                       "import %s is not a resource but the host defines one", name);
+  if (!vpush(&I->hostres, rt)) return oom(cx);
+  __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+  *p = rt;
+  return 0;
+}
+
+/* Names a missing import in the instantiation error (the first 8). */
+static void note_import_missing(wh_cm_instance_t *I, const char *name) {
+  if (I->nmissing++ >= 8) return;
+  size_t used = strlen(I->missing);
+  snprintf(I->missing + used, sizeof I->missing - used, "%s%s", used ? ", " : "", name);
+}
+
+/* An imported instance `name` satisfied by the exports `src` of a
+ * component instance the host registered (wh_cm_linker_define_instance):
+ * each export of instance type `it` must be there with the same sort, and
+ * a resource type must be the one the import's type requires (an `eq`
+ * bound on an earlier import's resource). */
+static int import_registered(ictx_t *cx, cm_rinst_t *r, const char *name,
+                             const wh_cm_type_t *it, ival_t *src, ival_t *iv, void **p) {
+  wh_cm_instance_t *I = cx->I;
+  for (uint32_t i = 0; i < it->nexp; i++) {
+    const wh_cm_item_t *e = &it->exp[i];
+    item_t *got = ival_get(src, e->name);
+    if (!got || got->sort != e->ext.sort) {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      if (got)
+        return wh_diag_set(cx->diag, WH_EUNLINKABLE, -1,
+                           "import %s: the instance exports it with another sort", full);
+      note_import_missing(I, full);
+      continue;
+    }
+    if (e->ext.sort == WH_CM_SORT_TYPE && got->p) {
+      wh_cm_rtype_t *want = wh_cm__rtype(r, e->ext.type);
+      if (want && want != got->p)
+        return wh_diag_set(cx->diag, WH_EUNLINKABLE, -1,
+                           "import %s#%s: mismatched resource types", name, e->name);
+      if (!rmap_put(r, e->ext.type, got->p)) return oom(cx);
+    }
+    if (!ival_put(I, iv, e->name, e->ext.sort, got->p)) return oom(cx);
+  }
+  *p = iv;
+  return 0;
+}
+
+/* An imported instance `name` of instance type `type` into *p (an ival):
+ * each export is looked up in the linker as "name#export" (functions,
+ * resources, core modules; nested instances recursively as
+ * "name#inner#export"), so an instance whose exports are all (nested)
+ * empty instances needs nothing from the host.  A host function or
+ * module of the instance's own name is a kind mismatch. */
+static int import_instance(ictx_t *cx, cm_rinst_t *r, const char *name, wh_cm_tid_t type,
+                           void **p) {
   wh_cm_instance_t *I = cx->I;
   const wh_cm_component_t *c = I->c;
+  wh_cm_linker_t *l = I->linker;
+  *p = NULL;
+  if (l && (linker_find(l, name) >= 0 || linker_module(l, name)))
+    return wh_diag_set(cx->diag, WH_EUNLINKABLE, -1, "import %s: expected instance, found %s",
+                       name, linker_find(l, name) >= 0 ? "func" : "module");
+  const wh_cm_type_t *it = &c->types[wh_cm__peel(c, type)];
+  ival_t *iv = ialloc(I, sizeof *iv);
+  if (!iv) return oom(cx);
+  wh_cm_instance_t *reg = linker_instance(l, name);
+  if (reg) return import_registered(cx, r, name, it, &reg->root->exports, iv, p);
+  for (uint32_t i = 0; i < it->nexp; i++) {
+    const wh_cm_item_t *e = &it->exp[i];
+    void *ep = NULL;
+    if (e->ext.sort == WH_CM_SORT_FUNC) {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      int k = l ? linker_find(l, full) : -1;
+      cm_func_t *f = ialloc(I, sizeof *f);
+      if (!f) return oom(cx);
+      f->type = e->ext.type;
+      if (k >= 0) {
+        f->kind = CF_HOST;
+        f->fn = l->fns[k];
+        f->env = l->envs[k];
+        f->name = l->names[k];
+      } else {
+        f->kind = CF_MISSING;
+        f->name = full;
+        if (!l || !l->trap_missing) note_import_missing(I, full);
+      }
+      ep = f;
+    } else if (e->ext.sort == WH_CM_SORT_TYPE) {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      int rc = import_resource(cx, full, e->ext.type, &ep);
+      if (rc) return rc;
+      if (ep && !rmap_put(r, e->ext.type, ep)) return oom(cx);
+    } else if (e->ext.sort == WH_CM_SORT_INSTANCE) {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      int rc = import_instance(cx, r, full, e->ext.type, &ep);
+      if (rc) return rc;
+    } else if (e->ext.sort == WH_CM_SORT_CORE_MODULE) {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      ep = (void *)linker_module(l, full);
+      if (!ep) note_import_missing(I, full);
+    } else {
+      size_t fl = strlen(name) + strlen(e->name) + 2;
+      char *full = ialloc(I, fl);
+      if (!full) return oom(cx);
+      snprintf(full, fl, "%s#%s", name, e->name);
+      note_import_missing(I, full);   /* components, values: never from the host */
+    }
+    if (!ival_put(I, iv, e->name, e->ext.sort, ep)) return oom(cx);
+  }
+  *p = iv;
+  return 0;
+}
+
+static int import_top(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d, void **p) {
+  wh_cm_instance_t *I = cx->I;
   const char *name = d->u.item.name;
   uint8_t sort = d->u.item.ext.sort;
   wh_cm_linker_t *l = I->linker;
   *p = NULL;
-  if (sort == WH_CM_SORT_TYPE) return 0;   /* host resources: no identity */
+  if (sort == WH_CM_SORT_TYPE) return import_resource(cx, name, d->u.item.ext.type, p);
   if (sort == WH_CM_SORT_FUNC) {
     int k = l ? linker_find(l, name) : -1;
     cm_func_t *f = ialloc(I, sizeof *f);
@@ -753,55 +1165,36 @@ static int import_top(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d, void **p)
     *p = f;
     return 0;
   }
-  if (sort == WH_CM_SORT_INSTANCE) {
-    const wh_cm_type_t *it = &c->types[wh_cm__peel(c, d->u.item.ext.type)];
-    ival_t *iv = ialloc(I, sizeof *iv);
-    if (!iv) return oom(cx);
-    bool miss = false;
-    for (uint32_t i = 0; i < it->nexp; i++) {
-      const wh_cm_item_t *e = &it->exp[i];
-      void *ep = NULL;
-      if (e->ext.sort == WH_CM_SORT_FUNC) {
-        size_t fl = strlen(name) + strlen(e->name) + 2;
-        char *full = ialloc(I, fl);
-        if (!full) return oom(cx);
-        snprintf(full, fl, "%s#%s", name, e->name);
-        int k = l ? linker_find(l, full) : -1;
-        cm_func_t *f = ialloc(I, sizeof *f);
-        if (!f) return oom(cx);
-        f->type = e->ext.type;
-        if (k >= 0) {
-          f->kind = CF_HOST;
-          f->fn = l->fns[k];
-          f->env = l->envs[k];
-          f->name = l->names[k];
-        } else {
-          f->kind = CF_MISSING;
-          f->name = full;
-          if (!l || !l->trap_missing) {
-            miss = true;
-            if (I->nmissing++ < 8) {
-              size_t used = strlen(I->missing);
-              snprintf(I->missing + used, sizeof I->missing - used, "%s%s", used ? ", " : "", full);
-            }
-          }
-        }
-        ep = f;
-      } else if (e->ext.sort != WH_CM_SORT_TYPE) {
-        goto missing;
-      }
-      if (!ival_put(I, iv, e->name, e->ext.sort, ep)) return oom(cx);
-    }
-    (void)miss;
-    *p = iv;
-    return 0;
+  if (sort == WH_CM_SORT_INSTANCE) return import_instance(cx, r, name, d->u.item.ext.type, p);
+  if (sort == WH_CM_SORT_CORE_MODULE) {
+    *p = (void *)linker_module(l, name);
+    if (*p) return 0;
   }
 missing:
-  if (I->nmissing++ < 8) {
-    size_t used = strlen(I->missing);
-    snprintf(I->missing + used, sizeof I->missing - used, "%s%s", used ? ", " : "", name);
+  note_import_missing(I, name);
+  return 0;
+}
+
+/* Fills a lifted function's per-call data (see cm_func_t) from its
+ * type and core function.  0 or WH_ENOMEM. */
+static int prep_func(wh_cm_instance_t *I, cm_func_t *f) {
+  if (f->kind != CF_LIFTED) return 0;
+  const wh_cm_component_t *c = I->c;
+  const wh_cm_type_t *ft = &c->types[wh_cm__peel(c, f->type)];
+  f->np = ft->n;
+  f->pt = ialloc(I, (ft->n ? ft->n : 1) * sizeof *f->pt);
+  if (!f->pt) return WH_ENOMEM;
+  for (uint32_t i = 0; i < ft->n; i++) f->pt[i] = ft->f[i].type;
+  f->rt = ft->a;
+  f->pflat = wh_cm__flat_total(c, f->pt, f->np, WH_CM_MAX_FLAT_PARAMS);
+  f->rflat = f->rt ? wh_cm__flat_total(c, &f->rt, 1, WH_CM_MAX_FLAT_RESULTS) : 0;
+  f->cps = f->crs = "";
+  f->ncp = f->ncr = 0;
+  if (f->core) {
+    wh_func_type(f->core, &f->cps, &f->crs);
+    f->ncp = (uint32_t)strlen(f->cps);
+    f->ncr = (uint32_t)strlen(f->crs);
   }
-  (void)r;
   return 0;
 }
 
@@ -834,6 +1227,7 @@ static int do_canon(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d) {
       f->post = post;
       f->enc = cn->encoding;
       /* f->core NULL (a built-in or a missing import lifted): calls trap */
+      if (prep_func(I, f)) return oom(cx);
     }
     return vpush(&r->funcs, f) ? 0 : oom(cx);
   }
@@ -1010,6 +1404,7 @@ static int instantiate_comp(ictx_t *cx, const wh_cm_comp_t *comp, cm_rinst_t *ou
           if (!g) return oom(cx);
           *g = *f;
           g->type = d->u.item.ext.type;
+          if (prep_func(I, g)) return oom(cx);
           p = g;
         }
       }
@@ -1035,14 +1430,28 @@ static void rinst_free(cm_rinst_t *r) {
   free(r);
 }
 
+/* Own handles of host resources still in the tables: the host's dtor
+ * gets them back (see wh_cm.h "host resources"). */
+static void drop_host_handles(cm_rinst_t *r) {
+  cm_htable_t *t = &r->handles;
+  for (uint32_t i = 1; i < t->n; i++) {
+    cm_handle_t *h = &t->v[i];
+    if (h->used && h->own && h->rt && !h->rt->impl && h->rt->host_dtor)
+      h->rt->host_dtor(h->rt->host_env, h->rep);
+  }
+}
+
 void wh_cm_instance_free(wh_cm_instance_t *I) {
   if (!I) return;
+  for (uint32_t i = 0; i < I->rinsts.n; i++) drop_host_handles(I->rinsts.v[i]);
   for (uint32_t i = I->engine_insts.n; i > 0; i--) wh_instance_free(I->engine_insts.v[i - 1]);
   free(I->engine_insts.v);
   for (uint32_t i = 0; i < I->rinsts.n; i++) rinst_free(I->rinsts.v[i]);
   free(I->rinsts.v);
   for (uint32_t i = 0; i < I->allocs.n; i++) free(I->allocs.v[i]);
   free(I->allocs.v);
+  for (uint32_t i = 0; i < I->hostres.n; i++) rtype_release(I->hostres.v[i]);
+  free(I->hostres.v);
   free(I);
 }
 
@@ -1122,17 +1531,59 @@ int wh_cm_instance_func(wh_cm_instance_t *I, const char *name, wh_cm_type_ref_t 
   return rc;
 }
 
+int wh_cm_instance_func_handle(wh_cm_instance_t *I, const char *name, wh_cm_func_t **out) {
+  cm_func_t *f = NULL;
+  int rc = find_func(I, name, &f);
+  *out = rc ? NULL : f;
+  return rc;
+}
+
+int wh_cm_call_func(wh_cm_instance_t *I, wh_cm_func_t *f, const wh_cm_val *args,
+                    size_t nargs, wh_cm_val *results, size_t nresults, wh_exec_t *exec) {
+  I->trap[0] = '\0';
+  for (size_t i = 0; i < nresults; i++) memset(&results[i], 0, sizeof results[i]);
+  return call_func(f, exec, args, (uint32_t)nargs, results, (uint32_t)nresults, I->trap, NULL);
+}
+
 int wh_cm_call(wh_cm_instance_t *I, const char *name, const wh_cm_val *args, size_t nargs,
                wh_cm_val *results, size_t nresults, wh_exec_t *exec) {
   cm_func_t *f;
-  I->trap[0] = '\0';
   int rc = find_func(I, name, &f);
   if (rc) {
     snprintf(I->trap, sizeof I->trap, "no exported function %s", name);
     return rc;
   }
-  for (size_t i = 0; i < nresults; i++) memset(&results[i], 0, sizeof results[i]);
-  return call_func(f, exec, args, (uint32_t)nargs, results, (uint32_t)nresults, I->trap);
+  return wh_cm_call_func(I, f, args, nargs, results, nresults, exec);
 }
 
 const char *wh_cm_instance_trap(const wh_cm_instance_t *I) { return I->trap; }
+
+/* CanonicalABI canon_resource_drop for an own handle held by the host:
+ * no lends are possible (the host's handle is in no table). */
+int wh_cm_resource_drop(wh_cm_instance_t *I, const wh_cm_val *own, wh_exec_t *exec) {
+  I->trap[0] = '\0';
+  wh_cm_rtype_t *rt = own && own->kind == WH_CM_V_OWN ? own->of.handle.rt : NULL;
+  if (!rt) {
+    snprintf(I->trap, sizeof I->trap, "not an own handle of a known resource type");
+    return WH_EINVAL;
+  }
+  uint32_t rep = own->of.handle.rep;
+  if (!rt->impl) {
+    if (rt->host_dtor) rt->host_dtor(rt->host_env, rep);
+    return 0;
+  }
+  if (rt->impl->top != I) {
+    snprintf(I->trap, sizeof I->trap, "the resource belongs to another instance");
+    return WH_EINVAL;
+  }
+  if (!rt->dtor) return 0;
+  if (!rt->impl->may_enter) {
+    snprintf(I->trap, sizeof I->trap, "cannot enter component instance");
+    return WH_ETRAP;
+  }
+  uint64_t s[1] = {rep};
+  int rc = call_slots(exec, rt->dtor, s, 1, NULL);
+  if (rc == WH_ETRAP) core_trap(exec, I->trap);
+  else if (rc) snprintf(I->trap, sizeof I->trap, "destructor failed: %s", wh_strerror(rc));
+  return rc;
+}

@@ -784,11 +784,10 @@ static int scan_module(wh_cm_v_t *v, const uint8_t *bytes, size_t len,
 
 /* Proposals the engine does not implement, told apart before the engine
  * sees the module so the error says so (WH_EUNSUPPORTED) rather than
- * "malformed": tags (exceptions), several memories, memory64, GC types.
+ * "malformed": tags (exceptions), memory64, GC types.
  * Bytes that do not parse are left to the engine. */
 static const char *engine_gap(const uint8_t *bytes, size_t len) {
   crd_t r = {bytes + 8, bytes + len, false};
-  uint32_t mems = 0;
   if (len < 8) return NULL;
   while (r.p < r.end && !r.bad) {
     uint8_t id = c_u8(&r);
@@ -830,7 +829,6 @@ static const char *engine_gap(const uint8_t *bytes, size_t len) {
           c_uleb(&s);
           if (fl & 1) c_uleb(&s);
           if (fl & 8) return "custom page sizes are not supported by the engine";
-          mems++;
           break;
         }
         case 0x03: c_u8(&s); c_u8(&s); break;
@@ -858,11 +856,9 @@ static const char *engine_gap(const uint8_t *bytes, size_t len) {
         if (fl & 8) return "custom page sizes are not supported by the engine";
         c_uleb(&s);
         if (fl & 1) c_uleb(&s);
-        mems++;
       }
     }
   }
-  if (mems > 1) return "multiple memories are not supported by the engine";
   return NULL;
 }
 

@@ -41,6 +41,23 @@ wh_cm_val wh_cm_val_enum(uint32_t idx) {
   return v;
 }
 
+static wh_cm_val handle_val(wh_cm_vkind_t kind, wh_cm_rtype_t *rt, uint32_t rep) {
+  wh_cm_val v;
+  memset(&v, 0, sizeof v);
+  v.kind = (uint8_t)kind;
+  v.of.handle.rt = rt;
+  v.of.handle.rep = rep;
+  return v;
+}
+
+wh_cm_val wh_cm_val_own(wh_cm_rtype_t *rt, uint32_t rep) {
+  return handle_val(WH_CM_V_OWN, rt, rep);
+}
+
+wh_cm_val wh_cm_val_borrow(wh_cm_rtype_t *rt, uint32_t rep) {
+  return handle_val(WH_CM_V_BORROW, rt, rep);
+}
+
 int wh_cm_val_string(wh_cm_val *v, const char *s, size_t len) {
   memset(v, 0, sizeof *v);
   v->kind = WH_CM_V_STRING;

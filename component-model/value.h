@@ -52,8 +52,21 @@ typedef struct wh_cm_rtype wh_cm_rtype_t;
 
 typedef struct wh_cm_val wh_cm_val;
 typedef wh_cm_val wh_cm_val_t;
+/* How a STRING was encoded where it was lifted (wh_cm_val.str_src): the
+ * canonical ABI lowers it into another component by an algorithm chosen
+ * by this source encoding (CanonicalABI.md store_string_into_range), so
+ * realloc sees the same calls as with a fused adapter.  Host strings are
+ * UTF-8. */
+enum {
+  WH_CM_STR_UTF8 = 0,
+  WH_CM_STR_UTF16 = 1,        /* string-encoding=utf16 */
+  WH_CM_STR_LATIN1 = 2,       /* latin1+utf16, stored as Latin-1 */
+  WH_CM_STR_UTF16_TAGGED = 3, /* latin1+utf16, stored as UTF-16 */
+};
+
 struct wh_cm_val {
   uint8_t kind;               /* wh_cm_vkind_t */
+  uint8_t str_src;            /* STRING: WH_CM_STR_* (0 unless lifted) */
   union {
     bool b;
     int64_t s;
@@ -87,6 +100,11 @@ wh_cm_val wh_cm_val_f64(double x);
 wh_cm_val wh_cm_val_char(uint32_t scalar);
 /* ENUM case `idx`. */
 wh_cm_val wh_cm_val_enum(uint32_t idx);
+/* OWN / BORROW handle of resource type `rt` (borrowed; from
+ * wh_cm_linker_define_resource, or the .rt of a handle received) with
+ * representation `rep`.  Nothing to free. */
+wh_cm_val wh_cm_val_own(wh_cm_rtype_t *rt, uint32_t rep);
+wh_cm_val wh_cm_val_borrow(wh_cm_rtype_t *rt, uint32_t rep);
 
 /* STRING from `len` bytes of UTF-8 at `s` (copied; not checked here:
  * lowering checks).  0 or WH_ENOMEM. */

@@ -141,6 +141,56 @@ int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name,
 /* When on, imported functions the linker lacks are linked to functions
  * that trap "import X was not provided" instead of failing. */
 void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on);
+/* Defines a host core module (name copied; `m` borrowed: it must outlive
+ * the linker and every instance linked with it), for a component's
+ * `(import "name" (core module ...))` or an imported instance's core
+ * module export ("iface#m").  Nested instances of an imported instance
+ * are looked up with one more "#": "iface#inner#fn".  WH_EEXISTS if the
+ * name is defined (as a module or a function). */
+int wh_cm_linker_define_module(wh_cm_linker_t *l, const char *name,
+                               const wh_module_t *m);
+/* Makes the exports of component instance `inst` (borrowed: it must
+ * outlive the linker's use and every instance linked to it, and run on
+ * the same exec) the import `name` of later components: functions,
+ * resource types (with their identity: an import whose type requires
+ * another resource fails with WH_EUNLINKABLE "mismatched resource
+ * types"), core modules, instances.  Defining a name again replaces the
+ * instance.  0, WH_EINVAL, WH_ENOMEM. */
+int wh_cm_linker_define_instance(wh_cm_linker_t *l, const char *name,
+                                 wh_cm_instance_t *inst);
+
+/* ---- host resources ---------------------------------------------------------
+ * A component that imports `resource r` gets its handles' meaning from
+ * the host.  The host defines the type once on the linker and works with
+ * reps (a uint32_t of its choosing, e.g. an index into its own table):
+ *
+ *   wh_cm_linker_define_resource(l, "ns:pkg/iface@1.0.0#r", dtor, env, &rt)
+ *       ("r" for a resource imported directly by the component)
+ *   a host function returns own<r>:   results[0] = wh_cm_val_own(rt, rep)
+ *   it receives borrow<r> / own<r>:   args[i].of.handle.rep (and .rt == rt)
+ *   the guest drops its own<r>:       dtor(env, rep)
+ *
+ * The handles themselves live in the instance's handle tables (the guest
+ * sees small indices, never reps).  An own<r> passed to the host (an
+ * argument or an export's result) leaves the tables: the host then owns
+ * that rep.  When an instance is freed, own<r> handles still in its
+ * tables are destroyed through dtor, so host state is never leaked by a
+ * guest that forgets a drop.  Every instance that links the type holds a
+ * reference to it, so the linker may be freed before its instances.
+ * Define a resource under the interface that declares it
+ * ("wasi:io/streams@0.2.0#output-stream"); interfaces that `use` it see
+ * the same type.  Imported resources the linker does not define keep
+ * working as opaque types (handles with no host behind them and no
+ * destructor). */
+typedef void (*wh_cm_resource_dtor_t)(void *env, uint32_t rep);
+/* Defines host resource `name` (copied).  `dtor` may be NULL.  *out (may
+ * be NULL) receives the type, borrowed from the linker (valid while the
+ * linker or an instance linking it lives).  0, WH_EINVAL, WH_EEXISTS
+ * (already defined), WH_ENOMEM.  Instantiating a component whose import
+ * of that name is not a resource fails with WH_EUNLINKABLE. */
+int wh_cm_linker_define_resource(wh_cm_linker_t *l, const char *name,
+                                 wh_cm_resource_dtor_t dtor, void *env,
+                                 wh_cm_rtype_t **out);
 /* Whether wh_cm_instantiate(l, c, ...) would find every import, without
  * instantiating: 0, or WH_EUNLINKABLE with diag naming the missing ones
  * (functions count as found when trap_missing is on; imported modules,
@@ -170,8 +220,27 @@ int wh_cm_instance_func(wh_cm_instance_t *inst, const char *name,
 int wh_cm_call(wh_cm_instance_t *inst, const char *name, const wh_cm_val *args,
                size_t nargs, wh_cm_val *results, size_t nresults,
                wh_exec_t *exec);
+/* A resolved exported function: wh_cm_call without the name lookup, for
+ * hosts that call the same export many times.  *out is borrowed from
+ * `inst` (valid while it lives); errors as wh_cm_instance_func, *out
+ * then NULL. */
+typedef struct wh_cm_func wh_cm_func_t;
+int wh_cm_instance_func_handle(wh_cm_instance_t *inst, const char *name,
+                               wh_cm_func_t **out);
+/* As wh_cm_call, on a function `f` from wh_cm_instance_func_handle of
+ * the same `inst`. */
+int wh_cm_call_func(wh_cm_instance_t *inst, wh_cm_func_t *f, const wh_cm_val *args,
+                    size_t nargs, wh_cm_val *results, size_t nresults,
+                    wh_exec_t *exec);
 /* The message of the last trap or argument error on `inst` (borrowed). */
 const char *wh_cm_instance_trap(const wh_cm_instance_t *inst);
+/* Drops an own handle the host holds (`own`, borrowed; an export's
+ * result or a host function's argument): runs the guest destructor of a
+ * resource `inst` defines, or the host dtor of a host resource.  The
+ * host must not use the handle afterwards.  0, WH_EINVAL (not an own
+ * handle of `inst` or of a host resource; wh_cm_instance_trap says why),
+ * WH_ETRAP (the destructor trapped, or the instance cannot be entered). */
+int wh_cm_resource_drop(wh_cm_instance_t *inst, const wh_cm_val *own, wh_exec_t *exec);
 
 /* ==== WIT text and JSON values (wit.c, json.c) ==============================
  * Printing for `wharf inspect`, and the JSON mapping of values
@@ -189,6 +258,7 @@ int wh_cm_module_listing(const wh_module_t *m, char **out);
 /* A name the component gives type `t` (an exported or imported type
  * name: "point"), or NULL; borrowed from the component. */
 const char *wh_cm_type_name(const wh_cm_component_t *c, wh_cm_type_ref_t t);
+
 /* Function type `fn` as WIT, "func(a: s32, b: string) -> point", types
  * named as in wh_cm_component_wit.  *out is malloc'ed (caller frees).
  * 0, WH_EINVAL (not a function type) or WH_ENOMEM. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -279,9 +280,32 @@ static bool is_component(const uint8_t *bytes, size_t len) {
   return len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 && bytes[7] == 0;
 }
 
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The cache key of a registry entry's module: its digest (hex) and the
+ * engine, so neither the bytes need reading nor hashing again. */
+static bool entry_key(const wh_daemon_t *d, const wh_reg_entry_t *e, wh_cache_key_t *k) {
+  uint8_t dg[32];
+  for (int i = 0; i < 32; i++) {
+    int hi = hexval(e->digest[2 * i]), lo = hexval(e->digest[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    dg[i] = (uint8_t)(hi << 4 | lo);
+  }
+  wh_cache_key_from_digest(k, dg, wh_engine_fingerprint(d->engine), WH_CACHE_KIND_MODULE);
+  return true;
+}
+
+/* `bytes` NULL (a restart): the module straight from the cache by e's
+ * digest, without reading or hashing its bytes; NULL if it is not there
+ * (or is a component), and the caller reads the bytes and compiles. */
 wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
                                  const char *options, const uint8_t *bytes, size_t len,
                                  wh_diag_t *diag) {
+  wh_cache_key_t key;
+  bool keyed = d->cache && e && entry_key(d, e, &key);
+  if (!bytes && !keyed) return NULL;
   wh_deployment_t *dep = calloc(1, sizeof *dep);
   if (!dep) {
     wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
@@ -291,18 +315,23 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
   if (e) dep->reg = *e;
   if (apply_options(dep, options, diag) != 0) goto fail;
   uint64_t t0 = wh_now_us();
-  if (is_component(bytes, len)) {
+  if (!bytes) {
+    if (wh_cache_load_module(d->cache, d->engine, &key, &dep->module, diag) != 0) goto fail;
+    dep->cached = true;
+  } else if (is_component(bytes, len)) {
     /* core modules inside instantiate through the pool, which builds
      * their copy-on-write images on first use */
     dep->component = wh_cm_component_new(d->engine, bytes, len, diag);
     dep->compile_us = wh_now_us() - t0;
     if (!dep->component) goto fail;
     return dep;
-  }
-  if (d->cache) {
+  } else if (d->cache) {
     bool hit = false;
-    if (wh_cache_get_module(d->cache, d->engine, bytes, len, &dep->module, &hit, diag) != 0)
-      dep->module = NULL;
+    int rc = keyed ? wh_cache_get_module_keyed(d->cache, d->engine, &key, bytes, len,
+                                               &dep->module, &hit, diag)
+                   : wh_cache_get_module(d->cache, d->engine, bytes, len, &dep->module, &hit,
+                                         diag);
+    if (rc != 0) dep->module = NULL;
     dep->cached = hit;
   } else {
     dep->module = wh_module_new(d->engine, bytes, len, diag);
@@ -323,9 +352,15 @@ static int load_one(void *ctx, const wh_reg_entry_t *e) {
   size_t len = 0;
   wh_diag_t diag;
   wh_diag_clear(&diag);
-  int rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
-  wh_deployment_t *dep = rc ? NULL : wh_deps_compile(d, e, e->options, bytes, len, &diag);
-  free(bytes);
+  int rc = 0;
+  /* from the cache first: a hit needs neither the bytes nor their hash */
+  wh_deployment_t *dep = wh_deps_compile(d, e, e->options, NULL, 0, &diag);
+  if (!dep) {
+    wh_diag_clear(&diag);
+    rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
+    dep = rc ? NULL : wh_deps_compile(d, e, e->options, bytes, len, &diag);
+    free(bytes);
+  }
   if (!dep) {
     wh_log(WH_LOG_ERROR, "startup: %s/%s v%u: %s", e->tenant, e->name, e->version,
            rc ? wh_strerror(rc) : diag.msg);
@@ -335,8 +370,59 @@ static int load_one(void *ctx, const wh_reg_entry_t *e) {
   return 0;
 }
 
+/* Start-up loads deployments on several threads (each load is
+ * independent: cache, pool, registry and the table are thread-safe), in
+ * chunks of LOAD_CHUNK registry entries so memory stays bounded. */
+#define LOAD_CHUNK 256
+#define LOAD_THREADS_MAX 8
+
+typedef struct load_all {
+  wh_daemon_t *d;
+  wh_reg_entry_t *v; /* LOAD_CHUNK entries */
+  size_t n;
+  atomic_size_t next;
+} load_all_t;
+
+static void *load_worker(void *arg) {
+  load_all_t *la = arg;
+  size_t i;
+  while ((i = atomic_fetch_add(&la->next, 1)) < la->n) load_one(la->d, &la->v[i]);
+  return NULL;
+}
+
+/* Loads the collected chunk on up to LOAD_THREADS_MAX threads (this one
+ * included; fewer if threads cannot be made) and empties it. */
+static void load_chunk(load_all_t *la) {
+  pthread_t t[LOAD_THREADS_MAX];
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t want = ncpu < 1 ? 1 : ncpu > LOAD_THREADS_MAX ? LOAD_THREADS_MAX : (size_t)ncpu;
+  if (want > la->n) want = la->n;
+  size_t started = 0;
+  atomic_store(&la->next, 0);
+  for (size_t i = 1; i < want; i++)
+    if (pthread_create(&t[started], NULL, load_worker, la) == 0) started++;
+  load_worker(la);
+  for (size_t i = 0; i < started; i++) pthread_join(t[i], NULL);
+  la->n = 0;
+}
+
+static int collect_one(void *ctx, const wh_reg_entry_t *e) {
+  load_all_t *la = ctx;
+  la->v[la->n++] = *e;
+  if (la->n == LOAD_CHUNK) load_chunk(la);
+  return 0;
+}
+
 int wh_deps_load_all(wh_daemon_t *d, uint32_t *loaded, uint32_t *failed) {
-  int rc = wh_reg_foreach(d->reg, load_one, d);
+  load_all_t la = {.d = d, .v = malloc(LOAD_CHUNK * sizeof *la.v)};
+  int rc;
+  if (la.v) {
+    rc = wh_reg_foreach(d->reg, collect_one, &la);
+    if (la.n) load_chunk(&la);
+    free(la.v);
+  } else {
+    rc = wh_reg_foreach(d->reg, load_one, d); /* one at a time, then */
+  }
   pthread_mutex_lock(&d->dep_lock);
   *loaded = d->deps_len;
   pthread_mutex_unlock(&d->dep_lock);

@@ -23,10 +23,19 @@
  *   64      N     the blob (kind MODULE: wh_module_serialize's output,
  *                 itself versioned, fingerprinted and checksummed)
  *
- * The index row holds the SHA-256 of the whole file.  A load checks the
- * file's size against the row, the SHA-256 against the row, the header
- * against the key, and then the decoder checks the blob; any failure drops
- * row and file and the caller compiles again.
+ * The index row holds the blob's checksum (wh__sum64, blob.h: 64 bits,
+ * ~10 GB/s; it guards against corruption, not against someone who can
+ * write the directory).  A load reads the file and checks its size against
+ * the row, the header field by field against the key, and the blob's
+ * checksum against the row: the one integrity check of a load (a module's
+ * blob is then decoded without its own checksum being computed again,
+ * though every operand is still checked).  Any failure drops row and file
+ * and the caller compiles again.
+ *
+ * Hits are counted in memory and reach the index (hits, last_used) in the
+ * handle's next write transaction, in one of their own once TOUCH_BATCH
+ * hits or TOUCH_DELAY_NS have piled up, or at close: a load is one indexed
+ * SELECT and no write.
  *
  * Writes: temp file (mkostemps, flock) -> write -> fsync -> under the
  * index's write lock (BEGIN IMMEDIATE): keep an existing sound entry, or
@@ -56,14 +65,18 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "blob.h"
 #include "wh_cache.h"
 #include "wh_fs.h"
 
 #define WH_CACHE_FILE_MAGIC "WHARFART"
-#define WH_CACHE_FILE_VERSION 1u
+#define WH_CACHE_FILE_VERSION 2u /* 2: 64-bit checksums */
 #define WH_CACHE_HDR 64u
-#define WH_CACHE_SCHEMA 1 /* PRAGMA user_version of the index */
+#define WH_CACHE_SCHEMA 2 /* PRAGMA user_version of the index */
 #define KEY_HEX_LEN 81    /* 64 + '-' + 16 */
+#define SUM_LEN 8         /* bytes of a checksum: wh__sum64, little-endian */
+#define TOUCH_BATCH 256   /* hits kept in memory before they are written */
+#define TOUCH_DELAY_NS 2000000000ull /* ... or this long after the first */
 
 /* Counter names in the `counters` table, in wh_cache_stats_t order. */
 #define COUNTERS(X)                                                         \
@@ -111,7 +124,7 @@ static const char schema_sql[] =
     "  kind INTEGER NOT NULL,"      /* wh_cache_kind_t */
     "  path TEXT NOT NULL,"         /* relative to the cache dir */
     "  size INTEGER NOT NULL,"      /* bytes of the file */
-    "  checksum BLOB NOT NULL,"     /* SHA-256 of the file */
+    "  checksum BLOB NOT NULL,"     /* wh__sum64 of the blob, 8 bytes LE */
     "  created INTEGER NOT NULL,"   /* unix time, microseconds */
     "  last_used INTEGER NOT NULL," /* ditto, strictly increasing */
     "  hits INTEGER NOT NULL DEFAULT 0);"
@@ -138,6 +151,9 @@ struct wh_cache {
   wh_cache_stats_t pending; /* deltas not yet added to the counters table */
   wh_cache_log_fn log_fn;
   void *log_user;
+  char (*touched)[KEY_HEX_LEN + 1]; /* keys hit since the last write, in order */
+  size_t ntouched;
+  uint64_t touched_ns;              /* mono_ns of the first of them */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -240,12 +256,14 @@ static bool sha256(const uint8_t *p, size_t n, uint8_t out[32]) {
 
 void wh_cache_key_from_digest(wh_cache_key_t *k, const uint8_t digest[32],
                               const char *fingerprint, wh_cache_kind_t kind) {
-  /* variant = SHA-256("wharf-cache" NUL, file version, kind, fingerprint)[0..8] */
+  /* variant = SHA-256("wharf-cache" NUL, file version, kind, engine blob
+   * version, fingerprint)[0..8] */
   uint8_t full[32] = {0};
-  uint8_t head[12 + 4 + 1];
+  uint8_t head[12 + 4 + 1 + 4];
   memcpy(head, "wharf-cache", 12);
   put_le32(head + 12, WH_CACHE_FILE_VERSION);
   head[16] = (uint8_t)kind;
+  put_le32(head + 17, wh__blob_version());
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   unsigned len = 0;
   if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
@@ -295,8 +313,17 @@ static int exec_sql(wh_cache_t *c, const char *sql) {
   return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 }
 
+static int flush_touched(wh_cache_t *c);
+
+/* Starts a write transaction and writes the hits counted in memory into
+ * it (so eviction in it sees every hit). */
 static int begin(wh_cache_t *c, wh_diag_t *d) {
   int rc = exec_sql(c, "BEGIN IMMEDIATE");
+  if (rc == SQLITE_OK && c->ntouched && (rc = flush_touched(c)) != SQLITE_OK) {
+    int err = db_error(c, rc, d, "cannot record hits");
+    exec_sql(c, "ROLLBACK");
+    return err;
+  }
   return rc == SQLITE_OK ? 0 : db_error(c, rc, d, "cannot take the write lock");
 }
 
@@ -338,6 +365,7 @@ static int commit(wh_cache_t *c, wh_diag_t *d) {
   if (rc == SQLITE_OK) rc = exec_sql(c, "COMMIT");
   if (rc == SQLITE_OK) {
     memset(&c->pending, 0, sizeof c->pending);
+    c->ntouched = 0; /* begin wrote them */
     return 0;
   }
   int err = db_error(c, rc, d, "cannot commit");
@@ -358,10 +386,27 @@ static int64_t next_used(wh_cache_t *c) {
   return now > max ? now : max + 1;
 }
 
+/* Writes each hit counted in memory: hits + 1 and a fresh last_used, in
+ * the order they happened.  Inside the transaction begin just opened; the
+ * list is emptied when it commits (kept for the next one if it does not). */
+static int flush_touched(wh_cache_t *c) {
+  for (size_t i = 0; i < c->ntouched; i++) {
+    int64_t stamp = next_used(c);
+    sqlite3_stmt *s = stmt(c, ST_TOUCH);
+    if (!s) return SQLITE_ERROR;
+    sqlite3_bind_text(s, 1, c->touched[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, stamp);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_OK;
+}
+
 /* Reads key's row: SQLITE_ROW if found (a malformed row reads as an
  * empty path), SQLITE_DONE if not, another SQLite code on error. */
 static int lookup(wh_cache_t *c, const char *hex, char rel[KEY_HEX_LEN + 8],
-                  uint64_t *size, uint8_t checksum[32]) {
+                  uint64_t *size, uint8_t checksum[SUM_LEN]) {
   sqlite3_stmt *s = stmt(c, ST_LOOKUP);
   if (!s) return SQLITE_ERROR;
   sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -372,15 +417,15 @@ static int lookup(wh_cache_t *c, const char *hex, char rel[KEY_HEX_LEN + 8],
   }
   const char *p = (const char *)sqlite3_column_text(s, 0);
   const void *sum = sqlite3_column_blob(s, 2);
-  bool ok = p && strlen(p) < KEY_HEX_LEN + 8 && sum && sqlite3_column_bytes(s, 2) == 32;
+  bool ok = p && strlen(p) < KEY_HEX_LEN + 8 && sum && sqlite3_column_bytes(s, 2) == SUM_LEN;
   if (ok) {
     strcpy(rel, p);
     *size = (uint64_t)sqlite3_column_int64(s, 1);
-    memcpy(checksum, sum, 32);
+    memcpy(checksum, sum, SUM_LEN);
   } else {
     rel[0] = '\0';
     *size = 0;
-    memset(checksum, 0, 32);
+    memset(checksum, 0, SUM_LEN);
   }
   sqlite3_reset(s);
   return SQLITE_ROW;
@@ -591,7 +636,7 @@ static int reconcile_files(wh_cache_t *c, wh_cache_gc_report_t *rep) {
       if (is_artifact_name(name) && strncmp(name, shard, 2) == 0 && S_ISREG(st.st_mode)) {
         char hex[KEY_HEX_LEN + 1], rel[KEY_HEX_LEN + 8];
         uint64_t size;
-        uint8_t sum[32];
+        uint8_t sum[SUM_LEN];
         memcpy(hex, name, KEY_HEX_LEN);
         hex[KEY_HEX_LEN] = '\0';
         int found = lookup(c, hex, rel, &size, sum);
@@ -774,11 +819,13 @@ fail:
 
 void wh_cache_close(wh_cache_t *c) {
   if (!c) return;
-  if (c->db && memcmp(&c->pending, &(wh_cache_stats_t){0}, sizeof c->pending) != 0 &&
+  if (c->db &&
+      (c->ntouched || memcmp(&c->pending, &(wh_cache_stats_t){0}, sizeof c->pending) != 0) &&
       begin(c, NULL) == 0)
     commit(c, NULL);
   if (c->db) close_db(c);
   pthread_mutex_destroy(&c->lock);
+  free(c->touched);
   free(c->dir);
   free(c);
 }
@@ -801,23 +848,80 @@ typedef enum miss_why {
   MISS_CORRUPT, /* the file failed a check */
 } miss_why_t;
 
-/* Reads and checks key's artifact.  0 with *blob malloc'ed and `sum` the
- * row's checksum; WH_ENOTFOUND with *why set; WH_ENOMEM, WH_EBUSY, WH_EIO
- * on errors (diag filled). */
-static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,
-                         size_t *len, uint8_t sum[32], miss_why_t *why, char *reason,
+/* An artifact file read into memory; `blob` and `len` point at its blob. */
+typedef struct artifact {
+  uint8_t *base; /* the whole file: the thread's read buffer, or malloc'ed */
+  bool owned;    /* base is malloc'ed (larger than READ_BUF_MAX) */
+  const uint8_t *blob;
+  size_t len;
+} artifact_t;
+
+/* Each thread reads artifacts into a buffer of its own that it keeps
+ * (up to READ_BUF_MAX; larger files get a malloc of their own): a fresh
+ * buffer per load would fault in every page of it again, which cost more
+ * than the read itself on a daemon restart.  Freed at thread exit. */
+#define READ_BUF_MAX (32u << 20)
+
+typedef struct read_buf {
+  uint8_t *p;
+  size_t cap;
+} read_buf_t;
+
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void read_buf_free(void *v) {
+  read_buf_t *b = v;
+  free(b->p);
+  free(b);
+}
+
+static void read_buf_init(void) { pthread_key_create(&read_buf_key, read_buf_free); }
+
+/* A buffer of `size` bytes for this thread's artifact reads, or NULL. */
+static uint8_t *read_buf(size_t size, bool *owned) {
+  *owned = size > READ_BUF_MAX;
+  if (*owned) return malloc(size);
+  pthread_once(&read_buf_once, read_buf_init);
+  read_buf_t *b = pthread_getspecific(read_buf_key);
+  if (!b) {
+    if (!(b = calloc(1, sizeof *b))) return NULL;
+    if (pthread_setspecific(read_buf_key, b) != 0) {
+      free(b);
+      return NULL;
+    }
+  }
+  if (b->cap < size) {
+    size_t cap = b->cap ? b->cap : 256u << 10;
+    while (cap < size) cap *= 2;
+    uint8_t *p = malloc(cap);
+    if (!p) return NULL;
+    free(b->p);
+    b->p = p;
+    b->cap = cap;
+  }
+  return b->p;
+}
+
+static void release_artifact(artifact_t *a) {
+  if (a->owned) free(a->base);
+  memset(a, 0, sizeof *a);
+}
+
+/* Reads and checks key's artifact: 0 with `a` filled (release_artifact it)
+ * and `sum` the row's checksum; WH_ENOTFOUND with *why set; WH_ENOMEM,
+ * WH_EBUSY, WH_EIO on errors (diag filled).  The lock is taken only for
+ * the lookup. */
+static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, artifact_t *a,
+                         uint8_t sum[SUM_LEN], miss_why_t *why, char *reason,
                          size_t reason_len, wh_diag_t *d) {
   char rel[KEY_HEX_LEN + 8], want[KEY_HEX_LEN + 8], path[PATH_MAX];
   uint64_t size = 0;
-  uint8_t hdr[WH_CACHE_HDR], got[32];
-  uint8_t *p = NULL;
-  EVP_MD_CTX *ctx = NULL;
+  uint8_t got[SUM_LEN];
   int fd = -1, err = WH_ENOTFOUND;
   struct stat st;
-  unsigned hlen = 0;
 
-  *blob = NULL;
-  *len = 0;
+  memset(a, 0, sizeof *a);
   *why = MISS_NONE;
   pthread_mutex_lock(&c->lock);
   int found = lookup(c, k->hex, rel, &size, sum);
@@ -844,71 +948,62 @@ static int read_artifact(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,
     goto fail;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size ||
-      size < WH_CACHE_HDR) {
+      size < WH_CACHE_HDR || size > SIZE_MAX) {
     snprintf(reason, reason_len, "its size is %lld bytes, the index says %llu",
              (long long)st.st_size, (unsigned long long)size);
     goto fail;
   }
-  if (wh_fs_read_all(fd, hdr, WH_CACHE_HDR) != 0) {
-    snprintf(reason, reason_len, "cannot read its header: %s", strerror(errno));
-    goto fail;
-  }
-  uint64_t n = get_le64(hdr + 56);
-  if (memcmp(hdr, WH_CACHE_FILE_MAGIC, 8) != 0 ||
-      get_le32(hdr + 8) != WH_CACHE_FILE_VERSION || hdr[12] != k->kind ||
-      memcmp(hdr + 16, k->digest, 32) != 0 || memcmp(hdr + 48, k->variant, 8) != 0 ||
-      n != size - WH_CACHE_HDR) {
-    snprintf(reason, reason_len, "its header does not match its key or version");
-    goto fail;
-  }
-  p = malloc(n ? n : 1);
-  ctx = EVP_MD_CTX_new();
-  if (!p || !ctx) {
+  /* read(2) into the thread's buffer, not mmap: measured, a mapping's
+   * page faults and first-touch misses cost more than the copy
+   * (docs/CACHE.md, "Performance"). */
+  if (!(a->base = read_buf((size_t)size, &a->owned))) {
     err = wh_diag_set(d, WH_ENOMEM, -1, "out of memory");
     *why = MISS_NONE;
     goto fail;
   }
-  if (wh_fs_read_all(fd, p, n) != 0) {
+  if (wh_fs_read_all(fd, a->base, (size_t)size) != 0) {
     snprintf(reason, reason_len, "cannot read it: %s", strerror(errno));
     goto fail;
   }
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-      EVP_DigestUpdate(ctx, hdr, sizeof hdr) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
-      EVP_DigestFinal_ex(ctx, got, &hlen) != 1) {
-    err = wh_diag_set(d, WH_ENOMEM, -1, "cannot hash an artifact");
-    *why = MISS_NONE;
-    goto fail;
-  }
-  if (memcmp(got, sum, 32) != 0) {
-    snprintf(reason, reason_len, "its SHA-256 does not match the index");
-    goto fail;
-  }
-  EVP_MD_CTX_free(ctx);
   close(fd);
-  *blob = p;
-  *len = n;
+  fd = -1;
+  const uint8_t *hdr = a->base;
+  uint64_t n = get_le64(hdr + 56);
+  if (memcmp(hdr, WH_CACHE_FILE_MAGIC, 8) != 0 ||
+      get_le32(hdr + 8) != WH_CACHE_FILE_VERSION || hdr[12] != k->kind ||
+      hdr[13] | hdr[14] | hdr[15] || memcmp(hdr + 16, k->digest, 32) != 0 ||
+      memcmp(hdr + 48, k->variant, 8) != 0 || n != size - WH_CACHE_HDR) {
+    snprintf(reason, reason_len, "its header does not match its key or version");
+    goto fail;
+  }
+  put_le64(got, wh__sum64(hdr + WH_CACHE_HDR, (size_t)n));
+  if (memcmp(got, sum, SUM_LEN) != 0) {
+    snprintf(reason, reason_len, "its checksum does not match the index");
+    goto fail;
+  }
+  a->blob = hdr + WH_CACHE_HDR;
+  a->len = (size_t)n;
   *why = MISS_NONE;
   return 0;
 fail:
-  EVP_MD_CTX_free(ctx);
-  free(p);
+  release_artifact(a);
   if (fd >= 0) close(fd);
   return err;
 }
 
 /* Drops key's entry if its row still has checksum `sum` (another process
  * may have replaced it meanwhile); counts a corrupt drop if it did. */
-static void drop_if_same(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t sum[32],
+static void drop_if_same(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t sum[SUM_LEN],
                          const char *reason) {
   char rel[KEY_HEX_LEN + 8];
   uint64_t size;
-  uint8_t now[32];
+  uint8_t now[SUM_LEN];
   bool dropped = false;
   int err = 0;
   pthread_mutex_lock(&c->lock);
   if (begin(c, NULL) == 0) {
     int found = lookup(c, k->hex, rel, &size, now);
-    if (found == SQLITE_ROW && memcmp(now, sum, 32) == 0 &&
+    if (found == SQLITE_ROW && memcmp(now, sum, SUM_LEN) == 0 &&
         remove_entry(c, k->hex, rel) == SQLITE_OK) {
       c->session.corrupt_drops++;
       c->pending.corrupt_drops++;
@@ -930,26 +1025,27 @@ static void drop_if_same(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t s
          wh_strerror(err));
 }
 
-/* Counts a hit: the entry's hits and last_used, the counters. */
+/* Counts a hit: the counters now; the entry's hits and last_used are
+ * noted in memory and written by the next write transaction (begin), which
+ * this starts itself once TOUCH_BATCH hits or TOUCH_DELAY_NS have piled
+ * up.  So a load writes nothing to the index in the common case. */
 static void touch(wh_cache_t *c, const wh_cache_key_t *k, uint64_t load_ns) {
-  int err;
   pthread_mutex_lock(&c->lock);
   c->session.hits++;
   c->pending.hits++;
   c->session.load_ns += load_ns;
   c->pending.load_ns += load_ns;
-  if ((err = begin(c, NULL)) == 0) {
-    sqlite3_stmt *s = stmt(c, ST_TOUCH);
-    int64_t stamp = next_used(c);
-    if (s) {
-      sqlite3_bind_text(s, 1, k->hex, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(s, 2, stamp);
-      sqlite3_step(s);
-      sqlite3_reset(s);
+  if (!c->touched) c->touched = malloc(TOUCH_BATCH * sizeof *c->touched);
+  if (c->touched && c->ntouched < TOUCH_BATCH) {
+    uint64_t now = mono_ns();
+    if (c->ntouched == 0) c->touched_ns = now;
+    memcpy(c->touched[c->ntouched++], k->hex, KEY_HEX_LEN + 1);
+    if (c->ntouched < TOUCH_BATCH && now - c->touched_ns < TOUCH_DELAY_NS) {
+      pthread_mutex_unlock(&c->lock);
+      return;
     }
-    err = commit(c, NULL);
-  }
-  if (err) {
+  } /* else out of memory: this hit's recency is lost, which is harmless */
+  if (begin(c, NULL) != 0 || commit(c, NULL) != 0) {
     c->session.errors++;
     c->pending.errors++;
   }
@@ -973,13 +1069,25 @@ static void count_error(wh_cache_t *c, int code, const char *what, const wh_diag
 
 int wh_cache_get(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob, size_t *len,
                  wh_diag_t *diag) {
-  uint8_t sum[32];
+  uint8_t sum[SUM_LEN];
   char reason[160] = "";
   miss_why_t why;
+  artifact_t a;
   wh_diag_clear(diag);
+  *blob = NULL;
+  *len = 0;
   uint64_t t0 = mono_ns();
-  int rc = read_artifact(c, k, blob, len, sum, &why, reason, sizeof reason, diag);
+  int rc = read_artifact(c, k, &a, sum, &why, reason, sizeof reason, diag);
   if (rc == 0) {
+    uint8_t *p = malloc(a.len ? a.len : 1);
+    if (!p) {
+      release_artifact(&a);
+      return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    }
+    memcpy(p, a.blob, a.len);
+    *blob = p;
+    *len = a.len;
+    release_artifact(&a);
     touch(c, k, mono_ns() - t0);
     return 0;
   }
@@ -992,7 +1100,7 @@ int wh_cache_get(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob, size_t 
 int wh_cache_reject(wh_cache_t *c, const wh_cache_key_t *k, wh_diag_t *diag) {
   char rel[KEY_HEX_LEN + 8];
   uint64_t size;
-  uint8_t sum[32];
+  uint8_t sum[SUM_LEN];
   wh_diag_clear(diag);
   pthread_mutex_lock(&c->lock);
   int err = begin(c, diag);
@@ -1042,26 +1150,17 @@ static int make_temp(wh_cache_t *c, const char *hex, char tmp[PATH_MAX]) {
   return -1;
 }
 
-/* Writes the artifact file for `k` and `blob`; fills the file checksum. */
+/* Writes the artifact file for `k` and `blob`; fills the blob's checksum. */
 static int write_temp(int fd, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
-                      uint8_t sum[32]) {
+                      uint8_t sum[SUM_LEN]) {
   uint8_t hdr[WH_CACHE_HDR] = {0};
-  unsigned hlen = 0;
   memcpy(hdr, WH_CACHE_FILE_MAGIC, 8);
   put_le32(hdr + 8, WH_CACHE_FILE_VERSION);
   hdr[12] = k->kind;
   memcpy(hdr + 16, k->digest, 32);
   memcpy(hdr + 48, k->variant, 8);
   put_le64(hdr + 56, len);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-            EVP_DigestUpdate(ctx, hdr, sizeof hdr) == 1 &&
-            EVP_DigestUpdate(ctx, blob, len) == 1 && EVP_DigestFinal_ex(ctx, sum, &hlen) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) {
-    errno = ENOMEM;
-    return -1;
-  }
+  put_le64(sum, wh__sum64(blob, len));
   if (wh_fs_write_all(fd, hdr, sizeof hdr) != 0 || wh_fs_write_all(fd, blob, len) != 0 || fsync(fd) != 0)
     return -1;
   return 0;
@@ -1071,7 +1170,7 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
                  wh_diag_t *diag) {
   char tmp[PATH_MAX], rel[KEY_HEX_LEN + 8], path[PATH_MAX], old_rel[KEY_HEX_LEN + 8];
   char sdir[PATH_MAX];
-  uint8_t sum[32], old_sum[32];
+  uint8_t sum[SUM_LEN], old_sum[SUM_LEN];
   uint64_t old_size;
   struct stat st;
   sqlite3_stmt *s;
@@ -1131,7 +1230,7 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
   sqlite3_bind_int(s, 2, k->kind);
   sqlite3_bind_text(s, 3, rel, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 4, (sqlite3_int64)(len + WH_CACHE_HDR));
-  sqlite3_bind_blob(s, 5, sum, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 5, sum, SUM_LEN, SQLITE_STATIC);
   sqlite3_bind_int64(s, 6, next_used(c));
   rc = sqlite3_step(s);
   sqlite3_reset(s);
@@ -1161,40 +1260,73 @@ fail:
 
 /* ---- modules ------------------------------------------------------------- */
 
+/* The load half of wh_cache_get_module_keyed: 0 with *out on a hit
+ * (counted); WH_ENOTFOUND when nothing usable is stored (an unsound
+ * artifact is dropped and counted; the miss is not: the caller counts it
+ * if it compiles); WH_ENOMEM; or the cache's trouble (WH_EBUSY, WH_EIO),
+ * counted as an error and told to the log. */
+static int load_module(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
+                       wh_module_t **out, wh_diag_t *diag) {
+  uint8_t sum[SUM_LEN];
+  char reason[300] = "";
+  miss_why_t why;
+  wh_diag_t d2;
+  artifact_t a;
+
+  *out = NULL;
+  uint64_t t0 = mono_ns();
+  int rc = read_artifact(c, k, &a, sum, &why, reason, sizeof reason, &d2);
+  if (rc == 0) {
+    /* read_artifact checked the blob's checksum: one check per load */
+    wh_module_t *m = wh__module_deserialize_verified(e, a.blob, a.len, &d2);
+    release_artifact(&a);
+    if (m) {
+      touch(c, k, mono_ns() - t0);
+      *out = m;
+      return 0;
+    }
+    if (d2.code == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    snprintf(reason, sizeof reason, "the engine rejected it: %s", d2.msg);
+    drop_if_same(c, k, sum, reason);
+    return WH_ENOTFOUND;
+  }
+  if (rc == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  if (rc != WH_ENOTFOUND) {
+    count_error(c, rc, "lookup failed", &d2);
+    return wh_diag_set(diag, rc, -1, "%s", d2.msg);
+  }
+  if (why != MISS_NONE) drop_if_same(c, k, sum, reason);
+  return WH_ENOTFOUND;
+}
+
+int wh_cache_load_module(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
+                         wh_module_t **out, wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  *out = NULL;
+  if (k->kind != WH_CACHE_KIND_MODULE)
+    return wh_diag_set(diag, WH_EINVAL, -1, "not a module key");
+  return load_module(c, e, k, out, diag);
+}
+
 int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
                               const uint8_t *bytes, size_t len, wh_module_t **out,
                               bool *hit, wh_diag_t *diag) {
-  uint8_t *blob = NULL, sum[32];
+  uint8_t *blob = NULL;
   size_t blen = 0;
-  char reason[300] = "";
-  miss_why_t why;
   wh_diag_t d2;
   wh_module_t *m = NULL;
 
   *out = NULL;
   if (hit) *hit = false;
   wh_diag_clear(diag);
-  uint64_t t0 = mono_ns();
-  int rc = read_artifact(c, k, &blob, &blen, sum, &why, reason, sizeof reason, &d2);
+  int rc = load_module(c, e, k, &m, &d2);
   if (rc == 0) {
-    m = wh_module_deserialize(e, blob, blen, &d2);
-    free(blob);
-    if (m) {
-      touch(c, k, mono_ns() - t0);
-      *out = m;
-      if (hit) *hit = true;
-      return 0;
-    }
-    if (d2.code == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
-    snprintf(reason, sizeof reason, "the engine rejected it: %s", d2.msg);
-    drop_if_same(c, k, sum, reason);
-  } else if (rc == WH_ENOMEM) {
-    return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
-  } else if (rc != WH_ENOTFOUND) {
-    count_error(c, rc, "lookup failed, compiling without the cache", &d2);
-  } else if (why != MISS_NONE) {
-    drop_if_same(c, k, sum, reason);
+    *out = m;
+    if (hit) *hit = true;
+    return 0;
   }
+  if (rc == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  /* a miss, or cache trouble (counted): compile without it */
   count_miss(c);
 
   wh_diag_t local;
@@ -1227,6 +1359,165 @@ int wh_cache_get_module(wh_cache_t *c, wh_engine_t *e, const uint8_t *bytes, siz
   if (wh_cache_key_module(&k, e, bytes, len) != 0)
     return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   return wh_cache_get_module_keyed(c, e, &k, bytes, len, out, hit, diag);
+}
+
+/* ---- components ---------------------------------------------------------- */
+
+/* A component's blob (kind COMPONENT), all integers little-endian:
+ *
+ *   0     8     magic "WHARFCMP"
+ *   8     4     version (COMPONENT_BLOB_VERSION)
+ *   12    4     n: core modules
+ *   16    8     M: metadata length
+ *   24    8*n   length of each module's blob
+ *   ...         the module blobs (wh_module_serialize), each padded to 8
+ *   ...         M bytes of metadata (the component model's, opaque here)
+ *
+ * The whole artifact is checksummed by the cache, so the module blobs are
+ * decoded without their own checksums (wh__module_deserialize_verified). */
+#define COMPONENT_BLOB_MAGIC "WHARFCMP"
+#define COMPONENT_BLOB_VERSION 1u
+#define COMPONENT_MAX_MODULES 100000u
+
+int wh_cache_key_component(wh_cache_key_t *k, const wh_engine_t *e, const uint8_t *bytes,
+                           size_t len) {
+  uint8_t digest[32];
+  if (!sha256(bytes, len, digest)) return WH_ENOMEM;
+  wh_cache_key_from_digest(k, digest, wh_engine_fingerprint(e), WH_CACHE_KIND_COMPONENT);
+  return 0;
+}
+
+int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *const *mods,
+                           uint32_t n, const uint8_t *meta, size_t meta_len, wh_diag_t *diag) {
+  uint8_t **blobs = NULL, *out = NULL;
+  size_t *lens = NULL, total = 24 + 8 * (size_t)n + meta_len;
+  int rc = 0;
+  wh_diag_clear(diag);
+  if (k->kind != WH_CACHE_KIND_COMPONENT || n > COMPONENT_MAX_MODULES || (meta_len && !meta))
+    return wh_diag_set(diag, WH_EINVAL, -1, "not a component key or artifact");
+  blobs = calloc(n + 1, sizeof *blobs);
+  lens = calloc(n + 1, sizeof *lens);
+  if (!blobs || !lens) goto nomem;
+  for (uint32_t i = 0; i < n; i++) {
+    if ((rc = wh_module_serialize(mods[i], &blobs[i], &lens[i])) != 0) {
+      wh_diag_set(diag, rc, -1, "cannot serialize core module %u", i);
+      goto done;
+    }
+    total += (lens[i] + 7) & ~(size_t)7;
+  }
+  if (!(out = calloc(1, total))) goto nomem;
+  memcpy(out, COMPONENT_BLOB_MAGIC, 8);
+  put_le32(out + 8, COMPONENT_BLOB_VERSION);
+  put_le32(out + 12, n);
+  put_le64(out + 16, meta_len);
+  size_t pos = 24 + 8 * (size_t)n;
+  for (uint32_t i = 0; i < n; i++) {
+    put_le64(out + 24 + 8 * (size_t)i, lens[i]);
+    memcpy(out + pos, blobs[i], lens[i]);
+    pos += (lens[i] + 7) & ~(size_t)7;
+  }
+  if (meta_len) memcpy(out + pos, meta, meta_len);
+  rc = wh_cache_put(c, k, out, total, diag);
+  goto done;
+nomem:
+  rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+done:
+  for (uint32_t i = 0; blobs && i < n; i++) free(blobs[i]);
+  free(blobs);
+  free(lens);
+  free(out);
+  return rc;
+}
+
+/* Decodes a component blob into modules and metadata: 0, WH_ENOMEM, or
+ * WH_ECORRUPT with `reason` filled. */
+static int decode_component(wh_engine_t *e, const uint8_t *p, size_t len, wh_module_t ***mods,
+                            uint32_t *nmods, uint8_t **meta, size_t *meta_len, char *reason,
+                            size_t reason_len) {
+  wh_diag_t d;
+  if (len < 24 || memcmp(p, COMPONENT_BLOB_MAGIC, 8) != 0 ||
+      get_le32(p + 8) != COMPONENT_BLOB_VERSION) {
+    snprintf(reason, reason_len, "not a component artifact of this version");
+    return WH_ECORRUPT;
+  }
+  uint32_t n = get_le32(p + 12);
+  uint64_t mlen = get_le64(p + 16);
+  if (n > COMPONENT_MAX_MODULES || 24 + 8 * (uint64_t)n > len) {
+    snprintf(reason, reason_len, "its module count is out of range");
+    return WH_ECORRUPT;
+  }
+  wh_module_t **ms = calloc(n + 1, sizeof *ms);
+  if (!ms) return WH_ENOMEM;
+  uint64_t pos = 24 + 8 * (uint64_t)n;
+  int rc = 0;
+  uint32_t i;
+  for (i = 0; i < n; i++) {
+    uint64_t l = get_le64(p + 24 + 8 * (size_t)i);
+    if (l > len - pos) {
+      snprintf(reason, reason_len, "core module %u runs past the end", i);
+      rc = WH_ECORRUPT;
+      break;
+    }
+    ms[i] = wh__module_deserialize_verified(e, p + pos, (size_t)l, &d);
+    if (!ms[i]) {
+      snprintf(reason, reason_len, "the engine rejected core module %u: %s", i, d.msg);
+      rc = d.code == WH_ENOMEM ? WH_ENOMEM : WH_ECORRUPT;
+      break;
+    }
+    pos += (l + 7) & ~(uint64_t)7;
+    if (pos > len) pos = len + 1; /* padding past the end: caught below */
+  }
+  if (rc == 0 && (pos > len || mlen != len - pos)) {
+    snprintf(reason, reason_len, "its metadata length does not add up");
+    rc = WH_ECORRUPT;
+  }
+  uint8_t *mcopy = NULL;
+  if (rc == 0 && !(mcopy = malloc(mlen ? (size_t)mlen : 1))) rc = WH_ENOMEM;
+  if (rc) {
+    for (uint32_t j = 0; j < n; j++) wh_module_free(ms[j]);
+    free(ms);
+    return rc;
+  }
+  if (mlen) memcpy(mcopy, p + pos, (size_t)mlen);
+  *mods = ms;
+  *nmods = n;
+  *meta = mcopy;
+  *meta_len = (size_t)mlen;
+  return 0;
+}
+
+int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
+                           wh_module_t ***mods, uint32_t *n, uint8_t **meta, size_t *meta_len,
+                           wh_diag_t *diag) {
+  uint8_t sum[SUM_LEN];
+  char reason[300] = "";
+  miss_why_t why;
+  artifact_t a;
+  *mods = NULL;
+  *n = 0;
+  *meta = NULL;
+  *meta_len = 0;
+  wh_diag_clear(diag);
+  if (k->kind != WH_CACHE_KIND_COMPONENT)
+    return wh_diag_set(diag, WH_EINVAL, -1, "not a component key");
+  uint64_t t0 = mono_ns();
+  int rc = read_artifact(c, k, &a, sum, &why, reason, sizeof reason, diag);
+  if (rc == 0) {
+    rc = decode_component(e, a.blob, a.len, mods, n, meta, meta_len, reason, sizeof reason);
+    release_artifact(&a);
+    if (rc == 0) {
+      touch(c, k, mono_ns() - t0);
+      return 0;
+    }
+    if (rc == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    drop_if_same(c, k, sum, reason);
+  } else if (rc != WH_ENOTFOUND) {
+    return rc;
+  } else if (why != MISS_NONE) {
+    drop_if_same(c, k, sum, reason);
+  }
+  count_miss(c);
+  return WH_ENOTFOUND;
 }
 
 /* ---- pinning ------------------------------------------------------------- */

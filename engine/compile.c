@@ -560,9 +560,9 @@ static const struct unop_info {
 
 static const struct mem_info {
   uint8_t wasm, type, bytes, align;
-  uint16_t op;
+  uint16_t op, op_m;      /* on memory 0; on another memory */
 } loads[] = {
-#define WH__M(name, opc, t, n, ct, al) {opc, WH_##t##_T, n, al, WOP_##name},
+#define WH__M(name, opc, t, n, ct, al) {opc, WH_##t##_T, n, al, WOP_##name, WOP_##name##_M},
     WH_LOADS(WH__M)
 }, stores[] = {
     WH_STORES(WH__M)
@@ -663,27 +663,35 @@ static void do_unop(cc_t *c, const struct unop_info *ui) {
   push(c, ui->tout);
 }
 
-static void read_memarg(cc_t *c, uint8_t natural, uint32_t *offset) {
-  uint32_t align = wh_rd_u32(&c->r);
+static void check_memidx(cc_t *c, uint32_t x) {
+  if (!FAILED(c) && x >= c->m->nmems)
+    wh_rd_fail(&c->r, WH_EINVALID, "unknown memory %u", x);
+}
+
+/* A memarg: alignment flags, a memory index if the flags' bit 6 is set
+ * (multi-memory), the offset.  Returns the memory index. */
+static uint32_t read_memarg(cc_t *c, uint8_t natural, uint32_t *offset) {
+  uint32_t flags = wh_rd_u32(&c->r);
+  uint32_t mem = 0;
+  if (!FAILED(c) && flags >= 0x80) {
+    wh_rd_fail(&c->r, WH_EMALFORMED, "malformed memop flags");
+    return 0;
+  }
+  if (flags & 0x40) mem = wh_rd_u32(&c->r);
   *offset = wh_rd_u32(&c->r);
-  if (FAILED(c)) return;
-  if (c->m->nmems == 0) {
-    invalid(c, "unknown memory 0");
-    return;
-  }
-  if (align > natural) invalid(c, "alignment must not be larger than natural");
+  if (FAILED(c)) return 0;
+  check_memidx(c, mem);
+  if (!FAILED(c) && (flags & 0x3f) > natural)
+    invalid(c, "alignment must not be larger than natural");
+  return mem;
 }
 
-static void need_memory(cc_t *c) {
-  if (c->m->nmems == 0) invalid(c, "unknown memory 0");
-}
-
-static void zero_byte(cc_t *c) {
-  uint8_t z = wh_rd_u8(&c->r);
-  if (!FAILED(c) && z != 0) {
-    c->r.p--;
-    wh_rd_fail(&c->r, WH_EMALFORMED, "zero byte expected");
-  }
+/* The memory index of memory.size/grow/fill/copy/init (a zero byte
+ * before multi-memory, a u32 since). */
+static uint32_t read_memidx(cc_t *c) {
+  uint32_t x = wh_rd_u32(&c->r);
+  check_memidx(c, x);
+  return x;
 }
 
 static uint32_t read_table(cc_t *c) {
@@ -1204,24 +1212,25 @@ static void compile_body(cc_t *c) {
       break;
     }
     case 0x3f: case 0x40: { /* memory.size, memory.grow */
-      zero_byte(c);
-      need_memory(c);
+      uint32_t mem = read_memidx(c);
       if (FAILED(c)) return;
       fuel_add(c, 1);
       if (opc == 0x3f) {
         uint32_t hd = c->sp;
         if (!dead(c)) {
-          emit_op(c, WOP_MEMORY_SIZE);
+          emit_op(c, mem ? WOP_MEMORY_SIZE_M : WOP_MEMORY_SIZE);
           emit_w(c, slot_off(c, hd));
+          if (mem) emit_w(c, (int32_t)mem);
         }
       } else {
         uint32_t h = pop(c, WH_I32, NULL);
         if (FAILED(c)) return;
         if (!dead(c)) {
           int32_t a = operand(c, h);
-          emit_op(c, WOP_MEMORY_GROW);
+          emit_op(c, mem ? WOP_MEMORY_GROW_M : WOP_MEMORY_GROW);
           emit_w(c, slot_off(c, h));
           emit_w(c, a);
+          if (mem) emit_w(c, (int32_t)mem);
         }
       }
       push(c, WH_I32);
@@ -1334,8 +1343,7 @@ static void compile_body(cc_t *c) {
       switch (sub) {
       case 8: { /* memory.init */
         uint32_t seg = wh_rd_u32(r);
-        zero_byte(c);
-        need_memory(c);
+        uint32_t mem = read_memidx(c);
         if (FAILED(c)) return;
         if (!m->has_datacount) {
           wh_rd_fail(r, WH_EMALFORMED, "data count section required");
@@ -1350,7 +1358,8 @@ static void compile_body(cc_t *c) {
         if (FAILED(c)) return;
         if (!dead(c)) {
           int32_t d = operand(c, hd), s = operand(c, hs), n = operand(c, hn);
-          emit_op(c, WOP_MEMORY_INIT);
+          emit_op(c, mem ? WOP_MEMORY_INIT_M : WOP_MEMORY_INIT);
+          if (mem) emit_w(c, (int32_t)mem);
           emit_w(c, (int32_t)seg);
           emit_w(c, d);
           emit_w(c, s);
@@ -1375,17 +1384,22 @@ static void compile_body(cc_t *c) {
         }
         break;
       }
-      case 10: case 11: { /* memory.copy, memory.fill */
-        zero_byte(c);
-        if (sub == 10) zero_byte(c);
-        need_memory(c);
+      case 10: case 11: { /* memory.copy dst src, memory.fill */
+        uint32_t mem = read_memidx(c);
+        uint32_t smem = sub == 10 ? read_memidx(c) : 0;
         if (FAILED(c)) return;
         uint32_t hn = pop(c, WH_I32, NULL), hs = pop(c, WH_I32, NULL),
                  hd = pop(c, WH_I32, NULL);
         if (FAILED(c)) return;
         if (!dead(c)) {
           int32_t d = operand(c, hd), s = operand(c, hs), n = operand(c, hn);
-          emit_op(c, sub == 10 ? WOP_MEMORY_COPY : WOP_MEMORY_FILL);
+          if (mem || smem) {
+            emit_op(c, sub == 10 ? WOP_MEMORY_COPY_M : WOP_MEMORY_FILL_M);
+            emit_w(c, (int32_t)mem);
+            if (sub == 10) emit_w(c, (int32_t)smem);
+          } else {
+            emit_op(c, sub == 10 ? WOP_MEMORY_COPY : WOP_MEMORY_FILL);
+          }
           emit_w(c, d);
           emit_w(c, s);
           emit_w(c, n);
@@ -1507,7 +1521,7 @@ static void compile_body(cc_t *c) {
       if (opc >= 0x28 && opc <= 0x35) {
         const struct mem_info *mi = &loads[load_index[opc]];
         uint32_t off;
-        read_memarg(c, mi->align, &off);
+        uint32_t mem = read_memarg(c, mi->align, &off);
         if (FAILED(c)) return;
         fuel_add(c, 1);
         uint32_t h = pop(c, WH_I32, NULL);
@@ -1515,17 +1529,18 @@ static void compile_body(cc_t *c) {
         uint32_t hd = c->sp;
         if (!dead(c)) {
           int32_t a = operand(c, h);
-          emit_op(c, mi->op);
+          emit_op(c, mem ? mi->op_m : mi->op);
           int32_t dpos = emit_w(c, slot_off(c, hd));
           emit_w(c, a);
           emit_w(c, (int32_t)off);
+          if (mem) emit_w(c, (int32_t)mem);
           note_dst(c, dpos, hd);
         }
         push(c, mi->type);
       } else if (opc >= 0x36 && opc <= 0x3e) {
         const struct mem_info *mi = &stores[store_index[opc]];
         uint32_t off;
-        read_memarg(c, mi->align, &off);
+        uint32_t mem = read_memarg(c, mi->align, &off);
         if (FAILED(c)) return;
         fuel_add(c, 1);
         uint32_t hv = pop(c, mi->type, NULL);
@@ -1533,10 +1548,11 @@ static void compile_body(cc_t *c) {
         if (FAILED(c)) return;
         if (!dead(c)) {
           int32_t a = operand(c, ha), v = operand(c, hv);
-          emit_op(c, mi->op);
+          emit_op(c, mem ? mi->op_m : mi->op);
           emit_w(c, a);
           emit_w(c, v);
           emit_w(c, (int32_t)off);
+          if (mem) emit_w(c, (int32_t)mem);
         }
       } else if (binop_index[opc] >= 0) {
         fuel_add(c, 1);

@@ -307,6 +307,10 @@ static void sec_import(wh_reader_t *r, wh_module_t *m) {
       if (r->failed) return;
       if (check_limits(r, &im->u.mem, WH_MAX_PAGES, "memory size must be at most 65536 pages (4GiB)"))
         return;
+      if (m->nmems == WH_MAX_MEMORIES) {
+        wh_rd_fail(r, WH_ELIMIT, "too many memories (limit %u)", WH_MAX_MEMORIES);
+        return;
+      }
       im->index = m->nmems;
       m->mems[m->nmems++] = im->u.mem;
       m->nmem_imports++;
@@ -376,7 +380,7 @@ static void sec_table(wh_reader_t *r, wh_module_t *m) {
 }
 
 static void sec_memory(wh_reader_t *r, wh_module_t *m) {
-  uint32_t n = read_count(r, WH_MAX_TABLES, 2, "memories");
+  uint32_t n = read_count(r, WH_MAX_MEMORIES - m->nmems, 2, "memories");
   if (r->failed) return;
   wh_limits_t *l = grow(r, m->mems, m->nmems, n, sizeof *l);
   if (!l) return;
@@ -389,7 +393,6 @@ static void sec_memory(wh_reader_t *r, wh_module_t *m) {
       return;
     m->nmems++;
   }
-  if (m->nmems > 1) wh_rd_fail(r, WH_EINVALID, "multiple memories");
 }
 
 static void sec_global(wh_reader_t *r, wh_module_t *m) {
@@ -698,7 +701,6 @@ int wh__decode_module(wh_module_t *m, const uint8_t *bytes, size_t len,
     m->declared_funcs = calloc((size_t)m->nfuncs / 8 + 1, 1);
     if (!m->declared_funcs) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   }
-  if (m->nmems > 1) return wh_diag_set(diag, WH_EINVALID, -1, "multiple memories");
   if (m->has_datacount && m->datacount != m->ndatas)
     return wh_rd_fail(&r, WH_EMALFORMED, "data count and data section have inconsistent lengths");
   if (!m->has_datacount) m->datacount = m->ndatas;

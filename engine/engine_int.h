@@ -45,6 +45,7 @@
 #define WH_MAX_EXPORTS 100000u
 #define WH_MAX_GLOBALS 1000000u
 #define WH_MAX_TABLES 100000u
+#define WH_MAX_MEMORIES 100u    /* imported + defined (multi-memory) */
 #define WH_MAX_SEGMENTS 100000u
 #define WH_MAX_PARAMS 1000u
 #define WH_MAX_LOCALS 50000u
@@ -211,6 +212,22 @@ static inline bool wh__name_eq(const char *a, size_t alen, const char *b, size_t
 
 /* ---- runtime objects --------------------------------------------------- */
 
+/* A memory limit shared by every memory instantiated on one exec while
+ * the limit is set (wh_exec_set_memory_limit): what they have committed
+ * together may not exceed `limit`, however many memories and instances
+ * there are.  Reference-counted (the exec, plus each charged memory), so
+ * instances and the exec may be freed in any order. */
+typedef struct wh_mem_budget {
+  _Atomic uint64_t used;  /* bytes committed by the charged memories */
+  uint64_t limit;
+  _Atomic uint32_t refs;
+} wh_mem_budget_t;
+/* Charges `bytes` (false, charging nothing, when that would pass the
+ * limit); refunds; drops a reference (frees at zero). */
+bool wh__budget_charge(wh_mem_budget_t *b, uint64_t bytes);
+void wh__budget_refund(wh_mem_budget_t *b, uint64_t bytes);
+void wh__budget_unref(wh_mem_budget_t *b);
+
 struct wh_memory {
   uint8_t *base;          /* reservation start; stable for life */
   uint64_t size;          /* accessible bytes (pages * 64 KiB) */
@@ -218,6 +235,7 @@ struct wh_memory {
   uint64_t reserved;      /* bytes of address space reserved */
   bool decl_max;          /* a maximum was declared */
   bool pooled;            /* from an allocator's slot: never munmap'ed */
+  wh_mem_budget_t *budget; /* charged for `size`, or NULL (referenced) */
 };
 
 struct wh_table {
@@ -245,23 +263,29 @@ struct wh_func {
 /* An instance's own state is one block (from the allocator, or calloc):
  *
  *   wh_instance | funcs[nfuncs] | own_funcs[...] | tables[ntables] |
- *   own_tables[...] | globals[nglobals] | own_globals[...] |
- *   elem_refs[nelems] | elem_len[nelems] | ref arrays of the segments |
- *   data_dropped[ndatas]
+ *   own_tables[...] | mems[nmems] | own_mems[...] | globals[nglobals] |
+ *   own_globals[...] | elem_refs[nelems] | elem_len[nelems] |
+ *   ref arrays of the segments | data_dropped[ndatas]
+ *
+ * Memories: `mem` is memory 0 (the interpreter's fast path), also at
+ * mems[0].  A defined memory 0 comes from the allocator's slot when there
+ * is an allocator; every other defined memory is reserved on demand
+ * (wh__memory_create) and unmapped by wh_instance_free.
  */
 struct wh_instance {
   const wh_module_t *module;
   wh_engine_t *engine;
   wh_inst_alloc_t *alloc; /* NULL: on demand */
   size_t state_size;      /* bytes of the state block */
-  wh_memory_t own_mem_storage;
   wh_func_t **funcs;      /* nfuncs; imports point elsewhere */
   wh_func_t *own_funcs;   /* defined funcs, plus copies of host imports */
   wh_table_t **tables;
   wh_table_t *own_tables;
   uint32_t nown_tables;
   wh_memory_t *mem;       /* memory 0 or NULL */
-  wh_memory_t *own_mem;
+  wh_memory_t **mems;     /* nmems; imports point elsewhere */
+  wh_memory_t *own_mems;  /* the defined ones */
+  uint32_t nown_mems;     /* set up so far (wh_instance_free's bound) */
   wh_global_t **globals;
   wh_global_t *own_globals;
   uint32_t nelems;
@@ -296,6 +320,7 @@ struct wh_exec {
   int depth;              /* nested wh_call depth */
   void *user;             /* the embedder's, see wh_exec_set_user */
   uint64_t memory_limit;  /* bytes; 0 = none (wh_exec_set_memory_limit) */
+  wh_mem_budget_t *budget; /* that limit for all memories together, or NULL */
 };
 
 extern _Atomic uint64_t wh__epoch;

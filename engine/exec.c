@@ -63,6 +63,7 @@ wh_exec_t *wh_exec_new(wh_engine_t *e) {
 
 void wh_exec_free(wh_exec_t *x) {
   if (!x) return;
+  wh__budget_unref(x->budget);
   free(x->stack);
   free(x->frames);
   free(x->backtrace);
@@ -83,7 +84,35 @@ uint64_t wh_exec_fuel_consumed(const wh_exec_t *x) {
 
 void wh_exec_set_user(wh_exec_t *x, void *user) { x->user = user; }
 
-void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes) { x->memory_limit = bytes; }
+bool wh__budget_charge(wh_mem_budget_t *b, uint64_t bytes) {
+  uint64_t used = atomic_load(&b->used);
+  do {
+    if (bytes > b->limit || used > b->limit - bytes) return false;
+  } while (!atomic_compare_exchange_weak(&b->used, &used, used + bytes));
+  return true;
+}
+
+void wh__budget_refund(wh_mem_budget_t *b, uint64_t bytes) { atomic_fetch_sub(&b->used, bytes); }
+
+void wh__budget_unref(wh_mem_budget_t *b) {
+  if (b && atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+}
+
+void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes) {
+  x->memory_limit = bytes;
+  /* no memory holds the current budget: reuse it (it is at zero) */
+  if (x->budget && bytes && atomic_load(&x->budget->refs) == 1) {
+    x->budget->limit = bytes;
+    return;
+  }
+  wh__budget_unref(x->budget);
+  x->budget = bytes ? calloc(1, sizeof *x->budget) : NULL;
+  if (x->budget) {
+    x->budget->limit = bytes;
+    atomic_store(&x->budget->refs, 1);
+  }
+  /* without one (out of memory) the limit still caps each memory */
+}
 
 void *wh_exec_user(const wh_exec_t *x) { return x->user; }
 

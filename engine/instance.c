@@ -3,7 +3,9 @@
  *
  * Memory: the whole maximum (at most 4 GiB) is reserved PROT_NONE at
  * creation and grown by mprotect, so the base address never moves and the
- * interpreter may cache it.
+ * interpreter may cache it.  A module may have several memories
+ * (multi-memory): a defined memory 0 takes the allocator's slot, the others
+ * are reserved here on demand; the exec's memory limit caps each of them.
  *
  * Instantiation follows the spec's order: resolve imports, globals,
  * functions, tables, memory, evaluate element segments, apply active
@@ -55,10 +57,35 @@ int64_t wh__memory_grow(wh_memory_t *mem, uint64_t delta) {
   uint64_t old = mem->size / WH_PAGE_SIZE;
   if (delta == 0) return (int64_t)old;
   if (delta > mem->max_pages || old + delta > mem->max_pages) return -1;
-  if (mprotect(mem->base + mem->size, delta * WH_PAGE_SIZE, PROT_READ | PROT_WRITE))
+  if (mem->budget && !wh__budget_charge(mem->budget, delta * WH_PAGE_SIZE)) return -1;
+  if (mprotect(mem->base + mem->size, delta * WH_PAGE_SIZE, PROT_READ | PROT_WRITE)) {
+    if (mem->budget) wh__budget_refund(mem->budget, delta * WH_PAGE_SIZE);
     return -1;
+  }
   mem->size += delta * WH_PAGE_SIZE;
   return (int64_t)old;
+}
+
+/* Charges a new memory of the instance to the exec's budget (all the
+ * memories of an invocation together stay under the limit). */
+static int charge_memory(wh_memory_t *mem, const wh_exec_t *exec, wh_diag_t *diag) {
+  wh_mem_budget_t *b = exec->budget;
+  if (!b) return 0;
+  if (!wh__budget_charge(b, mem->size))
+    return wh_diag_set(diag, WH_ERANGE, -1,
+                       "the instance's memories need %llu more bytes; %llu of the limit of "
+                       "%llu are in use", (unsigned long long)mem->size,
+                       (unsigned long long)atomic_load(&b->used), (unsigned long long)b->limit);
+  atomic_fetch_add(&b->refs, 1);
+  mem->budget = b;
+  return 0;
+}
+
+static void uncharge_memory(wh_memory_t *mem) {
+  if (!mem->budget) return;
+  wh__budget_refund(mem->budget, mem->size);
+  wh__budget_unref(mem->budget);
+  mem->budget = NULL;
 }
 
 static void memory_destroy(wh_memory_t *mem) {
@@ -298,7 +325,7 @@ int wh_linker_define_instance(wh_linker_t *l, const char *module, wh_instance_t 
     switch (x->kind) {
     case WH_EXTERN_FUNC: e->func = inst->funcs[x->index]; break;
     case WH_EXTERN_TABLE: e->table = inst->tables[x->index]; break;
-    case WH_EXTERN_MEMORY: e->mem = inst->mem; break;
+    case WH_EXTERN_MEMORY: e->mem = inst->mems[x->index]; break;
     case WH_EXTERN_GLOBAL: e->global = inst->globals[x->index]; break;
     }
   }
@@ -371,7 +398,7 @@ static int link_imports(wh_linker_t *l, const wh_module_t *m, wh_instance_t *ins
                                 &im->u.mem))
         return wh_diag_set(diag, WH_EUNLINKABLE, -1,
                            "incompatible import type: memory %s.%s", im->module, im->name);
-      inst->mem = mem;
+      inst->mems[im->index] = mem;
       break;
     }
     case WH_EXTERN_GLOBAL: {
@@ -432,7 +459,7 @@ static int keep_failed(wh_linker_t *l, wh_instance_t *inst) {
 
 /* Byte offsets of the parts of an instance's state block. */
 typedef struct state_layout {
-  size_t funcs, own_funcs, tables, own_tables, globals, own_globals;
+  size_t funcs, own_funcs, tables, own_tables, mems, own_mems, globals, own_globals;
   size_t elem_refs, elem_len, refs, data_dropped, total;
 } state_layout_t;
 
@@ -447,6 +474,8 @@ static void layout_state(const wh_module_t *m, state_layout_t *L) {
   L->own_funcs = at;    at = align8(at + (size_t)m->nfuncs * sizeof(wh_func_t));
   L->tables = at;       at = align8(at + (size_t)m->ntables * sizeof(wh_table_t *));
   L->own_tables = at;   at = align8(at + (size_t)(m->ntables - m->ntable_imports) * sizeof(wh_table_t));
+  L->mems = at;         at = align8(at + (size_t)m->nmems * sizeof(wh_memory_t *));
+  L->own_mems = at;     at = align8(at + (size_t)(m->nmems - m->nmem_imports) * sizeof(wh_memory_t));
   L->globals = at;      at = align8(at + (size_t)m->nglobals * sizeof(wh_global_t *));
   L->own_globals = at;  at = align8(at + (size_t)(m->nglobals - m->nglobal_imports) * sizeof(wh_global_t));
   L->elem_refs = at;    at = align8(at + (size_t)m->nelems * sizeof(void **));
@@ -487,10 +516,13 @@ static wh_table_t *own_table(wh_instance_t *inst, const wh_table_def_t *d,
   return t;
 }
 
-static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
+/* Sets up defined memory `idx` of `inst`: memory 0 from the allocator if
+ * there is one, any other on demand.  *data_ready: the allocator's image
+ * already holds memory 0's active data segments. */
+static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m, uint32_t idx,
                                const wh_exec_t *exec, bool *data_ready,
                                wh_diag_t *diag, int *rc) {
-  const wh_limits_t *lim = &m->mems[0];
+  const wh_limits_t *lim = &m->mems[idx];
   uint64_t max_pages = lim->has_max ? lim->max : WH_MAX_PAGES;
   if (exec->memory_limit) {
     uint64_t cap = exec->memory_limit / WH_PAGE_SIZE;
@@ -503,9 +535,8 @@ static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
     }
     if (max_pages > cap) max_pages = cap;
   }
-  wh_memory_t *mem = &inst->own_mem_storage;
-  *data_ready = false;
-  if (!inst->alloc) {
+  wh_memory_t *mem = &inst->own_mems[idx - m->nmem_imports];
+  if (!inst->alloc || idx != 0) {
     wh_memory_t *fresh = wh__memory_create(lim->min, max_pages);
     if (!fresh) {
       *rc = wh_diag_set(diag, WH_ENOMEM, -1, "cannot reserve memory of %llu pages",
@@ -532,7 +563,8 @@ static wh_memory_t *own_memory(wh_instance_t *inst, const wh_module_t *m,
     *data_ready = slot.data_ready;
   }
   mem->decl_max = lim->has_max;
-  inst->own_mem = mem;
+  inst->nown_mems++;        /* from here on wh_instance_free releases it */
+  if ((*rc = charge_memory(mem, exec, diag)) != 0) return NULL;
   return mem;
 }
 
@@ -559,6 +591,8 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
   inst->own_funcs = (wh_func_t *)(block + L.own_funcs);
   inst->tables = (wh_table_t **)(block + L.tables);
   inst->own_tables = (wh_table_t *)(block + L.own_tables);
+  inst->mems = (wh_memory_t **)(block + L.mems);
+  inst->own_mems = (wh_memory_t *)(block + L.own_mems);
   inst->globals = (wh_global_t **)(block + L.globals);
   inst->own_globals = (wh_global_t *)(block + L.own_globals);
   inst->nelems = m->nelems;
@@ -591,10 +625,11 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
     inst->tables[i] = t;
   }
   bool data_ready = false;
-  if (m->nmems > m->nmem_imports) {
-    if (!own_memory(inst, m, exec, &data_ready, diag, &rc)) goto fail;
-    inst->mem = inst->own_mem;
+  for (uint32_t i = m->nmem_imports; i < m->nmems; i++) {
+    inst->mems[i] = own_memory(inst, m, i, exec, &data_ready, diag, &rc);
+    if (!inst->mems[i]) goto fail;
   }
+  inst->mem = m->nmems ? inst->mems[0] : NULL;
   void **refs = (void **)(block + L.refs);
   for (uint32_t i = 0; i < m->nelems; i++) {
     const wh_elem_seg_t *s = &m->elems[i];
@@ -627,18 +662,18 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const wh_data_seg_t *s = &m->datas[i];
     if (s->mode != WH_SEG_ACTIVE) continue;
-    if (data_ready) {             /* already in the copy-on-write image */
+    if (data_ready && s->mem == 0) {  /* already in the copy-on-write image */
       inst->data_dropped[i] = 1;
       continue;
     }
+    wh_memory_t *mem = inst->mems[s->mem];
     uint64_t off = (uint32_t)eval_cexpr(inst, &s->offset);
-    uint64_t size = inst->mem ? inst->mem->size : 0;
-    if (off + s->len > size) {
+    if (off + s->len > mem->size) {
       rc = wh__trap(exec, WH_TRAP_MEM_OOB, NULL, NULL, NULL);
       wh_diag_set(diag, WH_ETRAP, -1, "data segment %u: out of bounds memory access", i);
       goto trapped;
     }
-    if (s->len) memcpy(inst->mem->base + off, s->bytes, s->len);
+    if (s->len) memcpy(mem->base + off, s->bytes, s->len);
     inst->data_dropped[i] = 1;
   }
   if (m->has_start) {
@@ -678,13 +713,16 @@ void wh_instance_free(wh_instance_t *inst) {
     if (t->pooled) a->table_release(a, t->elems, t->size);
     else free(t->elems);
   }
-  wh_memory_t *mem = inst->own_mem;
-  if (mem && mem->pooled) {
-    wh_mem_slot_t slot = {.base = mem->base, .reserved = mem->reserved, .size = mem->size,
-                          .max_size = mem->max_pages * WH_PAGE_SIZE};
-    a->memory_release(a, inst->module, &slot);
-  } else if (mem && mem->base) {
-    munmap(mem->base, mem->reserved);
+  for (uint32_t i = 0; i < inst->nown_mems; i++) {
+    wh_memory_t *mem = &inst->own_mems[i];
+    uncharge_memory(mem);
+    if (mem->pooled) {
+      wh_mem_slot_t slot = {.base = mem->base, .reserved = mem->reserved, .size = mem->size,
+                            .max_size = mem->max_pages * WH_PAGE_SIZE};
+      a->memory_release(a, inst->module, &slot);
+    } else if (mem->base) {
+      munmap(mem->base, mem->reserved);
+    }
   }
   if (a) a->state_release(a, inst, inst->state_size);
   else free(inst);
@@ -718,7 +756,7 @@ wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name) {
 
 wh_memory_t *wh_instance_memory(wh_instance_t *inst, const char *name) {
   const wh_export_desc_t *x = find_export(inst, name, WH_EXTERN_MEMORY);
-  return x ? inst->mem : NULL;
+  return x ? inst->mems[x->index] : NULL;
 }
 
 wh_table_t *wh_instance_table(wh_instance_t *inst, const char *name) {

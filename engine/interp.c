@@ -9,7 +9,9 @@
  * Registers kept in locals: ip (current op), fp (frame base), inst (the
  * running instance), mem/memsz (its memory 0, reloaded after anything that
  * may grow it or switch instances), fuel (remaining; written back to the
- * exec on exit and around host calls).
+ * exec on exit and around host calls).  Other memories (multi-memory) have
+ * ops of their own (the *_M ops) that look the memory up in inst->mems on
+ * every access, so memory 0's ops pay nothing for them.
  *
  * Every trap leaves through the one `trap_exit` label.
  */
@@ -229,7 +231,8 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
 #define WH__L_UN(name, op, ti, to, expr) [WOP_##name] = &&L_##name,
       WH_UNOPS(WH__L_UN)
 #undef WH__L_UN
-#define WH__L_MEM(name, op, t, n, ct, al) [WOP_##name] = &&L_##name,
+#define WH__L_MEM(name, op, t, n, ct, al)                                     \
+  [WOP_##name] = &&L_##name, [WOP_##name##_M] = &&L_##name##_M,
       WH_LOADS(WH__L_MEM) WH_STORES(WH__L_MEM)
 #undef WH__L_MEM
 #define WH__L_F(name, ct, cop, neg)                                           \
@@ -433,6 +436,43 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
     if (n) memcpy(mem + d, ds->bytes + s, n);
     NEXT(4);
   }
+  VM_CASE(MEMORY_SIZE_M) {
+    WR_i32(W(0), inst->mems[W(1)]->size / WH_PAGE_SIZE);
+    NEXT(2);
+  }
+  VM_CASE(MEMORY_GROW_M) {
+    int64_t old = wh__memory_grow(inst->mems[W(2)], RD_i32(W(1)));
+    WR_i32(W(0), (uint32_t)old);
+    RELOAD_MEM();               /* it may be memory 0 imported twice */
+    NEXT(3);
+  }
+  VM_CASE(MEMORY_FILL_M) {
+    const wh_memory_t *mm = inst->mems[W(0)];
+    uint64_t d = RD_i32(W(1)), n = RD_i32(W(3));
+    if (d + n > mm->size) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    if (n) memset(mm->base + d, (int)(uint8_t)RD_i32(W(2)), n);
+    NEXT(4);
+  }
+  VM_CASE(MEMORY_COPY_M) {
+    const wh_memory_t *md = inst->mems[W(0)], *ms = inst->mems[W(1)];
+    uint64_t d = RD_i32(W(2)), s = RD_i32(W(3)), n = RD_i32(W(4));
+    if (d + n > md->size || s + n > ms->size) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    if (n) memmove(md->base + d, ms->base + s, n);
+    NEXT(5);
+  }
+  VM_CASE(MEMORY_INIT_M) {
+    const wh_memory_t *mm = inst->mems[W(0)];
+    uint32_t seg = (uint32_t)W(1);
+    uint64_t d = RD_i32(W(2)), s = RD_i32(W(3)), n = RD_i32(W(4));
+    const wh_data_seg_t *ds = &mod->datas[seg];
+    uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
+    if (s + n > len || d + n > mm->size) TRAP(MEM_OOB);
+    CHARGE(n / 64);
+    if (n) memcpy(mm->base + d, ds->bytes + s, n);
+    NEXT(5);
+  }
   VM_CASE(DATA_DROP) {
     inst->data_dropped[W(0)] = 1;
     NEXT(1);
@@ -556,6 +596,32 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   }
   WH_STORES(WH__H_STORE)
 #undef WH__H_STORE
+
+/* the same on memory W(3), for memories other than 0 */
+#define WH__H_LOAD_M(name, opc, t, n, ct, al)                                 \
+  VM_CASE(name##_M) {                                                         \
+    const wh_memory_t *mm = inst->mems[W(3)];                                 \
+    uint64_t ea = (uint64_t)RD_i32(W(1)) + (uint32_t)W(2);                    \
+    if (ea + (n) > mm->size) TRAP(MEM_OOB);                                   \
+    ct v;                                                                     \
+    memcpy(&v, mm->base + ea, n);                                             \
+    S(W(0)) = (uint64_t)(LW_##t)v;                                            \
+    NEXT(4);                                                                  \
+  }
+  WH_LOADS(WH__H_LOAD_M)
+#undef WH__H_LOAD_M
+
+#define WH__H_STORE_M(name, opc, t, n, ct, al)                                \
+  VM_CASE(name##_M) {                                                         \
+    const wh_memory_t *mm = inst->mems[W(3)];                                 \
+    uint64_t ea = (uint64_t)RD_i32(W(0)) + (uint32_t)W(2);                    \
+    if (ea + (n) > mm->size) TRAP(MEM_OOB);                                   \
+    ct v = (ct)S(W(1));                                                       \
+    memcpy(mm->base + ea, &v, n);                                             \
+    NEXT(4);                                                                  \
+  }
+  WH_STORES(WH__H_STORE_M)
+#undef WH__H_STORE_M
 
 #define WH__H_FUSED(name, ct, cop, neg)                                       \
   VM_CASE(BR_##name) {                                                        \

@@ -15,7 +15,7 @@
 
 /* Bumped whenever wcode's encoding or the module layout changes: part of
  * the fingerprint, so stale cache entries are never loaded. */
-#define WH_WCODE_VERSION 1
+#define WH_WCODE_VERSION 2     /* 2: multi-memory ops */
 
 void wh_engine_config_default(wh_engine_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -219,21 +219,25 @@ int wh_module_memory_image(const wh_module_t *m, uint8_t **bytes, size_t *len) {
   *bytes = NULL;
   *len = 0;
   if (m->nmems == 0 || m->nmem_imports) return WH_EUNSUPPORTED;
-  uint64_t min = m->mems[0].min * WH_PAGE_SIZE, end = 0;
+  /* the image is memory 0's; segments for other memories are applied at
+   * instantiation, so none of them may trap either (a trap there must
+   * leave the later memory-0 segments unwritten) */
+  uint64_t end = 0;
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const wh_data_seg_t *s = &m->datas[i];
     if (s->mode != WH_SEG_ACTIVE) continue;
     if (s->offset.kind != WH_CEXPR_CONST) return WH_EUNSUPPORTED;
     uint64_t off = (uint32_t)s->offset.bits;
-    if (off + s->len > min) return WH_EUNSUPPORTED;   /* traps: eager path */
-    if (s->len && off + s->len > end) end = off + s->len;
+    if (off + s->len > m->mems[s->mem].min * WH_PAGE_SIZE)
+      return WH_EUNSUPPORTED;                         /* traps: eager path */
+    if (s->mem == 0 && s->len && off + s->len > end) end = off + s->len;
   }
   if (end == 0) return 0;
   uint8_t *img = calloc(1, end);
   if (!img) return WH_ENOMEM;
   for (uint32_t i = 0; i < m->ndatas; i++) {   /* in order: later wins */
     const wh_data_seg_t *s = &m->datas[i];
-    if (s->mode == WH_SEG_ACTIVE && s->len)
+    if (s->mode == WH_SEG_ACTIVE && s->mem == 0 && s->len)
       memcpy(img + (uint32_t)s->offset.bits, s->bytes, s->len);
   }
   *bytes = img;

@@ -8,29 +8,36 @@
  *   12      4     length F of the engine fingerprint
  *   16      F     engine fingerprint (wh_engine_fingerprint), no NUL
  *   16+F    8     length P of the payload
- *   24+F    32    SHA-256 of the payload
- *   56+F    P     payload: the module's tables, field by field, in the
+ *   24+F    8     checksum of the payload (wh__sum64, blob.h)
+ *   32+F    P     payload: the module's tables, field by field, in the
  *                 order of write_module below; integers little-endian;
  *                 strings as u32 length + bytes; wcode with op numbers in
  *                 its handler cells (threaded again on load)
  *
- * Loading checks magic, version, fingerprint, length and checksum, then
- * reads every field with bounds checks, checks every index against its
- * space and walks each function's code (known op numbers, lengths that add
- * up), so a truncated, corrupt or foreign blob is an error, never a crash.
- * The checksum guards against corruption, not against an attacker who can
- * write the cache directory: that directory must be wharfd's alone.
+ * Loading checks magic, version, fingerprint, length and checksum (the
+ * cache, which has checked the whole artifact already, skips the last:
+ * wh__module_deserialize_verified), then reads every field with bounds
+ * checks, checks every index against its space, and copies each
+ * function's code out in one pass that checks every op and operand and
+ * threads it (load_code), so a truncated, corrupt or foreign blob is an
+ * error, never a crash.  The checksum guards against corruption, not
+ * against an attacker who can write the cache directory: that directory
+ * must be wharfd's alone.
+ *
+ * Version 2 replaced version 1's SHA-256 of the payload by wh__sum64: the
+ * hash alone cost half of a tier-0 compile on every load.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "blob.h"
 #include "engine_int.h"
+#include "interp_dispatch.h" /* WH_INTERP_COMPUTED_GOTO: how code is threaded */
 #include "wcode.h"
 
 #define WH_BLOB_MAGIC "WHARFMOD"
-#define WH_BLOB_VERSION 1u
+#define WH_BLOB_VERSION 2u
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -145,16 +152,6 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
   put_u32(b, m->nglobal_imports);
   put_u32(b, m->nfuncs);
   put(b, m->func_types, (size_t)m->nfuncs * 4);
-  bool ok = true;
-  for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports && ok; i++) {
-    const wh_func_def_t *d = &m->defs[i];
-    put_u32(b, d->index);
-    put_u32(b, d->nlocals);
-    put_u32(b, d->frame_slots);
-    put_str(b, d->name);
-    ok = put_code(b, d);
-  }
-  if (!ok) return false;
   put_u32(b, m->ntables);
   for (uint32_t i = 0; i < m->ntables; i++) {
     put_u8(b, m->tables[i].elem);
@@ -199,13 +196,87 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
   }
   put(b, m->declared_funcs, (size_t)m->nfuncs / 8 + 1);
   put_str(b, m->module_name);
-  return !b->oom;
+  /* the code last: the reader checks each function as it copies it,
+   * which needs every table size above */
+  bool ok = true;
+  for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports && ok; i++) {
+    const wh_func_def_t *d = &m->defs[i];
+    put_u32(b, d->index);
+    put_u32(b, d->nlocals);
+    put_u32(b, d->frame_slots);
+    put_str(b, d->name);
+    ok = put_code(b, d);
+  }
+  return ok && !b->oom;
 }
 
-static bool sha256(const uint8_t *p, size_t n, uint8_t out[32]) {
-  unsigned len = 0;
-  return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32;
+/* ---- checksum ------------------------------------------------------ */
+
+/* XXH64 (seed 0): four lanes of multiply-rotate over 32-byte stripes, then
+ * the tail and an avalanche.  Written out here from the published
+ * algorithm so the engine needs no extra library. */
+#define SUM_P1 0x9E3779B185EBCA87ull
+#define SUM_P2 0xC2B2AE3D27D4EB4Full
+#define SUM_P3 0x165667B19E3779F9ull
+#define SUM_P4 0x85EBCA77C2B2AE63ull
+#define SUM_P5 0x27D4EB2F165667C5ull
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
 }
+
+static inline uint64_t sum_round(uint64_t acc, uint64_t in) {
+  acc += in * SUM_P2;
+  return rotl64(acc, 31) * SUM_P1;
+}
+
+static inline uint64_t sum_merge(uint64_t h, uint64_t v) {
+  h ^= sum_round(0, v);
+  return h * SUM_P1 + SUM_P4;
+}
+
+uint64_t wh__sum64(const void *data, size_t n) {
+  const uint8_t *p = data, *end = p + n;
+  uint64_t h;
+  if (n >= 32) {
+    uint64_t v1 = SUM_P1 + SUM_P2, v2 = SUM_P2, v3 = 0, v4 = -SUM_P1;
+    do {
+      v1 = sum_round(v1, rd64(p));
+      v2 = sum_round(v2, rd64(p + 8));
+      v3 = sum_round(v3, rd64(p + 16));
+      v4 = sum_round(v4, rd64(p + 24));
+      p += 32;
+    } while ((size_t)(end - p) >= 32);
+    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+    h = sum_merge(h, v1);
+    h = sum_merge(h, v2);
+    h = sum_merge(h, v3);
+    h = sum_merge(h, v4);
+  } else {
+    h = SUM_P5;
+  }
+  h += (uint64_t)n;
+  for (; (size_t)(end - p) >= 8; p += 8) h = rotl64(h ^ sum_round(0, rd64(p)), 27) * SUM_P1 + SUM_P4;
+  if ((size_t)(end - p) >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    h = rotl64(h ^ (uint64_t)w * SUM_P1, 23) * SUM_P2 + SUM_P3;
+    p += 4;
+  }
+  for (; p < end; p++) h = rotl64(h ^ *p * SUM_P5, 11) * SUM_P1;
+  h ^= h >> 33;
+  h *= SUM_P2;
+  h ^= h >> 29;
+  h *= SUM_P3;
+  h ^= h >> 32;
+  return h;
+}
+
+uint32_t wh__blob_version(void) { return WH_BLOB_VERSION; }
 
 int wh_module_serialize(const wh_module_t *m, uint8_t **out, size_t *out_len) {
   wbuf_t payload = {0}, blob = {0};
@@ -216,17 +287,12 @@ int wh_module_serialize(const wh_module_t *m, uint8_t **out, size_t *out_len) {
     return WH_ENOMEM;
   }
   const char *fp = m->engine->fingerprint;
-  uint8_t digest[32];
-  if (!sha256(payload.p, payload.len, digest)) {
-    free(payload.p);
-    return WH_ENOMEM;
-  }
   put(&blob, WH_BLOB_MAGIC, 8);
   put_u32(&blob, WH_BLOB_VERSION);
   put_u32(&blob, (uint32_t)strlen(fp));
   put(&blob, fp, strlen(fp));
   put_u64(&blob, payload.len);
-  put(&blob, digest, 32);
+  put_u64(&blob, wh__sum64(payload.p, payload.len));
   put(&blob, payload.p, payload.len);
   free(payload.p);
   if (blob.oom) {
@@ -325,82 +391,216 @@ static bool valid_valtype(uint8_t t) {
          t == WH_FUNCREF || t == WH_EXTERNREF;
 }
 
-/* Checks one function's code against the module: every op known, lengths
- * that add up, a terminating last op, and every operand of its kind
- * (wcode.h): slots inside the frame, branch targets on instruction starts
- * inside the function, indices inside their spaces.  So even a blob that
- * passed the checksum cannot make the interpreter step outside its frame,
- * its code or the module's tables. */
-static int check_code(const wh_module_t *m, const wh_func_def_t *d) {
-  const uint8_t *code = d->code;
-  uint32_t len = d->code_len;
-  uint32_t ndefs = m->nfuncs - m->nfunc_imports;
-  uint8_t *starts = calloc(len / 4 + 1, 1);
-  int rc = WH_ECORRUPT;
-  uint32_t pos = 0, last = 0;
-  uint64_t op = 0;
-  if (!starts) return WH_ENOMEM;
-  if (len == 0 || len % 4) goto out;
-  while (pos < len) {
-    if (len - pos < 8) goto out;
-    memcpy(&op, code + pos, 8);
-    if (op >= WOP__COUNT) goto out;
-    int64_t words = wh__wop_words[op];
-    if (words < 0) {
-      if (len - pos < 16) goto out;
-      int32_t n;
-      memcpy(&n, code + pos + 12, 4);
-      if (n < 0 || n > (int32_t)WH_MAX_BR_TABLE) goto out;
-      words = 2 + (int64_t)n + 1;
-    }
-    if ((uint64_t)len - pos < 8 + 4 * (uint64_t)words) goto out;
-    starts[pos / 4] = 1;
-    last = pos;
-    pos += 8 + 4 * (uint32_t)words;
-  }
-  memcpy(&op, code + last, 8);
-  if (op != WOP_RETURN && op != WOP_BR && op != WOP_BR_TABLE && op != WOP_UNREACHABLE)
-    goto out;   /* execution could run off the end */
-  for (pos = 0; pos < len;) {
-    memcpy(&op, code + pos, 8);
+/* Each op's operands by kind (wcode.h's kinds strings) as bit masks over
+ * its operand words, built once, so check_code tests the common operands
+ * (frame slots) without a per-operand switch. */
+typedef struct op_shape {
+  uint8_t nwords;  /* operand words; SHAPE_TABLE: BR_TABLE's are counted */
+  uint16_t slots;  /* 's': a frame slot */
+  uint16_t args;   /* 'a': where a call's arguments start */
+  uint16_t rels;   /* 'r': a branch offset */
+  uint16_t others; /* an index, checked by its kind; 'k' is in no mask */
+  bool fast;       /* nwords <= 4 and only 's', 'k' and 'r' operands:
+                    * check_code's branch-free path */
+} op_shape_t;
+
+#define SHAPE_TABLE 0xff /* nwords of BR_TABLE: a n rel*(n+1) */
+#define SHAPE_SLOW 0xfe  /* more operand words than the masks hold */
+
+static op_shape_t op_shapes[WOP__COUNT];
+static pthread_once_t op_shapes_once = PTHREAD_ONCE_INIT;
+
+static void build_op_shapes(void) {
+  for (int op = 0; op < WOP__COUNT; op++) {
     const char *kinds = wh__wop_kinds[op];
-    uint32_t nwords = (uint32_t)wh__wop_words[op];
+    op_shape_t *sh = &op_shapes[op];
+    if (!kinds) continue;
     if (kinds[0] == '*') {
-      int32_t n;
-      memcpy(&n, code + pos + 12, 4);
+      sh->nwords = SHAPE_TABLE;
+      continue;
+    }
+    size_t n = strlen(kinds);
+    if (n > 16) {
+      sh->nwords = SHAPE_SLOW;
+      continue;
+    }
+    sh->nwords = (uint8_t)n;
+    for (size_t k = 0; k < n; k++) {
+      uint16_t bit = (uint16_t)(1u << k);
+      switch (kinds[k]) {
+      case 's': sh->slots |= bit; break;
+      case 'a': sh->args |= bit; break;
+      case 'r': sh->rels |= bit; break;
+      case 'k': break;
+      default: sh->others |= bit; break;
+      }
+    }
+    sh->fast = n <= 4 && !sh->args && !sh->others;
+  }
+}
+
+/* Scratch space for check_code, grown as needed and reused across a
+ * module's functions: which 4-byte words start an instruction, and the
+ * branch targets seen (checked against those starts at the end). */
+typedef struct code_scratch {
+  uint8_t *starts;
+  size_t starts_cap;
+  uint32_t *targets;
+  size_t ntargets, targets_cap;
+} code_scratch_t;
+
+static bool push_target(code_scratch_t *sc, uint32_t t) {
+  if (sc->ntargets == sc->targets_cap) {
+    size_t cap = sc->targets_cap ? sc->targets_cap * 2 : 1024;
+    uint32_t *p = realloc(sc->targets, cap * sizeof *p);
+    if (!p) return false;
+    sc->targets = p;
+    sc->targets_cap = cap;
+  }
+  sc->targets[sc->ntargets++] = t;
+  return true;
+}
+
+static inline uint32_t rd32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* Checks an index operand of kind `kind` against the module: 0 or
+ * WH_ECORRUPT.  Slots, argument offsets and branches are checked by the
+ * caller; 'k' (any immediate) and unknown kinds pass. */
+static int check_index(const wh_module_t *m, char kind, uint32_t u, uint32_t slot_end) {
+  switch (kind) {
+  case 's': return u >= slot_end || (u & 7) ? WH_ECORRUPT : 0;
+  case 'a': return u > slot_end || (u & 7) ? WH_ECORRUPT : 0;
+  case 'f': return u >= m->nfuncs - m->nfunc_imports ? WH_ECORRUPT : 0;
+  case 'i': return u >= m->nfunc_imports ? WH_ECORRUPT : 0;
+  case 'F': return u >= m->nfuncs ? WH_ECORRUPT : 0;
+  case 'T': return u >= m->ntypes ? WH_ECORRUPT : 0;
+  case 't': return u >= m->ntables ? WH_ECORRUPT : 0;
+  case 'g': return u >= m->nglobals ? WH_ECORRUPT : 0;
+  case 'D': return u >= m->ndatas ? WH_ECORRUPT : 0;
+  case 'E': return u >= m->nelems ? WH_ECORRUPT : 0;
+  case 'm': return u >= m->nmems ? WH_ECORRUPT : 0;
+  default: return 0;   /* 'k': any immediate */
+  }
+}
+
+/* A branch offset at code position `wp`: its target must be inside the
+ * function on a 4-byte boundary (and, checked later, an instruction
+ * start). */
+static int check_rel(code_scratch_t *sc, uint32_t len, uint32_t wp, uint32_t u) {
+  int64_t t = (int64_t)wp + (int32_t)u;
+  if (t < 0 || t >= len || t % 4) return WH_ECORRUPT;
+  return push_target(sc, (uint32_t)t) ? 0 : WH_ENOMEM;
+}
+
+/* Checks one function's code against the module and threads it for the
+ * interpreter (handler addresses in place of op numbers), in one pass:
+ * every op known, lengths that add up, a terminating last op, and every
+ * operand of its kind (wcode.h): slots inside the frame, indices inside
+ * their spaces, and branch targets inside the function on instruction
+ * starts (collected, then checked once all starts are known).  So even a
+ * blob that passed the checksum cannot make the interpreter step outside
+ * its frame, its code or the module's tables.  On failure the code may be
+ * half threaded; the caller frees the module. */
+static int check_code(const wh_module_t *m, wh_func_def_t *d, code_scratch_t *sc) {
+  uint8_t *code = d->code;
+  uint32_t len = d->code_len;
+  uint32_t slot_end = d->frame_slots * 8u; /* frame_slots <= 2^24: no overflow */
+  uint32_t pos = 0;
+  uint64_t op = 0, last_op = WOP__COUNT;
+  int rc;
+#if WH_INTERP_COMPUTED_GOTO
+  const void *const *labels = wh__interp_labels();
+#endif
+  pthread_once(&op_shapes_once, build_op_shapes);
+  if (len == 0 || len % 4) return WH_ECORRUPT;
+  if (sc->starts_cap < len / 4 + 1) {
+    free(sc->starts);
+    sc->starts_cap = len / 4 + 1;
+    if (!(sc->starts = malloc(sc->starts_cap))) {
+      sc->starts_cap = 0;
+      return WH_ENOMEM;
+    }
+  }
+  memset(sc->starts, 0, len / 4 + 1);
+  sc->ntargets = 0;
+  while (pos < len) {
+    if (len - pos < 8) return WH_ECORRUPT;
+    memcpy(&op, code + pos, 8);
+    if (op >= WOP__COUNT) return WH_ECORRUPT;
+    const op_shape_t *sh = &op_shapes[op];
+    const uint8_t *w = code + pos + 8;
+    uint32_t nwords = sh->nwords;
+    if (nwords == SHAPE_TABLE) { /* BR_TABLE: a n rel*(n+1) */
+      if (len - pos < 16) return WH_ECORRUPT;
+      int32_t n = (int32_t)rd32(w + 4);
+      if (n < 0 || n > (int32_t)WH_MAX_BR_TABLE) return WH_ECORRUPT;
       nwords = 2 + (uint32_t)n + 1;
-    }
-    for (uint32_t k = 0; k < nwords; k++) {
-      uint32_t wp = pos + 8 + 4 * k;
-      int32_t w;
-      memcpy(&w, code + wp, 4);
-      char kind = kinds[0] == '*' ? (k == 0 ? 's' : k == 1 ? 'k' : 'r') : kinds[k];
-      uint32_t u = (uint32_t)w;
-      switch (kind) {
-      case 's': if (w < 0 || w % 8 || (uint32_t)w / 8 >= d->frame_slots) goto out; break;
-      case 'a': if (w < 0 || w % 8 || (uint32_t)w / 8 > d->frame_slots) goto out; break;
-      case 'r': {
-        int64_t t = (int64_t)wp + w;
-        if (t < 0 || t >= len || t % 4 || !starts[t / 4]) goto out;
-        break;
+      if ((uint64_t)len - pos < 8 + 4 * (uint64_t)nwords) return WH_ECORRUPT;
+      if ((rc = check_index(m, 's', rd32(w), slot_end)) != 0) return rc;
+      for (uint32_t k = 2; k < nwords; k++)
+        if ((rc = check_rel(sc, len, pos + 8 + 4 * k, rd32(w + 4 * k))) != 0) return rc;
+    } else if (nwords == SHAPE_SLOW) {
+      const char *kinds = wh__wop_kinds[op];
+      nwords = (uint32_t)strlen(kinds);
+      if ((uint64_t)len - pos < 8 + 4 * (uint64_t)nwords) return WH_ECORRUPT;
+      for (uint32_t k = 0; k < nwords; k++) {
+        rc = kinds[k] == 'r' ? check_rel(sc, len, pos + 8 + 4 * k, rd32(w + 4 * k))
+                             : check_index(m, kinds[k], rd32(w + 4 * k), slot_end);
+        if (rc) return rc;
       }
-      case 'f': if (u >= ndefs) goto out; break;
-      case 'i': if (u >= m->nfunc_imports) goto out; break;
-      case 'F': if (u >= m->nfuncs) goto out; break;
-      case 'T': if (u >= m->ntypes) goto out; break;
-      case 't': if (u >= m->ntables) goto out; break;
-      case 'g': if (u >= m->nglobals) goto out; break;
-      case 'D': if (u >= m->ndatas) goto out; break;
-      case 'E': if (u >= m->nelems) goto out; break;
-      default: break;   /* 'k': any immediate */
+    } else if (sh->fast && len - pos >= 8 + 16) {
+      /* up to four words, read whether or not they are operands (they
+       * are inside the code); a word that is not a slot is masked out */
+      uint32_t u0 = rd32(w), u1 = rd32(w + 4), u2 = rd32(w + 8), u3 = rd32(w + 12);
+      unsigned sl = sh->slots;
+      uint32_t bad = (((u0 >= slot_end) | ((u0 & 7) != 0)) & sl) |
+                     (((u1 >= slot_end) | ((u1 & 7) != 0)) & sl >> 1) |
+                     (((u2 >= slot_end) | ((u2 & 7) != 0)) & sl >> 2) |
+                     (((u3 >= slot_end) | ((u3 & 7) != 0)) & sl >> 3);
+      if ((bad & 1) || (uint64_t)len - pos < 8 + 4 * (uint64_t)nwords) return WH_ECORRUPT;
+      for (unsigned mask = sh->rels; mask; mask &= mask - 1) {
+        unsigned k = (unsigned)__builtin_ctz(mask);
+        if ((rc = check_rel(sc, len, pos + 8 + 4 * k, rd32(w + 4 * k))) != 0) return rc;
+      }
+    } else {
+      if ((uint64_t)len - pos < 8 + 4 * (uint64_t)nwords) return WH_ECORRUPT;
+      uint32_t bad = 0;
+      for (unsigned mask = sh->slots; mask; mask &= mask - 1) {
+        uint32_t u = rd32(w + 4 * __builtin_ctz(mask));
+        bad |= (u >= slot_end) | (u & 7);
+      }
+      for (unsigned mask = sh->args; mask; mask &= mask - 1) {
+        uint32_t u = rd32(w + 4 * __builtin_ctz(mask));
+        bad |= (u > slot_end) | (u & 7);
+      }
+      if (bad) return WH_ECORRUPT;
+      for (unsigned mask = sh->rels; mask; mask &= mask - 1) {
+        unsigned k = (unsigned)__builtin_ctz(mask);
+        if ((rc = check_rel(sc, len, pos + 8 + 4 * k, rd32(w + 4 * k))) != 0) return rc;
+      }
+      for (unsigned mask = sh->others; mask; mask &= mask - 1) {
+        unsigned k = (unsigned)__builtin_ctz(mask);
+        if ((rc = check_index(m, wh__wop_kinds[op][k], rd32(w + 4 * k), slot_end)) != 0)
+          return rc;
       }
     }
+    sc->starts[pos / 4] = 1;
+    last_op = op;
+#if WH_INTERP_COMPUTED_GOTO
+    memcpy(code + pos, &labels[op], 8);
+#endif
     pos += 8 + 4 * nwords;
   }
-  rc = 0;
-out:
-  free(starts);
-  return rc;
+  if (last_op != WOP_RETURN && last_op != WOP_BR && last_op != WOP_BR_TABLE &&
+      last_op != WOP_UNREACHABLE)
+    return WH_ECORRUPT;   /* execution could run off the end */
+  for (size_t i = 0; i < sc->ntargets; i++)
+    if (!sc->starts[sc->targets[i] / 4]) return WH_ECORRUPT;
+  return 0;
 }
 
 static int read_module(rbuf_t *r, wh_module_t *m) {
@@ -456,30 +656,6 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
   memcpy(m->func_types, ft, (size_t)m->nfuncs * 4);
   for (uint32_t i = 0; i < m->nfuncs; i++)
     if (m->func_types[i] >= m->ntypes) return WH_ECORRUPT;
-  uint32_t ndefs = m->nfuncs - m->nfunc_imports;
-  m->defs = calloc(ndefs + 1, sizeof *m->defs);
-  if (!m->defs) return WH_ENOMEM;
-  for (uint32_t i = 0; i < ndefs && !r->bad; i++) {
-    wh_func_def_t *d = &m->defs[i];
-    d->type = m->func_types[m->nfunc_imports + i];
-    d->ft = m->types[d->type];
-    d->index = get_u32(r);
-    d->nlocals = get_u32(r);
-    d->frame_slots = get_u32(r);
-    d->name = get_str(r, true);
-    uint32_t len = get_u32(r);
-    const uint8_t *code = take(r, len);
-    if (!code) break;
-    if (d->nlocals < d->ft->nparams || d->frame_slots < d->nlocals ||
-        d->frame_slots < d->ft->nresults || d->frame_slots > (1u << 24)) {
-      r->bad = true;
-      break;
-    }
-    d->code = malloc(len ? len : 1);
-    if (!d->code) return WH_ENOMEM;
-    memcpy(d->code, code, len);
-    d->code_len = len;
-  }
   m->ntables = get_count(r, 18);
   m->tables = calloc(m->ntables + 1, sizeof *m->tables);
   if (!m->tables) return WH_ENOMEM;
@@ -488,7 +664,7 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
     get_limits(r, &m->tables[i].lim);
   }
   m->nmems = get_count(r, 17);
-  if (m->nmems > 1) r->bad = true;
+  if (m->nmems > WH_MAX_MEMORIES) r->bad = true;
   m->mems = calloc(m->nmems + 1, sizeof *m->mems);
   if (!m->mems) return WH_ENOMEM;
   for (uint32_t i = 0; i < m->nmems && !r->bad; i++) get_limits(r, &m->mems[i]);
@@ -577,17 +753,46 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
   }
   m->module_name = get_str(r, true);
   if (r->oom) return WH_ENOMEM;
-  if (r->bad || r->p != r->end) return WH_ECORRUPT;
-  for (uint32_t i = 0; i < ndefs; i++) {
-    if (!m->defs[i].code) return WH_ECORRUPT;
-    int rc = check_code(m, &m->defs[i]);
-    if (rc) return rc;
+  if (r->bad) return WH_ECORRUPT;
+  /* The code, last: each function is checked and threaded right after it
+   * is copied, while it is still in the CPU's cache. */
+  uint32_t ndefs = m->nfuncs - m->nfunc_imports;
+  m->defs = calloc(ndefs + 1, sizeof *m->defs);
+  if (!m->defs) return WH_ENOMEM;
+  code_scratch_t sc = {0};
+  int rc = 0;
+  for (uint32_t i = 0; i < ndefs && rc == 0; i++) {
+    wh_func_def_t *d = &m->defs[i];
+    d->type = m->func_types[m->nfunc_imports + i];
+    d->ft = m->types[d->type];
+    d->index = get_u32(r);
+    d->nlocals = get_u32(r);
+    d->frame_slots = get_u32(r);
+    d->name = get_str(r, true);
+    uint32_t len = get_u32(r);
+    const uint8_t *code = take(r, len);
+    if (!code || d->nlocals < d->ft->nparams || d->frame_slots < d->nlocals ||
+        d->frame_slots < d->ft->nresults || d->frame_slots > (1u << 24)) {
+      rc = r->oom ? WH_ENOMEM : WH_ECORRUPT;
+      break;
+    }
+    if (!(d->code = malloc(len ? len : 1))) {
+      rc = WH_ENOMEM;
+      break;
+    }
+    memcpy(d->code, code, len);
+    d->code_len = len;
+    rc = check_code(m, d, &sc);
   }
-  return 0;
+  free(sc.starts);
+  free(sc.targets);
+  if (rc == 0 && (r->bad || r->p != r->end)) rc = r->oom ? WH_ENOMEM : WH_ECORRUPT;
+  return rc;
 }
 
-wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob, size_t len,
-                                   wh_diag_t *diag) {
+/* wh_module_deserialize and wh__module_deserialize_verified. */
+static wh_module_t *deserialize(wh_engine_t *e, const uint8_t *blob, size_t len,
+                                bool check_sum, wh_diag_t *diag) {
   wh_diag_clear(diag);
   rbuf_t r = {.p = blob, .end = blob + len};
   const uint8_t *magic = take(&r, 8);
@@ -608,13 +813,12 @@ wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob, size_t l
     return NULL;
   }
   uint64_t plen = get_u64(&r);
-  const uint8_t *digest = take(&r, 32);
-  if (!digest || plen != (uint64_t)(r.end - r.p)) {
+  uint64_t sum = get_u64(&r);
+  if (r.bad || plen != (uint64_t)(r.end - r.p)) {
     wh_diag_set(diag, WH_ECORRUPT, (long long)(r.p - blob), "blob truncated or padded");
     return NULL;
   }
-  uint8_t want[32];
-  if (!sha256(r.p, plen, want) || memcmp(want, digest, 32) != 0) {
+  if (check_sum && wh__sum64(r.p, plen) != sum) {
     wh_diag_set(diag, WH_ECORRUPT, (long long)(r.p - blob), "blob checksum mismatch");
     return NULL;
   }
@@ -633,7 +837,15 @@ wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob, size_t l
     wh_module_free(m);
     return NULL;
   }
-  for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
-    wh__thread_code(m->defs[i].code, m->defs[i].code_len);
-  return m;
+  return m;   /* check_code threaded the code */
+}
+
+wh_module_t *wh_module_deserialize(wh_engine_t *e, const uint8_t *blob, size_t len,
+                                   wh_diag_t *diag) {
+  return deserialize(e, blob, len, true, diag);
+}
+
+wh_module_t *wh__module_deserialize_verified(wh_engine_t *e, const uint8_t *blob,
+                                             size_t len, wh_diag_t *diag) {
+  return deserialize(e, blob, len, false, diag);
 }

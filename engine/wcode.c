@@ -14,7 +14,7 @@ const int8_t wh__wop_words[WOP__COUNT] = {
 #define WH__W_UN(name, op, ti, to, expr) [WOP_##name] = 2,
     WH_UNOPS(WH__W_UN)
 #undef WH__W_UN
-#define WH__W_MEM(name, op, t, n, ct, al) [WOP_##name] = 3,
+#define WH__W_MEM(name, op, t, n, ct, al) [WOP_##name] = 3, [WOP_##name##_M] = 4,
     WH_LOADS(WH__W_MEM) WH_STORES(WH__W_MEM)
 #undef WH__W_MEM
 #define WH__W_F(name, ct, cop, neg) [WOP_BR_##name] = 3, [WOP_BR_##name##_IMM] = 3,
@@ -32,7 +32,7 @@ const char *const wh__wop_names[WOP__COUNT] = {
 #define WH__N_UN(name, op, ti, to, expr) [WOP_##name] = #name,
     WH_UNOPS(WH__N_UN)
 #undef WH__N_UN
-#define WH__N_MEM(name, op, t, n, ct, al) [WOP_##name] = #name,
+#define WH__N_MEM(name, op, t, n, ct, al) [WOP_##name] = #name, [WOP_##name##_M] = #name "_M",
     WH_LOADS(WH__N_MEM) WH_STORES(WH__N_MEM)
 #undef WH__N_MEM
 #define WH__N_F(name, ct, cop, neg) [WOP_BR_##name] = "BR_" #name, [WOP_BR_##name##_IMM] = "BR_" #name "_IMM",
@@ -50,7 +50,7 @@ const char *const wh__wop_kinds[WOP__COUNT] = {
 #define WH__K_UN(name, op, ti, to, expr) [WOP_##name] = WH_KINDS_UNOP,
     WH_UNOPS(WH__K_UN)
 #undef WH__K_UN
-#define WH__K_MEM(name, op, t, n, ct, al) [WOP_##name] = WH_KINDS_MEM,
+#define WH__K_MEM(name, op, t, n, ct, al) [WOP_##name] = WH_KINDS_MEM, [WOP_##name##_M] = WH_KINDS_MEM_M,
     WH_LOADS(WH__K_MEM) WH_STORES(WH__K_MEM)
 #undef WH__K_MEM
 #define WH__K_F(name, ct, cop, neg) [WOP_BR_##name] = WH_KINDS_FUSED, [WOP_BR_##name##_IMM] = WH_KINDS_FUSED_IMM,

@@ -210,7 +210,10 @@
   X(I64_TRUNC_SAT_F64_U, 0xfc07, f64, i64, wh_sat_u64d(a))
 
 /* Loads and stores: X(NAME, wasm opcode, value type, bytes, C type in
- * memory, natural alignment log2). */
+ * memory, natural alignment log2).  Each has two ops: NAME on memory 0
+ * (d a k for a load, a v k for a store; k = the memarg offset), whose
+ * base and size the interpreter keeps in registers, and NAME_M, the same
+ * with a memory index word after k, for any other memory (multi-memory). */
 #define WH_LOADS(X)                                                           \
   X(I32_LOAD,     0x28, i32, 4, uint32_t, 2)                                  \
   X(I64_LOAD,     0x29, i64, 8, uint64_t, 3)                                  \
@@ -270,6 +273,7 @@
  *   i  imported-function index         F  function index
  *   T  type index                      t  table index
  *   g  global index                    D  data segment     E  elem segment
+ *   m  memory index
  *
  * BR_TABLE ("*") is a n rel*(n+1).  The loader of serialized modules checks
  * every operand against its kind (serialize.c). */
@@ -297,6 +301,11 @@
   X(MEMORY_FILL,   "sss")     /* dst val n                               */ \
   X(MEMORY_COPY,   "sss")     /* dst src n                               */ \
   X(MEMORY_INIT,   "Dsss")    /* seg dst src n                           */ \
+  X(MEMORY_SIZE_M, "sm")      /* d mem        memory.size of memory mem  */ \
+  X(MEMORY_GROW_M, "ssm")     /* d a mem                                 */ \
+  X(MEMORY_FILL_M, "msss")    /* mem dst val n                           */ \
+  X(MEMORY_COPY_M, "mmsss")   /* dmem smem dst src n                     */ \
+  X(MEMORY_INIT_M, "mDsss")   /* mem seg dst src n                       */ \
   X(DATA_DROP,     "D")       /* seg                                     */ \
   X(TABLE_GET,     "sts")     /* d table a                               */ \
   X(TABLE_SET,     "tss")     /* table a b                               */ \
@@ -314,6 +323,7 @@
 #define WH_KINDS_BINOP_IMM "ssk"
 #define WH_KINDS_UNOP "ss"
 #define WH_KINDS_MEM "ssk"
+#define WH_KINDS_MEM_M "sskm"
 #define WH_KINDS_FUSED "ssr"
 #define WH_KINDS_FUSED_IMM "skr"
 
@@ -332,6 +342,10 @@ enum wh_wop {
   WH_LOADS(WH__W_MEM)
   WH_STORES(WH__W_MEM)
 #undef WH__W_MEM
+#define WH__W_MEM_M(name, op, t, n, ct, al) WOP_##name##_M,
+  WH_LOADS(WH__W_MEM_M)
+  WH_STORES(WH__W_MEM_M)
+#undef WH__W_MEM_M
 #define WH__W_FUSED(name, ct, cop, neg) WOP_BR_##name, WOP_BR_##name##_IMM,
   WH_FUSED_CMPS(WH__W_FUSED)
 #undef WH__W_FUSED

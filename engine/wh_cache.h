@@ -9,10 +9,16 @@
  *                            └─ artifact   DATA_DIR/cache/ab/<key>.bin
  *
  * A stored value is generic: a kind byte plus an opaque blob (for
- * WH_CACHE_KIND_MODULE the blob is wh_module_serialize's output; the
- * component model will store a component's core modules and metadata as
- * another kind).  wh_cache_get_module is the convenience most callers
- * want: it loads a compiled module, or compiles and stores it on a miss.
+ * WH_CACHE_KIND_MODULE the blob is wh_module_serialize's output; for
+ * WH_CACHE_KIND_COMPONENT every core module of a component plus the
+ * component model's metadata, wh_cache_put_component).
+ * wh_cache_get_module is the convenience most callers want: it loads a
+ * compiled module, or compiles and stores it on a miss.
+ *
+ * A load reads the artifact, checks its header against the key and its
+ * checksum against the index (once: a module's blob is not checksummed
+ * again), decodes it, and writes nothing to the index: hits reach the
+ * index in batches.
  *
  * Failures: a corrupt, truncated or other-version artifact is dropped,
  * counted (stats.corrupt_drops) and recompiled, never loaded.  Trouble
@@ -41,7 +47,7 @@ typedef struct wh_cache wh_cache_t;
 /* What a stored blob holds.  The kind is part of the key. */
 typedef enum wh_cache_kind {
   WH_CACHE_KIND_MODULE = 1,    /* a wh_module_serialize blob */
-  WH_CACHE_KIND_COMPONENT = 2, /* reserved: core modules + component metadata */
+  WH_CACHE_KIND_COMPONENT = 2, /* core modules + component metadata */
 } wh_cache_kind_t;
 
 /* The bound used when none was ever recorded for a directory (1 GiB). */
@@ -53,7 +59,9 @@ typedef enum wh_cache_kind {
 #define WH_CACHE_NO_RECONCILE 1u /* skip the start-up reconciliation scan */
 
 /* A cache key: the SHA-256 of the input bytes and an 8-byte variant that
- * hashes the engine fingerprint, the kind and the cache's file format.
+ * hashes the engine fingerprint (wharf version, tier, wcode version,
+ * enabled features), the engine's blob format version, the kind and the
+ * cache's file format.
  * `hex` ("<64 hex>-<16 hex>") is the index key and the artifact's name. */
 typedef struct wh_cache_key {
   uint8_t digest[32];
@@ -102,6 +110,9 @@ void wh_cache_key_from_digest(wh_cache_key_t *k, const uint8_t digest[32],
  * Returns 0 or WH_ENOMEM. */
 int wh_cache_key_module(wh_cache_key_t *k, const wh_engine_t *e,
                         const uint8_t *bytes, size_t len);
+/* The same for a component's bytes (kind COMPONENT). */
+int wh_cache_key_component(wh_cache_key_t *k, const wh_engine_t *e,
+                           const uint8_t *bytes, size_t len);
 
 /* ---- opening ------------------------------------------------------------- */
 
@@ -147,11 +158,43 @@ int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e,
                               size_t len, wh_module_t **out, bool *hit,
                               wh_diag_t *diag);
 
+/* Loads the module stored under `k` (kind MODULE, e's fingerprint)
+ * without the input bytes, e.g. on a restart where the caller knows the
+ * digest: 0 with *out on a hit (counted; caller frees with
+ * wh_module_free).  WH_ENOTFOUND when nothing usable is stored (an
+ * unsound artifact is dropped and counted; the miss itself is not
+ * counted, since a caller that then compiles through
+ * wh_cache_get_module_keyed counts it there); WH_ENOMEM; WH_EBUSY or
+ * WH_EIO for trouble with the cache (counted as an error). */
+int wh_cache_load_module(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
+                         wh_module_t **out, wh_diag_t *diag);
+
+/* ---- components ---------------------------------------------------------- */
+
+/* Stores a component's artifact under `k` (kind COMPONENT, e.g. from
+ * wh_cache_key_component): its `n` core modules (borrowed; all from one
+ * engine, the key's) in the order the component model wants them back,
+ * and `meta_len` bytes of metadata (borrowed; opaque to the cache; may be
+ * 0).  Errors as wh_cache_put, or WH_EINVAL for a key of another kind. */
+int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k,
+                           wh_module_t *const *mods, uint32_t n,
+                           const uint8_t *meta, size_t meta_len,
+                           wh_diag_t *diag);
+/* Loads it.  On a hit returns 0, *mods a malloc'ed array of *n modules
+ * (the caller frees each with wh_module_free, then the array with free)
+ * and *meta a malloc'ed copy of the metadata (*meta_len bytes; caller
+ * frees).  WH_ENOTFOUND on a miss (an unsound artifact is dropped and
+ * counted first), or WH_ENOMEM / WH_EBUSY / WH_EIO. */
+int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e,
+                           const wh_cache_key_t *k, wh_module_t ***mods,
+                           uint32_t *n, uint8_t **meta, size_t *meta_len,
+                           wh_diag_t *diag);
+
 /* ---- generic blobs ------------------------------------------------------- */
 
 /* Looks `k` up.  On a hit returns 0 and a malloc'ed copy of the blob in
  * *blob (caller frees), its size in *len, after checking the file's size,
- * its SHA-256 against the index and its header against `k`; counts a hit.
+ * its checksum against the index and its header against `k`; counts a hit.
  * Returns WH_ENOTFOUND on a miss (an unsound artifact is dropped first and
  * counted), or WH_EBUSY / WH_EIO / WH_ENOMEM. */
 int wh_cache_get(wh_cache_t *c, const wh_cache_key_t *k, uint8_t **blob,

@@ -129,7 +129,7 @@ typedef struct wh_caller wh_caller_t;
  * WH_ETRAP after wh_caller_trap(), WH_EEXIT after wh_caller_exit(). */
 typedef int (*wh_host_fn_t)(wh_caller_t *caller, void *env, uint64_t *slots);
 
-/* Linear memory of the instance that called the host function (NULL and
+/* Linear memory 0 of the instance that called the host function (NULL and
  * *size 0 if it has none).  Valid until the host function returns or
  * calls back into wasm. */
 uint8_t *wh_caller_memory(wh_caller_t *caller, uint64_t *size);
@@ -206,13 +206,14 @@ struct wh_inst_alloc {
                          const wh_mem_slot_t *slot);
 };
 
-/* The module's initial linear memory as one buffer: its active data
- * segments written at their offsets, for an allocator to turn into a
+/* The module's initial memory 0 as one buffer: its active data segments
+ * for memory 0 written at their offsets, for an allocator to turn into a
  * copy-on-write image.  *bytes is malloc'ed (NULL when *len is 0); *len
  * ends at the last segment byte.  Returns WH_EUNSUPPORTED when no image
- * can stand for the segments (the module imports its memory, an offset is
- * not a constant, or a segment falls outside the minimum size): such
- * modules are initialised eagerly. */
+ * can stand for the segments (the module imports a memory, an offset is
+ * not a constant, or a segment of any memory falls outside that memory's
+ * minimum size): such modules are initialised eagerly.  Segments for
+ * memories other than 0 are always written at instantiation. */
 int wh_module_memory_image(const wh_module_t *m, uint8_t **bytes, size_t *len);
 
 /* One pointer of allocator data per module (the pool's memory image),
@@ -246,7 +247,8 @@ void wh_instance_free(wh_instance_t *inst);
 const wh_module_t *wh_instance_module(const wh_instance_t *inst);
 
 /* Exports by name; NULL if absent or of another kind.  Borrowed from the
- * instance. */
+ * instance.  wh_instance_memory returns the memory the export names,
+ * whatever its index (multi-memory). */
 wh_func_t *wh_instance_func(wh_instance_t *inst, const char *name);
 /* As wh_instance_func, for names that may contain NUL bytes. */
 wh_func_t *wh_instance_func_n(wh_instance_t *inst, const char *name, size_t len);
@@ -283,9 +285,13 @@ void wh_exec_set_user(wh_exec_t *x, void *user);
 void *wh_exec_user(const wh_exec_t *x);
 
 /* Caps the linear memory of instances made on `x` from now on (the
- * tenant's max_memory_size): instantiation fails with WH_ERANGE when a
- * module's minimum is larger, and memory.grow returns -1 past it.  Bytes;
- * 0 = no cap beyond the module's own maximum. */
+ * tenant's max_memory_size): every memory those instances define (all
+ * memories of a multi-memory module, of every core instance of a
+ * component) counts against one budget, so together they never commit
+ * more than `bytes`.  Instantiation fails with WH_ERANGE when the
+ * minimums do not fit, and memory.grow returns -1 past it.  Calling it
+ * again starts a new budget for later instances (earlier ones keep
+ * theirs).  Bytes; 0 = no cap beyond the modules' own maximums. */
 void wh_exec_set_memory_limit(wh_exec_t *x, uint64_t bytes);
 
 /* Fuel: wh_exec_set_fuel gives the exec `fuel` units (engine must have

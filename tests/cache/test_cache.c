@@ -30,8 +30,10 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "blob.h" /* wh__blob_version: the engine blob format in the key */
 #include "wh_cache.h"
 #include "wh_engine.h"
 
@@ -215,13 +217,14 @@ static void write_file(const char *path, const void *p, size_t n) {
 }
 
 static uint8_t *read_file(const char *path, size_t *n) {
+  *n = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
   long len = ftell(f);
   rewind(f);
   uint8_t *p = malloc(len > 0 ? (size_t)len : 1);
-  *n = fread(p, 1, (size_t)len, f);
+  if (p) *n = fread(p, 1, len > 0 ? (size_t)len : 0, f);
   fclose(f);
   return p;
 }
@@ -338,6 +341,37 @@ static void test_key_derivation(void) {
   CHECK(strcmp(kd.hex, ka1.hex) == 0,
         "A key made from a digest equals the key made from the bytes.");
 
+  /* The variant is SHA-256("wharf-cache" NUL, cache file version 2, kind,
+   * engine blob version, fingerprint)[0..8] (docs/CACHE.md): recompute it
+   * with the blob version and with the next one, so a change of the
+   * engine's blob format is a change of key, hence a miss. */
+  uint8_t variant_now[32], variant_next[32];
+  for (int next = 0; next < 2; next++) {
+    uint8_t head[21] = "wharf-cache";
+    head[12] = 2; /* WH_CACHE_FILE_VERSION, little-endian */
+    head[16] = WH_CACHE_KIND_MODULE;
+    uint32_t bv = wh__blob_version() + (uint32_t)next;
+    for (int i = 0; i < 4; i++) head[17 + i] = (uint8_t)(bv >> (8 * i));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned n = 0;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, head, sizeof head);
+    EVP_DigestUpdate(ctx, wh_engine_fingerprint(fuel), strlen(wh_engine_fingerprint(fuel)));
+    EVP_DigestFinal_ex(ctx, next ? variant_next : variant_now, &n);
+    EVP_MD_CTX_free(ctx);
+  }
+  CHECK(memcmp(ka1.variant, variant_now, 8) == 0,
+        "The key's variant hashes the cache format, the kind, the engine's blob format "
+        "version and the fingerprint.");
+  CHECK(memcmp(variant_now, variant_next, 8) != 0,
+        "Another engine blob format version gives another variant.");
+  CHECK(strstr(wh_engine_fingerprint(fuel), "/fuel1") &&
+            strstr(wh_engine_fingerprint(nofuel), "/fuel0") &&
+            strstr(wh_engine_fingerprint(fuel), "/epoch1") &&
+            strstr(wh_engine_fingerprint(fuel), "tier0"),
+        "The fingerprint names the tier and the enabled features (got %s).",
+        wh_engine_fingerprint(fuel));
+
   wh_cache_t *c = open_cache(0, 0);
   bool hit = true;
   CHECK(get_run(c, fuel, &a, &hit) == 7 && !hit, "The first load with fuel on is a miss.");
@@ -386,8 +420,8 @@ static void test_round_trip(void) {
   CHECK(index_sql("SELECT hits FROM entries") == 1, "The index row counts the entry's hit.");
   CHECK(index_sql("SELECT last_used > created FROM entries") == 1,
         "A hit moves the entry's last_used past its creation.");
-  CHECK(index_sql("SELECT length(checksum) FROM entries") == 32,
-        "The index row holds a 32-byte SHA-256 checksum.");
+  CHECK(index_sql("SELECT length(checksum) FROM entries") == 8,
+        "The index row holds an 8-byte checksum.");
   CHECK(index_sql("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1,
         "The index is in WAL mode.");
 
@@ -1102,6 +1136,110 @@ static void test_open_errors(void) {
   remove_dir();
 }
 
+/* A component's artifact: its core modules and metadata, through the
+ * component API (what the component model stores for a component). */
+static void test_component_artifact(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true), *other = engine(false);
+  buf_t a = make_module(11, 500), b = make_module(12, 70);
+  wh_module_t *mods[2] = {wh_module_new(e, a.p, a.len, NULL), wh_module_new(e, b.p, b.len, NULL)};
+  CHECK(mods[0] && mods[1], "The two core modules compile.");
+  /* the component's bytes: any bytes will do for the key */
+  static const uint8_t comp[] = "\0asm\x0d\0\1\0 a component";
+  wh_cache_key_t k, km;
+  CHECK(wh_cache_key_component(&k, e, comp, sizeof comp) == 0 &&
+            k.kind == WH_CACHE_KIND_COMPONENT,
+        "A component's key can be computed and is of kind COMPONENT.");
+  km = key_of(e, &a);
+  wh_cache_t *c = open_cache(0, 0);
+  static const char meta[] = "the component's own metadata";
+  wh_module_t **got = NULL;
+  uint32_t n = 99;
+  uint8_t *gmeta = NULL;
+  size_t gmeta_len = 0;
+  CHECK(wh_cache_get_component(c, e, &k, &got, &n, &gmeta, &gmeta_len, NULL) == WH_ENOTFOUND &&
+            got == NULL && n == 0,
+        "A component not stored yet is a miss.");
+  CHECK(wh_cache_put_component(c, &km, mods, 2, NULL, 0, NULL) == WH_EINVAL,
+        "A module key is refused for a component artifact.");
+  CHECK(wh_cache_put_component(c, &k, mods, 2, (const uint8_t *)meta, sizeof meta, NULL) == 0,
+        "A component's core modules and metadata can be stored.");
+  int rc = wh_cache_get_component(c, e, &k, &got, &n, &gmeta, &gmeta_len, NULL);
+  CHECK(rc == 0 && n == 2 && gmeta_len == sizeof meta && memcmp(gmeta, meta, sizeof meta) == 0,
+        "They load back: two modules and the metadata byte for byte (rc %d).", rc);
+  if (rc == 0) {
+    CHECK(run_f(e, got[0]) == 11 && run_f(e, got[1]) == 12,
+          "The loaded core modules run and return 11 and 12, in order.");
+    for (uint32_t i = 0; i < n; i++) wh_module_free(got[i]);
+    free(got);
+    free(gmeta);
+  }
+  wh_cache_key_t ko;
+  wh_cache_key_component(&ko, other, comp, sizeof comp);
+  CHECK(wh_cache_get_component(c, other, &ko, &got, &n, &gmeta, &gmeta_len, NULL) ==
+            WH_ENOTFOUND,
+        "An engine with another fingerprint misses the component.");
+
+  /* a flipped byte in a module blob: the checksum catches it */
+  char path[1024];
+  artifact_path(path, sizeof path, &k);
+  size_t len;
+  uint8_t *bytes = read_file(path, &len);
+  uint64_t drops = session(c).corrupt_drops;
+  if (bytes && len > 200) {
+    bytes[150] ^= 0x10;
+    write_file(path, bytes, len);
+  }
+  CHECK(wh_cache_get_component(c, e, &k, &got, &n, &gmeta, &gmeta_len, NULL) == WH_ENOTFOUND &&
+            session(c).corrupt_drops == drops + 1 && !exists(path),
+        "A damaged component artifact is a miss, dropped and counted.");
+  free(bytes);
+
+  /* a sound file whose blob is not a component artifact: rejected on decode */
+  CHECK(wh_cache_put(c, &k, (const uint8_t *)"WHARFCMP\1\0\0\0\xff\xff\xff\xff", 16, NULL) == 0,
+        "A malformed component blob can be put through the generic layer.");
+  CHECK(wh_cache_get_component(c, e, &k, &got, &n, &gmeta, &gmeta_len, NULL) == WH_ENOTFOUND &&
+            session(c).corrupt_drops == drops + 2,
+        "A component blob that does not decode is a miss and a corrupt drop.");
+  wh_cache_close(c);
+  wh_module_free(mods[0]);
+  wh_module_free(mods[1]);
+  wh_engine_free(e);
+  wh_engine_free(other);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
+/* Hits are counted in memory and reach the index in batches: a load
+ * writes nothing, and what was counted is written at the next write
+ * transaction or at close. */
+static void test_hits_batched(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  buf_t a = make_module(21, 10), b = make_module(22, 10);
+  wh_cache_t *c = open_cache(0, 0);
+  bool hit;
+  get_run(c, e, &a, &hit);
+  for (int i = 0; i < 5; i++) get_run(c, e, &a, &hit);
+  CHECK(hit && session(c).hits == 5, "Five hits are counted in the session.");
+  CHECK(index_sql("SELECT hits FROM entries") == 0,
+        "The index row is not written by the hits themselves.");
+  get_run(c, e, &b, &hit); /* a miss: its store is a write transaction */
+  CHECK(index_sql("SELECT SUM(hits) FROM entries") == 5,
+        "The next write transaction records the five hits in the index.");
+  get_run(c, e, &b, &hit);
+  wh_cache_close(c);
+  CHECK(index_sql("SELECT SUM(hits) FROM entries") == 6, "Close records the last hit.");
+  CHECK(index_sql("SELECT COUNT(*) FROM entries e1, entries e2 WHERE e1.key <> e2.key"
+                  " AND e1.last_used = e2.last_used") == 0,
+        "last_used stays distinct across entries.");
+  wh_engine_free(e);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
 /* ---- registry ---------------------------------------------------------------- */
 
 static CU_TestInfo tests[] = {
@@ -1118,6 +1256,8 @@ static CU_TestInfo tests[] = {
     {"threads share handle", test_threads_share_handle},
     {"killed writer", test_killed_writer},
     {"open errors", test_open_errors},
+    {"component artifact", test_component_artifact},
+    {"hits batched", test_hits_batched},
     CU_TEST_INFO_NULL,
 };
 

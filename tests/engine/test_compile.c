@@ -22,6 +22,7 @@ enum {
   NEED_TABLE = 4,
   NEED_EXTERN_TABLE = 8,
   NEED_OTHER_FUNC = 16,   /* function 0 is a (func), the body is function 1 */
+  NEED_TWO_MEMORIES = 32, /* memories 0 and 1 (multi-memory) */
 };
 
 typedef struct vcase {
@@ -41,7 +42,8 @@ static int validate(const vcase_t *c, wh_diag_t *d) {
   wb_mod_t m;
   wb_init(&m);
   if (c->needs & NEED_OTHER_FUNC) wb_func(&m, "", "", "", CODE(NOP));
-  if (c->needs & NEED_MEMORY) wb_memory(&m, 1, WB_NO_MAX);
+  if (c->needs & (NEED_MEMORY | NEED_TWO_MEMORIES)) wb_memory(&m, 1, WB_NO_MAX);
+  if (c->needs & NEED_TWO_MEMORIES) wb_memory(&m, 1, WB_NO_MAX);
   if (c->needs & NEED_IMMUTABLE_GLOBAL) wb_global(&m, 'i', false, CODE(I32_CONST(1)));
   if (c->needs & NEED_TABLE) wb_table(&m, WH_FUNCREF, 1, WB_NO_MAX);
   if (c->needs & NEED_EXTERN_TABLE) wb_table(&m, WH_EXTERNREF, 1, WB_NO_MAX);
@@ -188,6 +190,50 @@ static void test_globals_memory_tables(void) {
          I32_CONST(0), I32_CONST(0), TABLE_SET(0)),
   };
   check_vcases(cases, sizeof cases / sizeof *cases);
+}
+
+static void test_memory_indices(void) {
+  const vcase_t cases[] = {
+      VC("i32.load from memory 1 with one memory", "", "", "", NEED_MEMORY, "unknown memory 1",
+         I32_CONST(0), I32_LOAD_M(2, 1, 0), DROP),
+      VC("i32.store to memory 2 with two memories", "", "", "", NEED_TWO_MEMORIES,
+         "unknown memory 2", I32_CONST(0), I32_CONST(0), I32_STORE_M(2, 2, 0)),
+      VC("memory.size 1 with one memory", "", "", "", NEED_MEMORY, "unknown memory 1",
+         MEMORY_SIZE_M(1), DROP),
+      VC("memory.grow 1 with one memory", "", "", "", NEED_MEMORY, "unknown memory 1",
+         I32_CONST(1), MEMORY_GROW_M(1), DROP),
+      VC("memory.fill 1 with one memory", "", "", "", NEED_MEMORY, "unknown memory 1",
+         I32_CONST(0), I32_CONST(0), I32_CONST(0), MEMORY_FILL_M(1)),
+      VC("memory.copy 0 2 with two memories", "", "", "", NEED_TWO_MEMORIES,
+         "unknown memory 2", I32_CONST(0), I32_CONST(0), I32_CONST(0), MEMORY_COPY_M(0, 2)),
+      VC("memory.copy 2 0 with two memories", "", "", "", NEED_TWO_MEMORIES,
+         "unknown memory 2", I32_CONST(0), I32_CONST(0), I32_CONST(0), MEMORY_COPY_M(2, 0)),
+      VC("i64.load from memory 1 with alignment 2^4", "", "", "", NEED_TWO_MEMORIES,
+         "alignment", I32_CONST(0), I64_LOAD_M(4, 1, 0), DROP),
+      VC("i64.store to memory 1 storing an i32", "", "", "", NEED_TWO_MEMORIES,
+         "type mismatch", I32_CONST(0), I32_CONST(0), I64_STORE_M(3, 1, 0)),
+      VC("loads, stores, size, grow, fill and copy on memory 1", "", "i", "",
+         NEED_TWO_MEMORIES, NULL,
+         I32_CONST(0), I32_CONST(0), I32_LOAD_M(2, 1, 0), I32_STORE_M(2, 1, 4),
+         I32_CONST(0), I32_CONST(0), I32_CONST(4), MEMORY_COPY_M(1, 0),
+         I32_CONST(0), I32_CONST(0), I32_CONST(4), MEMORY_FILL_M(1),
+         I32_CONST(1), MEMORY_GROW_M(1), DROP, MEMORY_SIZE_M(1)),
+  };
+  check_vcases(cases, sizeof cases / sizeof *cases);
+
+  /* alignment flags of 2^7 and more are malformed, not an alignment
+   * (bit 6 is the memory-index flag) */
+  wb_mod_t m;
+  wb_init(&m);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_func(&m, "", "", "", CODE(I32_CONST(0), 0x28, 0x82, 0x01, 0x00, DROP));
+  size_t len;
+  const uint8_t *b = wb_bytes(&m, &len);
+  wh_diag_t d;
+  int rc = wt_compile(b, len, &d);
+  WT_CHECK(rc == WH_EMALFORMED && strstr(d.msg, "memop flags"),
+           "memarg flags 0x82 are malformed (got %s: %s)", wh_errname(rc), d.msg);
+  wb_fini(&m);
 }
 
 static void test_references(void) {
@@ -388,6 +434,7 @@ CU_TestInfo wt_tests_compile[] = {
     {"unknown locals, labels, functions and globals are invalid", test_unknown_indices},
     {"block structure is checked", test_structure},
     {"globals, memories and tables are checked", test_globals_memory_tables},
+    {"multi-memory: memory indices are checked", test_memory_indices},
     {"references: typed select and declared ref.func", test_references},
     {"peepholes keep results in every fuel/epoch configuration", test_peepholes_keep_results},
     {"join points keep results in every fuel/epoch configuration",

@@ -899,7 +899,284 @@ static void test_instance_allocator_image(void) {
   wh_engine_free(e);
 }
 
+/* ---- multi-memory ------------------------------------------------------------ */
+
+/* Byte `at` of the memory `inst` exports as "m1". */
+static uint8_t m1_byte(wh_instance_t *inst, uint64_t at) {
+  uint64_t size = 0;
+  uint8_t *p = wh_memory_data(wh_instance_memory(inst, "m1"), &size);
+  return at < size ? p[at] : 0xff;
+}
+
+static void test_multi_memory_linking(void) {
+  wh_engine_t *e = wh_engine_new(NULL);
+  wh_exec_t *x = wh_exec_new(e);
+  wh_linker_t *l = wh_linker_new(e);
+  wh_diag_t d;
+  /* A: (memory 1 2) (memory 2 4) (export "m0" (memory 0)) (export "m1" (memory 1))
+   *    (func (export "peek1") (param i32) (result i32) (i32.load8_u 1 (local.get 0)))
+   *    (data (memory 1) (i32.const 5) "A") */
+  wb_mod_t ma;
+  wb_init(&ma);
+  wb_memory(&ma, 1, 2);
+  wb_memory(&ma, 2, 4);
+  wb_export(&ma, "peek1", WH_EXTERN_FUNC,
+            wb_func(&ma, "i", "i", "", CODE(LOCAL_GET(0), I32_LOAD8_U_M(0, 1, 0))));
+  wb_export(&ma, "m0", WH_EXTERN_MEMORY, 0);
+  wb_export(&ma, "m1", WH_EXTERN_MEMORY, 1);
+  wb_data_mem(&ma, 1, 5, "A", 1);
+  /* B: (import "a" "m1" (memory 1)) (memory 1 1) (export "own" (memory 1))
+   *    "poke0" (a v): i32.store8 0, "poke1" (a v): i32.store8 1 */
+  wb_mod_t mb;
+  wb_init(&mb);
+  wb_import_memory(&mb, "a", "m1", 1, WB_NO_MAX);
+  wb_memory(&mb, 1, 1);
+  wb_export(&mb, "poke0", WH_EXTERN_FUNC, wb_func(&mb, "ii", "", "", CODE(
+      LOCAL_GET(0), LOCAL_GET(1), I32_STORE8(0, 0))));
+  wb_export(&mb, "poke1", WH_EXTERN_FUNC, wb_func(&mb, "ii", "", "", CODE(
+      LOCAL_GET(0), LOCAL_GET(1), I32_STORE8_M(0, 1, 0))));
+  wb_export(&mb, "own", WH_EXTERN_MEMORY, 1);
+  /* C: (import "a" "m0" (memory 1)) (import "a" "m1" (memory 2))
+   *    (data (memory 1) (i32.const 9) "C")
+   *    "poke1" (a v): i32.store8 1 -- its second memory is imported */
+  wb_mod_t mc;
+  wb_init(&mc);
+  wb_import_memory(&mc, "a", "m0", 1, WB_NO_MAX);
+  wb_import_memory(&mc, "a", "m1", 2, WB_NO_MAX);
+  wb_export(&mc, "poke1", WH_EXTERN_FUNC, wb_func(&mc, "ii", "", "", CODE(
+      LOCAL_GET(0), LOCAL_GET(1), I32_STORE8_M(0, 1, 0))));
+  wb_data_mem(&mc, 1, 9, "C", 1);
+  /* D: (import "a" "m0" (memory 2)): m0 has 1 page, so this is unlinkable */
+  wb_mod_t md;
+  wb_init(&md);
+  wb_import_memory(&md, "a", "m0", 2, WB_NO_MAX);
+  /* E: (import "a" "m1" (memory 2)) (import "a" "m1" (memory 2)): one
+   *    memory as both 0 and 1.  "grow" grows it through memory 1, then
+   *    reads its new third page through memory 0 in the same call:
+   *    (drop (memory.grow 1 (i32.const 1))) (i32.load8_u 0 (i32.const 0x20005)) */
+  wb_mod_t me;
+  wb_init(&me);
+  wb_import_memory(&me, "a", "m1", 2, WB_NO_MAX);
+  wb_import_memory(&me, "a", "m1", 2, WB_NO_MAX);
+  wb_export(&me, "grow", WH_EXTERN_FUNC, wb_func(&me, "", "i", "", CODE(
+      I32_CONST(1), MEMORY_GROW_M(1), DROP, I32_CONST(0x20005), I32_LOAD8_U(0, 0))));
+
+  wh_module_t *a = compile(e, &ma), *b = compile(e, &mb), *c = compile(e, &mc),
+              *dd = compile(e, &md), *me_mod = compile(e, &me);
+  wh_instance_t *ia = NULL, *ib = NULL, *ic = NULL, *id = NULL, *ie = NULL;
+  if (a && b && c && dd && me_mod) {
+    int rc = wh_linker_instantiate(l, a, x, &ia, &d);
+    WT_CHECK(rc == 0, "the module exporting two memories instantiates (%s)", d.msg);
+    if (ia) {
+      uint64_t s0 = 0, s1 = 0;
+      wh_memory_data(wh_instance_memory(ia, "m0"), &s0);
+      uint8_t *m1 = wh_memory_data(wh_instance_memory(ia, "m1"), &s1);
+      WT_CHECK(s0 == 65536 && s1 == 2 * 65536 && m1[5] == 'A',
+               "export m1 is memory 1 (2 pages, holding its data segment)");
+      wh_linker_define_instance(l, "a", ia);
+      rc = wh_linker_instantiate(l, b, x, &ib, &d);
+      WT_CHECK(rc == 0, "a module importing memory 1 as its memory 0 and defining memory 1 "
+               "instantiates (%s)", d.msg);
+      rc = wh_linker_instantiate(l, c, x, &ic, &d);
+      WT_CHECK(rc == 0, "a module importing two memories instantiates (%s)", d.msg);
+      rc = wh_linker_instantiate(l, dd, x, &id, &d);
+      WT_CHECK(rc == WH_EUNLINKABLE, "importing 1-page m0 as a 2-page memory is unlinkable "
+               "(got %s)", wh_errname(rc));
+    }
+    if (ib && ic) {
+      int32_t got = 0;
+      call1(x, ia, "peek1", 1, 9, 0, &got);
+      WT_CHECK(got == 'C', "an active segment for an imported memory 1 lands in the "
+               "exporter's memory 1 (got %d)", got);
+      call1(x, ib, "poke0", 2, 7, 'b', NULL);
+      call1(x, ia, "peek1", 1, 7, 0, &got);
+      WT_CHECK(got == 'b', "a store to B's memory 0 (A's memory 1) is seen by A (got %d)", got);
+      call1(x, ic, "poke1", 2, 10, 'c', NULL);
+      call1(x, ia, "peek1", 1, 10, 0, &got);
+      WT_CHECK(got == 'c', "a store to C's imported memory 1 is seen by A (got %d)", got);
+      int rc2 = call1(x, ib, "poke1", 2, 11, 'o', NULL);
+      uint64_t so = 0;
+      uint8_t *own = wh_memory_data(wh_instance_memory(ib, "own"), &so);
+      WT_CHECK(rc2 == 0 && so == 65536 && own[11] == 'o' && m1_byte(ia, 11) == 0,
+               "B's own memory 1 is its own (got %s)", wh_errname(rc2));
+    }
+    if (ia && wh_linker_instantiate(l, me_mod, x, &ie, &d) == 0) {
+      int32_t got = -1;
+      int rc3 = call1(x, ie, "grow", 0, 0, 0, &got);
+      WT_CHECK(rc3 == 0 && got == 0, "memory 0 sees a page grown through memory 1 when "
+               "both are one memory (got %s, %d)", wh_errname(rc3), got);
+    } else {
+      WT_CHECK(false, "a module importing one memory twice instantiates (%s)", d.msg);
+    }
+  }
+  wh_instance_free(ie);
+  wh_instance_free(id);
+  wh_instance_free(ic);
+  wh_instance_free(ib);
+  wh_instance_free(ia);
+  wh_module_free(me_mod);
+  wh_module_free(dd);
+  wh_module_free(c);
+  wh_module_free(b);
+  wh_module_free(a);
+  wb_fini(&me);
+  wb_fini(&md);
+  wb_fini(&mc);
+  wb_fini(&mb);
+  wb_fini(&ma);
+  wh_linker_free(l);
+  wh_exec_free(x);
+  wh_engine_free(e);
+}
+
+static void test_multi_memory_limits_and_segments(void) {
+  wh_engine_t *e = wh_engine_new(NULL);
+  wh_exec_t *x = wh_exec_new(e);
+  wh_linker_t *l = wh_linker_new(e);
+  wh_diag_t d;
+  wh_instance_t *inst = NULL;
+
+  /* the exec's memory limit covers the memories together: (memory 1)
+   * (memory 3) needs 4 pages, over a 2-page limit */
+  wb_mod_t m;
+  wb_init(&m);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_memory(&m, 3, WB_NO_MAX);
+  wh_module_t *mod = compile(e, &m);
+  wh_exec_set_memory_limit(x, 2 * 65536);
+  int rc = mod ? wh_linker_instantiate(l, mod, x, &inst, &d) : -1;
+  WT_CHECK(rc == WH_ERANGE && inst == NULL,
+           "a memory 1 over the exec's memory limit is WH_ERANGE (got %s)", wh_errname(rc));
+  wh_module_free(mod);
+  wb_fini(&m);
+
+  /* (memory 1) (memory 1) under a 3-page limit: the memories share it,
+   * so memory 1 grows by one page (3 in all) and then neither grows */
+  wb_init(&m);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_export(&m, "grow0", WH_EXTERN_FUNC,
+            wb_func(&m, "i", "i", "", CODE(LOCAL_GET(0), MEMORY_GROW)));
+  wb_export(&m, "grow1", WH_EXTERN_FUNC,
+            wb_func(&m, "i", "i", "", CODE(LOCAL_GET(0), MEMORY_GROW_M(1))));
+  mod = compile(e, &m);
+  wh_exec_set_memory_limit(x, 3 * 65536);
+  inst = NULL;
+  rc = mod ? wh_linker_instantiate(l, mod, x, &inst, &d) : -1;
+  WT_CHECK(rc == 0, "two 1-page memories fit a 3-page limit (%s)", d.msg);
+  if (inst) {
+    int32_t got = 0;
+    call1(x, inst, "grow1", 1, 1, 0, &got);
+    WT_CHECK(got == 1, "memory 1 grows to 2 pages, 3 in all (got %d)", got);
+    call1(x, inst, "grow1", 1, 1, 0, &got);
+    WT_CHECK(got == -1, "memory 1 does not grow past the shared limit (got %d)", got);
+    call1(x, inst, "grow0", 1, 1, 0, &got);
+    WT_CHECK(got == -1, "nor does memory 0: the limit covers both (got %d)", got);
+  }
+  /* a second instance on the same exec shares the budget while the
+   * first lives: 3 pages are in use, so even one more does not fit */
+  wb_mod_t one;
+  wb_init(&one);
+  wb_memory(&one, 1, WB_NO_MAX);
+  wh_module_t *mod1 = compile(e, &one);
+  wh_instance_t *inst2 = NULL;
+  rc = mod1 ? wh_linker_instantiate(l, mod1, x, &inst2, &d) : -1;
+  WT_CHECK(rc == WH_ERANGE && inst2 == NULL,
+           "another instance's memory does not fit the spent budget (got %s)", wh_errname(rc));
+  wh_instance_free(inst);
+  inst = NULL;
+  rc = mod1 ? wh_linker_instantiate(l, mod1, x, &inst2, &d) : -1;
+  WT_CHECK(rc == 0, "it fits once the first instance is freed (%s)", d.msg);
+  /* a new limit is a new budget; the exec may go before its instances */
+  wh_exec_t *x2 = wh_exec_new(e);
+  wh_exec_set_memory_limit(x2, 65536);
+  wh_instance_t *inst3 = NULL;
+  rc = mod1 && x2 ? wh_linker_instantiate(l, mod1, x2, &inst3, &d) : -1;
+  WT_CHECK(rc == 0, "one page fits a one-page limit (%s)", d.msg);
+  wh_exec_set_memory_limit(x2, 65536);
+  wh_instance_t *inst4 = NULL;
+  rc = mod1 && x2 ? wh_linker_instantiate(l, mod1, x2, &inst4, &d) : -1;
+  WT_CHECK(rc == 0, "after setting the limit again, later instances get a fresh budget (%s)",
+           d.msg);
+  wh_exec_free(x2);
+  wh_instance_free(inst3);
+  wh_instance_free(inst4);
+  wh_instance_free(inst2);
+  wh_module_free(mod1);
+  wb_fini(&one);
+  wh_module_free(mod);
+  wb_fini(&m);
+  wh_exec_set_memory_limit(x, 0);
+
+  /* (memory 1) (memory 1) (data (i32.const 0) "x") (data (memory 1) (i32.const 65535) "yz"):
+   * the second segment runs past memory 1 and traps */
+  wb_init(&m);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_memory(&m, 1, WB_NO_MAX);
+  wb_data(&m, 0, "x", 1);
+  wb_data_mem(&m, 1, 65535, "yz", 2);
+  mod = compile(e, &m);
+  inst = NULL;
+  rc = mod ? wh_linker_instantiate(l, mod, x, &inst, &d) : -1;
+  WT_CHECK(rc == WH_ETRAP && strstr(d.msg, "data segment 1: out of bounds memory access"),
+           "a data segment past memory 1's end traps (got %s: %s)", wh_errname(rc), d.msg);
+  uint8_t *img = NULL;
+  size_t len = 0;
+  WT_CHECK(mod && wh_module_memory_image(mod, &img, &len) == WH_EUNSUPPORTED,
+           "a module whose memory-1 segment traps has no memory image");
+  free(img);
+  wh_module_free(mod);
+  wb_fini(&m);
+
+  /* with an allocator: memory 0 takes the slot (holding the image of
+   * memory 0's segments), memory 1 is reserved on demand and gets its
+   * segment at instantiation; freeing the instance gives both back */
+  wb_init(&m);
+  wb_memory(&m, 1, 10);
+  wb_memory(&m, 1, 2);
+  wb_export(&m, "peek0", WH_EXTERN_FUNC,
+            wb_func(&m, "i", "i", "", CODE(LOCAL_GET(0), I32_LOAD8_U(0, 0))));
+  wb_export(&m, "peek1", WH_EXTERN_FUNC,
+            wb_func(&m, "i", "i", "", CODE(LOCAL_GET(0), I32_LOAD8_U_M(0, 1, 0))));
+  wb_data(&m, 0, "hi", 2);
+  wb_data_mem(&m, 1, 0, "yo", 2);
+  mod = compile(e, &m);
+  img = NULL;
+  len = 0;
+  rc = mod ? wh_module_memory_image(mod, &img, &len) : -1;
+  WT_CHECK(rc == 0 && len == 2 && img && memcmp(img, "hi", 2) == 0,
+           "the memory image holds memory 0's segments only (got %s, %zu bytes)",
+           wh_errname(rc), len);
+  free(img);
+  test_alloc_t ta;
+  test_alloc_init(&ta);
+  ta.image = true;
+  inst = NULL;
+  rc = mod ? wh_linker_instantiate_in(l, mod, x, &ta.base, &inst, &d) : -1;
+  WT_CHECK(rc == 0 && ta.mems == 1,
+           "a pooled instance takes one memory slot for its two memories (%s)", d.msg);
+  if (inst) {
+    int32_t a = 0, b = 0;
+    call1(x, inst, "peek0", 1, 1, 0, &a);
+    call1(x, inst, "peek1", 1, 1, 0, &b);
+    WT_CHECK(a == 'i' && b == 'o', "memory 0 has its image and memory 1 its segment "
+             "(got %c %c)", a, b);
+  }
+  wh_instance_free(inst);
+  WT_CHECK(ta.mems == 0 && ta.states == 0, "freeing it gives the slot back");
+  wh_module_free(mod);
+  wb_fini(&m);
+
+  wh_linker_free(l);
+  wh_exec_free(x);
+  wh_engine_free(e);
+}
+
 CU_TestInfo wt_tests_instance[] = {
+    {"multi-memory: any memory is exported, imported and linked by its index",
+     test_multi_memory_linking},
+    {"multi-memory: limits, data segments and allocators per memory",
+     test_multi_memory_limits_and_segments},
     {"unlinkable imports are named in the diagnostic", test_unlinkable},
     {"memories grow up to their maximum and no further", test_memory_limits},
     {"tables grow up to their maximum and no further", test_table_limits},

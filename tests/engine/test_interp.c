@@ -656,6 +656,163 @@ static void test_references(void) {
   wb_fini(&m);
 }
 
+/* ---- multi-memory ----------------------------------------------------------- */
+
+/* (module
+ *   (memory $m0 1 1) (memory $m1 1 3)
+ *   (export "m0" (memory $m0)) (export "m1" (memory $m1))
+ *   (func (export "load0") (param i32) (result i32) (i32.load $m0 (local.get 0)))
+ *   (func (export "load1") (param i32) (result i32) (i32.load $m1 (local.get 0)))
+ *   (func (export "load8_1") (param i32) (result i32) (i32.load8_u $m1 offset=1 (local.get 0)))
+ *   (func (export "store0") (param i32 i32) (i32.store $m0 (local.get 0) (local.get 1)))
+ *   (func (export "store1") (param i32 i32) (i32.store $m1 (local.get 0) (local.get 1)))
+ *   (func (export "wide1") (param i32) (result i32)   ;; i64 store/load on $m1
+ *     (i64.store $m1 (local.get 0) (i64.const 0x100000005))
+ *     (i32.wrap_i64 (i64.load $m1 (local.get 0))))
+ *   (func (export "size1") (result i32) (memory.size $m1))
+ *   (func (export "grow1") (param i32) (result i32) (memory.grow $m1 (local.get 0)))
+ *   (func (export "size0") (result i32) (memory.size $m0))
+ *   (func (export "copy10") (param i32 i32 i32) (memory.copy $m1 $m0 ...))
+ *   (func (export "copy01") (param i32 i32 i32) (memory.copy $m0 $m1 ...))
+ *   (func (export "copy11") (param i32 i32 i32) (memory.copy $m1 $m1 ...))
+ *   (func (export "fill1") (param i32 i32 i32) (memory.fill $m1 ...))
+ *   (func (export "init1") (param i32 i32 i32) (memory.init $p $m1 ...))
+ *   (data (memory $m1) (i32.const 16) "mem1")
+ *   (data (i32.const 16) "mem0")
+ *   (data $p "abcdef")) */
+static void build_two_memories(wb_mod_t *m) {
+  wb_init(m);
+  wb_memory(m, 1, 1);
+  wb_memory(m, 1, 3);
+  const struct {
+    const char *name, *params, *results;
+    const uint8_t *code;
+    size_t n;
+  } funcs[] = {
+      {"load0", "i", "i", CODE(LOCAL_GET(0), I32_LOAD(2, 0))},
+      {"load1", "i", "i", CODE(LOCAL_GET(0), I32_LOAD_M(2, 1, 0))},
+      {"load8_1", "i", "i", CODE(LOCAL_GET(0), I32_LOAD8_U_M(0, 1, 1))},
+      {"store0", "ii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), I32_STORE(2, 0))},
+      {"store1", "ii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), I32_STORE_M(2, 1, 0))},
+      {"wide1", "i", "i", CODE(LOCAL_GET(0), I64_CONST(0x100000005LL), I64_STORE_M(3, 1, 0),
+                               LOCAL_GET(0), I64_LOAD_M(3, 1, 0), 0xa7)},
+      {"size1", "", "i", CODE(MEMORY_SIZE_M(1))},
+      {"grow1", "i", "i", CODE(LOCAL_GET(0), MEMORY_GROW_M(1))},
+      {"size0", "", "i", CODE(MEMORY_SIZE)},
+      {"copy10", "iii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), LOCAL_GET(2), MEMORY_COPY_M(1, 0))},
+      {"copy01", "iii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), LOCAL_GET(2), MEMORY_COPY_M(0, 1))},
+      {"copy11", "iii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), LOCAL_GET(2), MEMORY_COPY_M(1, 1))},
+      {"fill1", "iii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), LOCAL_GET(2), MEMORY_FILL_M(1))},
+      {"init1", "iii", "", CODE(LOCAL_GET(0), LOCAL_GET(1), LOCAL_GET(2), MEMORY_INIT_M(2, 1))},
+  };
+  for (size_t i = 0; i < sizeof funcs / sizeof *funcs; i++)
+    wb_export(m, funcs[i].name, WH_EXTERN_FUNC,
+              wb_func(m, funcs[i].params, funcs[i].results, "", funcs[i].code, funcs[i].n));
+  wb_export(m, "m0", WH_EXTERN_MEMORY, 0);
+  wb_export(m, "m1", WH_EXTERN_MEMORY, 1);
+  wb_datacount(m);
+  wb_data_mem(m, 1, 16, "mem1", 4);
+  wb_data(m, 16, "mem0", 4);
+  wb_data_passive(m, "abcdef", 6);
+}
+
+/* Calls `name`; true if it trapped "out of bounds memory access". */
+static bool oob(wt_t *t, const char *name, int nargs, int32_t a, int32_t b, int32_t c) {
+  int rc = wt_call_i32(t, name, NULL, nargs, a, b, c);
+  return rc == WH_ETRAP && strcmp(wt_trap_msg(t), "out of bounds memory access") == 0;
+}
+
+static void test_multi_memory(void) {
+  wb_mod_t m;
+  build_two_memories(&m);
+  wt_t t;
+  wt_init(&t, NULL);
+  int rc = wt_load(&t, &m);
+  WT_CHECK(rc == 0, "a module with two memories loads (got %s: %s)", wh_errname(rc),
+           t.diag.msg);
+  if (rc == 0) {
+    uint64_t size0 = 0, size1 = 0;
+    uint8_t *m0 = wh_memory_data(wh_instance_memory(t.inst, "m0"), &size0);
+    uint8_t *m1 = wh_memory_data(wh_instance_memory(t.inst, "m1"), &size1);
+    WT_CHECK(m0 && m1 && m0 != m1 && size0 == 65536 && size1 == 65536,
+             "exports m0 and m1 name two distinct 1-page memories");
+    WT_CHECK(memcmp(m0 + 16, "mem0", 4) == 0 && memcmp(m1 + 16, "mem1", 4) == 0,
+             "each active data segment lands in its own memory");
+    int32_t got = 0;
+    wt_call_i32(&t, "load1", &got, 1, 16);
+    WT_CHECK(got == 0x316d656d, "i32.load on memory 1 reads \"mem1\" (got 0x%x)", got);
+    wt_call_i32(&t, "load8_1", &got, 1, 17);
+    WT_CHECK(got == 'm', "a memarg offset applies on memory 1 (got %d)", got);
+
+    wt_call_i32(&t, "store1", NULL, 2, 100, 0x1234);
+    wt_call_i32(&t, "store0", NULL, 2, 200, 7);
+    int32_t a = -1, b = -1, c = -1, d = -1;
+    wt_call_i32(&t, "load1", &a, 1, 100);
+    wt_call_i32(&t, "load0", &b, 1, 100);
+    wt_call_i32(&t, "load0", &c, 1, 200);
+    wt_call_i32(&t, "load1", &d, 1, 200);
+    WT_CHECK(a == 0x1234 && b == 0 && c == 7 && d == 0,
+             "stores to memory 0 and memory 1 are independent (got %d %d %d %d)", a, b, c, d);
+    rc = wt_call_i32(&t, "wide1", &got, 1, 300);
+    WT_CHECK(rc == 0 && got == 5 && m1[304] == 1 && m0[304] == 0,
+             "i64 stores and loads work on memory 1 (got %d)", got);
+
+    wt_call_i32(&t, "size1", &got, 0);
+    WT_CHECK(got == 1, "memory 1 starts at 1 page (got %d)", got);
+    WT_CHECK(oob(&t, "load1", 1, 65536, 0, 0), "a load past memory 1's end traps");
+    WT_CHECK(oob(&t, "store1", 2, 65534, 1, 0), "a store straddling memory 1's end traps");
+    WT_CHECK(oob(&t, "load1", 1, -1, 0, 0), "a load at 2^32-1 on memory 1 traps");
+    wt_call_i32(&t, "grow1", &got, 1, 1);
+    WT_CHECK(got == 1, "growing memory 1 by 1 returns its old size (got %d)", got);
+    wt_call_i32(&t, "grow1", &got, 1, 2);
+    WT_CHECK(got == -1, "growing memory 1 past its maximum of 3 returns -1 (got %d)", got);
+    wt_call_i32(&t, "grow1", &got, 1, 1);
+    WT_CHECK(got == 2, "growing memory 1 to exactly its maximum works (got %d)", got);
+    wt_call_i32(&t, "size1", &got, 0);
+    WT_CHECK(got == 3, "memory 1 now has 3 pages (got %d)", got);
+    wt_call_i32(&t, "size0", &got, 0);
+    WT_CHECK(got == 1, "memory 0 still has 1 page (got %d)", got);
+    rc = wt_call_i32(&t, "store1", NULL, 2, 3 * 65536 - 4, 9);
+    WT_CHECK(rc == 0, "the last word of memory 1's third page is writable (got %s)",
+             wh_errname(rc));
+    WT_CHECK(oob(&t, "load0", 1, 65536, 0, 0),
+             "memory 0 keeps its own bounds after memory 1 grew");
+    wh_memory_data(wh_instance_memory(t.inst, "m1"), &size1);
+    WT_CHECK(size1 == 3 * 65536, "the host sees memory 1's 3 pages (got %llu bytes)",
+             (unsigned long long)size1);
+
+    rc = wt_call_i32(&t, "copy10", NULL, 3, 400, 16, 4);
+    WT_CHECK(rc == 0 && memcmp(m1 + 400, "mem0", 4) == 0,
+             "memory.copy 1 0 copies from memory 0 into memory 1");
+    rc = wt_call_i32(&t, "copy01", NULL, 3, 500, 16, 4);
+    WT_CHECK(rc == 0 && memcmp(m0 + 500, "mem1", 4) == 0,
+             "memory.copy 0 1 copies from memory 1 into memory 0");
+    rc = wt_call_i32(&t, "copy01", NULL, 3, 0, 2 * 65536, 4);
+    WT_CHECK(rc == 0, "memory.copy 0 1 checks the source against memory 1's size (got %s)",
+             wh_errname(rc));
+    WT_CHECK(oob(&t, "copy10", 3, 0, 65536 - 2, 4),
+             "memory.copy 1 0 traps when the source runs past memory 0's end");
+    WT_CHECK(oob(&t, "copy10", 3, 3 * 65536 - 2, 0, 4),
+             "memory.copy 1 0 traps when the destination runs past memory 1's end");
+    WT_CHECK(oob(&t, "copy01", 3, 65536 - 2, 0, 4),
+             "memory.copy 0 1 traps when the destination runs past memory 0's end");
+    rc = wt_call_i32(&t, "copy11", NULL, 3, 402, 400, 4);
+    WT_CHECK(rc == 0 && memcmp(m1 + 400, "memem0", 6) == 0,
+             "an overlapping memory.copy within memory 1 behaves like memmove");
+
+    rc = wt_call_i32(&t, "fill1", NULL, 3, 600, 'z', 3);
+    WT_CHECK(rc == 0 && memcmp(m1 + 599, "\0zzz\0", 5) == 0 && m0[600] == 0,
+             "memory.fill 1 writes memory 1 only");
+    WT_CHECK(oob(&t, "fill1", 3, 3 * 65536, 1, 1), "memory.fill 1 past its end traps");
+    rc = wt_call_i32(&t, "init1", NULL, 3, 700, 1, 4);
+    WT_CHECK(rc == 0 && memcmp(m1 + 700, "bcde", 4) == 0 && m0[700] == 0,
+             "memory.init into memory 1 copies the passive segment there");
+    WT_CHECK(oob(&t, "init1", 3, 3 * 65536 - 1, 0, 2), "memory.init past memory 1's end traps");
+  }
+  wt_fini(&t);
+  wb_fini(&m);
+}
+
 CU_TestInfo wt_tests_interp[] = {
     {"arithmetic traps carry the spec's messages", test_arithmetic_traps},
     {"memory traps carry the spec's messages", test_memory_traps},
@@ -672,6 +829,8 @@ CU_TestInfo wt_tests_interp[] = {
     {"locals start at zero on every call", test_locals_start_at_zero},
     {"call arguments and wh_call's checks", test_call_arguments},
     {"funcrefs and externrefs cross to the host", test_references},
+    {"multi-memory: loads, stores, size, grow, copy, fill, init per memory",
+     test_multi_memory},
     /* last: under UBSan a null memset here aborts the run */
     {"bulk operations on an empty memory", test_empty_memory},
     CU_TEST_INFO_NULL,

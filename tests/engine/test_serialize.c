@@ -4,9 +4,9 @@
  * refused, and every truncation or single-byte corruption is WH_ECORRUPT.
  *
  * Blob layout (from serialize.c): "WHARFMOD", u32 version, u32 F,
- * F bytes of fingerprint, u64 payload length, 32-byte SHA-256 of the
- * payload, payload.  Tests that re-sign a doctored payload (to get past
- * the checksum and reach the field checks) recompute that SHA-256.
+ * F bytes of fingerprint, u64 payload length, u64 checksum of the payload
+ * (wh__sum64, blob.h), payload.  Tests that re-sign a doctored payload (to
+ * get past the checksum and reach the field checks) recompute it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "blob.h"
 #include "engine_int.h"
 #include "wcode.h"
 #include "wt.h"
@@ -138,13 +139,13 @@ static uint8_t *make_blob(wh_engine_t *e, size_t *blob_len, wh_module_t **keep) 
 static size_t payload_at(const uint8_t *blob) {
   uint32_t f;
   memcpy(&f, blob + 12, 4);
-  return 56 + (size_t)f;
+  return 32 + (size_t)f;
 }
 
 static void resign(uint8_t *blob, size_t len) {
   size_t p = payload_at(blob);
-  unsigned dlen = 0;
-  EVP_Digest(blob + p, len - p, blob + p - 32, &dlen, EVP_sha256(), NULL);
+  uint64_t sum = wh__sum64(blob + p, len - p);
+  memcpy(blob + p - 8, &sum, 8);
 }
 
 /* ---- tests -------------------------------------------------------------------- */
@@ -407,6 +408,116 @@ static void test_branch_out_of_code_is_refused(void) {
   wh_engine_free(e);
 }
 
+/* (module
+ *   (memory 1) (memory 1 2) (export "m1" (memory 1))
+ *   (data (memory 1) (i32.const 8) "\07")
+ *   (func (export "f") (param i32) (result i32)   ;; a is the argument
+ *     (i32.store 1 (i32.const 0) (local.get 0))
+ *     (memory.copy 0 1 (i32.const 100) (i32.const 0) (i32.const 4))
+ *     (drop (memory.grow 1 (i32.const 1)))
+ *     (i32.add (i32.add (i32.load 0 (i32.const 100)) (i32.load8_u 1 (i32.const 8)))
+ *              (memory.size 1))))            ;; a + 7 + 2 */
+static void build_two_memories(wb_mod_t *m) {
+  wb_init(m);
+  wb_memory(m, 1, WB_NO_MAX);
+  wb_memory(m, 1, 2);
+  uint32_t f = wb_func(m, "i", "i", "", CODE(
+      I32_CONST(0), LOCAL_GET(0), I32_STORE_M(2, 1, 0),
+      I32_CONST(100), I32_CONST(0), I32_CONST(4), MEMORY_COPY_M(0, 1),
+      I32_CONST(1), MEMORY_GROW_M(1), DROP,
+      I32_CONST(100), I32_LOAD(2, 0), I32_CONST(8), I32_LOAD8_U_M(0, 1, 0), I32_ADD,
+      MEMORY_SIZE_M(1), I32_ADD));
+  wb_export(m, "f", WH_EXTERN_FUNC, f);
+  wb_export(m, "m1", WH_EXTERN_MEMORY, 1);
+  wb_data_mem(m, 1, 8, "\x07", 1);
+}
+
+/* Runs "f" (40) on a fresh instance of `mod`; memory 1's size in *pages. */
+static int32_t run_two_memories(wh_engine_t *e, const wh_module_t *mod, uint64_t *pages) {
+  wh_linker_t *l = wh_linker_new(e);
+  wh_exec_t *x = wh_exec_new(e);
+  wh_instance_t *inst = NULL;
+  wh_diag_t d;
+  int32_t out = -1;
+  *pages = 0;
+  if (wh_linker_instantiate(l, mod, x, &inst, &d) == 0) {
+    wh_val_t a = WT_I32(40), r = WT_I32(-1);
+    if (wh_call(x, wh_instance_func(inst, "f"), &a, 1, &r, 1) == 0) out = r.of.i32;
+    wh_memory_data(wh_instance_memory(inst, "m1"), pages);
+    *pages /= 65536;
+  }
+  wh_instance_free(inst);
+  wh_exec_free(x);
+  wh_linker_free(l);
+  return out;
+}
+
+static void test_multi_memory_round_trip(void) {
+  wh_engine_t *e = wh_engine_new(NULL);
+  wb_mod_t m;
+  build_two_memories(&m);
+  size_t len;
+  const uint8_t *bytes = wb_bytes(&m, &len);
+  wh_diag_t d;
+  wh_module_t *orig = wh_module_new(e, bytes, len, &d);
+  WT_CHECK(orig != NULL, "the two-memory module compiles (%s)", d.msg);
+  uint8_t *blob = NULL;
+  size_t blen = 0;
+  if (orig) {
+    int rc = wh_module_serialize(orig, &blob, &blen);
+    WT_CHECK(rc == 0 && blob, "the two-memory module serializes (got %s)", wh_errname(rc));
+  }
+  wh_module_t *copy = blob ? wh_module_deserialize(e, blob, blen, &d) : NULL;
+  WT_CHECK(copy != NULL, "its blob loads back (%s)", blob ? d.msg : "no blob");
+  if (copy) {
+    uint64_t pa = 0, pb = 0;
+    int32_t a = run_two_memories(e, orig, &pa), b = run_two_memories(e, copy, &pb);
+    WT_CHECK(a == 49 && pa == 2, "the original computes 40 + 7 + 2 = 49 and grows memory 1 "
+             "to 2 pages (got %d, %llu)", a, (unsigned long long)pa);
+    WT_CHECK(b == a && pb == pa, "the copy computes the same (got %d, %llu pages)", b,
+             (unsigned long long)pb);
+
+    /* a re-signed blob naming memory 5 in an op is refused: find f's code
+     * in the blob and the I32_STORE_M op in it */
+    const wh_func_def_t *def = &copy->defs[0];
+    uint8_t *code = unthreaded_code(def);
+    uint8_t *at = code ? memmem(blob, blen, code, def->code_len) : NULL;
+    int32_t *memw = NULL;
+    for (uint32_t pos = 0; at && pos + 8 <= def->code_len;) {
+      uint64_t op;
+      memcpy(&op, at + pos, 8);
+      if (op == WOP_I32_STORE_M) {
+        memw = (int32_t *)(void *)(at + pos + 8 + 12);
+        break;
+      }
+      pos += 8 + 4 * (uint32_t)wh__wop_words[op];   /* f has no br_table */
+    }
+    WT_CHECK(memw != NULL, "f's code holds an I32_STORE_M op");
+    /* control: re-signing the unchanged blob keeps it loadable, so the
+     * refusal below is the loader's operand check, not the checksum */
+    resign(blob, blen);
+    wh_module_t *same_blob = wh_module_deserialize(e, blob, blen, &d);
+    WT_CHECK(same_blob != NULL, "a re-signed, unchanged blob still loads (%s)", d.msg);
+    wh_module_free(same_blob);
+    if (memw) {
+      int32_t five = 5;
+      memcpy(memw, &five, 4);
+      resign(blob, blen);
+      wh_module_t *bad = wh_module_deserialize(e, blob, blen, &d);
+      WT_CHECK(bad == NULL && d.code == WH_ECORRUPT,
+               "a blob whose store names memory 5 of 2 is refused (got %s: %s)",
+               bad ? "a module" : wh_errname(d.code), bad ? "" : d.msg);
+      wh_module_free(bad);
+    }
+    free(code);
+  }
+  free(blob);
+  wh_module_free(copy);
+  wh_module_free(orig);
+  wb_fini(&m);
+  wh_engine_free(e);
+}
+
 static void test_serialize_fault_injection(void) {
   if (!wt_alloc_hooked()) {
     WT_CHECK(true, "allocation hooks are not linked in; nothing to inject");
@@ -474,6 +585,8 @@ CU_TestInfo wt_tests_serialize[] = {
     {"every truncation and single-byte corruption is refused", test_every_corruption_is_refused},
     {"re-signed corruptions never crash the loader", test_resigned_corruption_never_crashes},
     {"a re-signed branch out of its function is refused", test_branch_out_of_code_is_refused},
+    {"multi-memory: a round trip runs the same; bad memory indices are refused",
+     test_multi_memory_round_trip},
     {"serialization survives every failed allocation", test_serialize_fault_injection},
     CU_TEST_INFO_NULL,
 };

@@ -115,6 +115,8 @@ void wb_elem_declare(wb_mod_t *m, const uint32_t *funcs, uint32_t n);
 /* Data segments; wb_datacount asks for a data count section. */
 void wb_data(wb_mod_t *m, int32_t offset, const void *bytes, size_t n);
 void wb_data_passive(wb_mod_t *m, const void *bytes, size_t n);
+/* Active data segment for memory `mem` (multi-memory: flags 2). */
+void wb_data_mem(wb_mod_t *m, uint32_t mem, int32_t offset, const void *bytes, size_t n);
 void wb_datacount(wb_mod_t *m);
 /* Name section entries. */
 void wb_name_func(wb_mod_t *m, uint32_t func, const char *name);
@@ -208,6 +210,20 @@ const uint8_t *wb_bytes(wb_mod_t *m, size_t *len);
 #define TABLE_GROW(t) 0xfc, 0x0f, (t)
 #define TABLE_SIZE(t) 0xfc, 0x10, (t)
 #define TABLE_FILL(t) 0xfc, 0x11, (t)
+
+/* multi-memory: memory indices after the opcode, or in a memarg whose
+ * alignment flags have bit 6 set (then: flags, memory, offset) */
+#define I32_LOAD_M(align, mem, off) 0x28, (align) | 0x40, (mem), (off)
+#define I64_LOAD_M(align, mem, off) 0x29, (align) | 0x40, (mem), (off)
+#define I32_LOAD8_U_M(align, mem, off) 0x2d, (align) | 0x40, (mem), (off)
+#define I32_STORE_M(align, mem, off) 0x36, (align) | 0x40, (mem), (off)
+#define I64_STORE_M(align, mem, off) 0x37, (align) | 0x40, (mem), (off)
+#define I32_STORE8_M(align, mem, off) 0x3a, (align) | 0x40, (mem), (off)
+#define MEMORY_SIZE_M(mem) 0x3f, (mem)
+#define MEMORY_GROW_M(mem) 0x40, (mem)
+#define MEMORY_INIT_M(seg, mem) 0xfc, 0x08, (seg), (mem)
+#define MEMORY_COPY_M(dst, src) 0xfc, 0x0a, (dst), (src)
+#define MEMORY_FILL_M(mem) 0xfc, 0x0b, (mem)
 
 /* ---- running ---------------------------------------------------------------- */
 

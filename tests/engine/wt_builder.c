@@ -297,6 +297,18 @@ void wb_data_passive(wb_mod_t *m, const void *bytes, size_t n) {
   wb_raw(b, bytes, n);
 }
 
+void wb_data_mem(wb_mod_t *m, uint32_t mem, int32_t offset, const void *bytes, size_t n) {
+  wb_buf_t *b = &m->sec[11];
+  m->count[11]++;
+  wb_byte(b, 2);
+  wb_uleb(b, mem);
+  wb_byte(b, 0x41);
+  wb_sleb(b, offset);
+  wb_byte(b, END);
+  wb_uleb(b, n);
+  wb_raw(b, bytes, n);
+}
+
 void wb_datacount(wb_mod_t *m) { m->want[12] = true; }
 
 void wb_name_func(wb_mod_t *m, uint32_t func, const char *name) {

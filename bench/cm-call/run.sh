@@ -1,0 +1,16 @@
+#!/bin/sh
+# run.sh [BUILD_DIR] - builds and runs the host-to-component call
+# benchmark (cm_call.c): wh_cm_call of add(s32, s32) and greet(string)
+# against the same core functions through wh_call, in one run.
+#   BUILD_DIR        default: build (relative to the project root)
+#   WHARF_TESTDATA   test data (default: ../shared/testdata)
+#   BENCH_REPS       batches per row (default 101)
+#   BENCH_CALLS      calls per batch (default 2000)
+# Extra arguments after BUILD_DIR go to the program (`--only N` for perf).
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+[ $# -gt 0 ] && shift
+export WHARF_TESTDATA=${WHARF_TESTDATA:-$root/../shared/testdata}
+cmake --build "$build" -j2 --target wharf-bench-cm-call >/dev/null
+exec "$build/bench/wharf-bench-cm-call" "$@"
