@@ -619,6 +619,11 @@ static int forward_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   wh_func_type(f, &ps, &rs);
   int rc = call_slots(wh_caller_exec(caller), f, slots, (uint32_t)strlen(ps), NULL);
   if (rc == WH_ETRAP) {
+    /* an engine trap (unreachable, out of fuel, deadline, ...) is already
+     * recorded in the exec with its kind and backtrace: pass it through,
+     * as the lowered-import path does */
+    wh_trap_code_t kind = wh_exec_trap(wh_caller_exec(caller), NULL, NULL);
+    if (kind != WH_TRAP_NONE && kind != WH_TRAP_HOST) return WH_ETRAP;
     /* the message lives in the exec that wh_caller_trap writes to: copy
      * it out first (formatting a buffer into itself loses it) */
     char trap[CM_TRAPMSG];

@@ -5,8 +5,12 @@
  *
  * Each worker owns one wh_exec_t, one linker (WASI preview1 defined
  * dynamically: each invocation gets its own WASI context through the
- * exec's user pointer) and two memfds that capture the guest's stdout
- * and stderr, emptied after every invocation.
+ * exec's user pointer) and two memfds that capture a core module's
+ * stdout and stderr, emptied after every invocation.  Its two component
+ * linkers have WASI 0.2 defined the same way (wh_wasi_p2_define): a
+ * component's invocation gets a WASI 0.2 context attached to the exec,
+ * which captures stdout and stderr itself; the reply carries them under
+ * the same keys and with the same bound as a core module's.
  *
  * A finished job goes back to the I/O thread with event_active on the
  * job's own event; the worker never touches the HTTP request.
@@ -21,6 +25,7 @@
 
 #include "daemon.h"
 #include "wasi_p1.h"
+#include "wh_wasi_p2.h"
 
 #define CAPTURE_MAX (1u << 20)   /* bytes of stdout/stderr kept per call */
 
@@ -336,9 +341,31 @@ static json_t *args_array(const wh_cm_component_t *c, wh_cm_type_ref_t fn, json_
   return a;
 }
 
-/* Instantiates the job's component from the pool and calls the export;
+/* The reply to a component that called wasi:cli/exit (while being
+ * instantiated or called), as for a core module's proc_exit: status 0 is
+ * a success whose result is null (the export returned nothing); any other
+ * status is 422 "exit" with exit_status. */
+static json_t *cm_exit_reply(wh_daemon_t *d, wh_job_t *job, wh_exec_t *x,
+                             const wh_wasi_p2_t *p2) {
+  int status;
+  if (!wh_wasi_p2_exited(p2, &status)) status = wh_exec_exit_status(x);
+  if (status == 0) {
+    job->status = 200;
+    return json_pack("{s:n}", "result");
+  }
+  char msg[64];
+  snprintf(msg, sizeof msg, "exit with status %d", status);
+  job->status = 422;
+  job->trap_kind = wh_trap_api_code(WH_TRAP_EXIT);
+  atomic_fetch_add(&d->traps_by_kind[WH_TRAP_EXIT], 1);
+  return json_pack("{s:{s:s, s:s}, s:i}", "error", "code", job->trap_kind, "message", msg,
+                   "exit_status", status);
+}
+
+/* Instantiates the job's component from the pool and calls the export,
+ * with `p2` (borrowed) attached to the exec as its WASI 0.2 context;
  * fills job->status and returns the reply (NULL after fail()). */
-static json_t *invoke_component(worker_t *w, wh_job_t *job) {
+static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *p2) {
   wh_daemon_t *d = w->d;
   wh_exec_t *x = w->x;
   const wh_deployment_t *dep = job->dep;
@@ -363,6 +390,9 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job) {
   } else if (rc == WH_ETRAP) {
     job->status = 422;
     reply = cm_trap_reply(d, job, x, diag.msg);
+    goto out;
+  } else if (rc == WH_EEXIT) {   /* a start function called wasi:cli/exit */
+    reply = cm_exit_reply(d, job, x, p2);
     goto out;
   } else if (rc) {
     fail(job, 500, "instantiation_failed", diag.msg);
@@ -392,6 +422,10 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job) {
   if (rc == WH_ETRAP) {
     job->status = 422;
     reply = cm_trap_reply(d, job, x, wh_cm_instance_trap(inst));
+    goto out;
+  }
+  if (rc == WH_EEXIT) {
+    reply = cm_exit_reply(d, job, x, p2);
     goto out;
   }
   if (rc) {
@@ -477,6 +511,25 @@ out:
   return reply;
 }
 
+/* A component's captured output (`p`, `n` bytes, borrowed from its
+ * context) into the reply under the keys a core module's output gets:
+ * `key`, or `cut_key` with the first CAPTURE_MAX bytes once cut.  The
+ * context keeps CAPTURE_MAX bytes plus its truncation marker, which is
+ * dropped here so both kinds of guest read the same. */
+static void put_p2_capture(json_t *reply, const char *key, const char *cut_key,
+                           const uint8_t *p, size_t n, bool cut) {
+  const size_t mlen = sizeof WH_WASI_P2_TRUNCATED_MARKER - 1;
+  if (cut && n >= mlen && memcmp(p + n - mlen, WH_WASI_P2_TRUNCATED_MARKER, mlen) == 0)
+    n -= mlen;
+  if (n > CAPTURE_MAX) {
+    n = CAPTURE_MAX;
+    cut = true;
+  }
+  if (n == 0 && !cut) return;
+  json_t *s = lossy_string((const char *)p, n);
+  if (s) json_object_set_new(reply, cut ? cut_key : key, s);
+}
+
 static void run_invoke(worker_t *w, wh_job_t *job) {
   wh_daemon_t *d = w->d;
   wh_exec_t *x = w->x;
@@ -491,22 +544,41 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
   }
   argv[0] = dep->reg.name;
   for (size_t i = 0; i < dep->nargs; i++) argv[i + 1] = dep->args[i];
-  wh_wasi_config_t wc;
-  wh_wasi_config_init(&wc);
-  wc.argv = argv;
-  wc.argc = dep->nargs + 1;
-  wc.envp = (const char *const *)dep->envp;
-  wc.envc = dep->envc;
-  wc.stdin_fd = -1;
-  wc.stdout_fd = w->out_fd;
-  wc.stderr_fd = w->err_fd;
-  wh_wasi_t *wasi = wh_wasi_new(&wc, &diag);
+  /* a core module gets a preview1 context writing to the worker's
+   * memfds; a component a WASI 0.2 one capturing its own output */
+  wh_wasi_t *wasi = NULL;
+  wh_wasi_p2_t *p2 = NULL;
+  wh_diag_clear(&diag);
+  if (dep->component) {
+    wh_wasi_p2_config_t pc;
+    wh_wasi_p2_config_init(&pc);
+    pc.argv = argv;
+    pc.argc = dep->nargs + 1;
+    pc.envp = (const char *const *)dep->envp;
+    pc.envc = dep->envc;
+    pc.stdout_max = pc.stderr_max = CAPTURE_MAX + sizeof WH_WASI_P2_TRUNCATED_MARKER - 1;
+    p2 = wh_wasi_p2_new(&pc, &diag);
+  } else {
+    wh_wasi_config_t wc;
+    wh_wasi_config_init(&wc);
+    wc.argv = argv;
+    wc.argc = dep->nargs + 1;
+    wc.envp = (const char *const *)dep->envp;
+    wc.envc = dep->envc;
+    wc.stdin_fd = -1;
+    wc.stdout_fd = w->out_fd;
+    wc.stderr_fd = w->err_fd;
+    wasi = wh_wasi_new(&wc, &diag);
+  }
   if (argv != argv_small) free(argv);
-  if (!wasi) {
+  if (!wasi && !p2) {
+    wh_log(WH_LOG_ERROR, "invoke %s/%s: cannot set up WASI: %s", job->tenant->name,
+           dep->reg.name, diag.msg[0] ? diag.msg : "out of memory");
     fail(job, 500, "internal", "cannot set up WASI");
     return;
   }
-  wh_exec_set_user(x, wasi);
+  if (p2) wh_wasi_p2_attach(x, p2);
+  else wh_exec_set_user(x, wasi);
   wh_exec_set_fuel(x, job->fuel ? job->fuel : UINT64_MAX);
   wh_exec_set_deadline_ms(x, job->wall_ms);
   /* a module that could never fit a slot is the tenant's problem (422),
@@ -515,7 +587,7 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
   if (!limit || limit > d->cfg.pool.max_memory_size) limit = d->cfg.pool.max_memory_size;
   wh_exec_set_memory_limit(x, limit);
   uint64_t t0 = wh_now_us();
-  json_t *reply = dep->component ? invoke_component(w, job) : invoke_module(w, job);
+  json_t *reply = p2 ? invoke_component(w, job, p2) : invoke_module(w, job);
   if (reply) {
     uint64_t elapsed = wh_now_us() - t0;
     uint64_t fuel_used = job->fuel ? wh_exec_fuel_consumed(x) : 0;
@@ -523,10 +595,18 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     json_object_set_new(reply, "fuel_consumed", json_integer((json_int_t)fuel_used));
     json_object_set_new(reply, "elapsed_us", json_integer((json_int_t)elapsed));
     bool cut;
-    json_t *out_s = take_capture(w->out_fd, &cut);
-    if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
-    json_t *err_s = take_capture(w->err_fd, &cut);
-    if (err_s) json_object_set_new(reply, cut ? "stderr_truncated" : "stderr", err_s);
+    if (p2) {
+      size_t n;
+      const uint8_t *o = wh_wasi_p2_stdout(p2, &n, &cut);
+      put_p2_capture(reply, "stdout", "stdout_truncated", o, n, cut);
+      o = wh_wasi_p2_stderr(p2, &n, &cut);
+      put_p2_capture(reply, "stderr", "stderr_truncated", o, n, cut);
+    } else {
+      json_t *out_s = take_capture(w->out_fd, &cut);
+      if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
+      json_t *err_s = take_capture(w->err_fd, &cut);
+      if (err_s) json_object_set_new(reply, cut ? "stderr_truncated" : "stderr", err_s);
+    }
     job->reply = reply;
     atomic_fetch_add(&job->tenant->fuel, fuel_used);
     /* the token bucket pays for what the call burned */
@@ -534,8 +614,11 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     job->tenant->bucket -= (double)fuel_used;
     pthread_mutex_unlock(&job->tenant->bucket_lock);
   }
-  wh_exec_set_user(x, NULL);
+  /* the instance is gone (invoke_component freed it): the context may go */
+  if (p2) wh_wasi_p2_attach(x, NULL);
+  else wh_exec_set_user(x, NULL);
   wh_wasi_free(wasi);
+  wh_wasi_p2_free(p2);
   bool ignored;
   json_t *drop = take_capture(w->out_fd, &ignored);   /* empty for the next call */
   if (drop) json_decref(drop);
@@ -594,8 +677,11 @@ int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag) {
     if (w->cm_stub) wh_cm_linker_trap_missing(w->cm_stub, true);
     w->out_fd = memfd_create("wharf-stdout", MFD_CLOEXEC);
     w->err_fd = memfd_create("wharf-stderr", MFD_CLOEXEC);
+    /* WASI 0.2 on both component linkers: with stub_missing_imports only
+     * what is neither WASI nor otherwise defined traps */
     if (!w->x || !w->linker || !w->cm_strict || !w->cm_stub || w->out_fd < 0 || w->err_fd < 0 ||
-        wh_wasi_define_dynamic(w->linker) != 0)
+        wh_wasi_define_dynamic(w->linker) != 0 || wh_wasi_p2_define(w->cm_strict) != 0 ||
+        wh_wasi_p2_define(w->cm_stub) != 0)
       return wh_diag_set(diag, WH_ENOMEM, -1, "cannot set up worker %u: %s", i, strerror(errno));
     if (pthread_create(&d->workers[i], NULL, worker_main, w) != 0)
       return wh_diag_set(diag, WH_ENOMEM, -1, "cannot start worker %u", i);

@@ -28,7 +28,13 @@
  * --invoke, NAME runs with ARGS parsed as its parameters and its results
  * are printed one per line.
  *
- * Exit status: the guest's proc_exit code; 0 when it returns normally;
+ * A FILE that is a component (layer 1 in its preamble) must be a command
+ * component exporting wasi:cli/run@0.2.x: it runs with WASI 0.2
+ * (component-model/wh_wasi_p2.h) given the same ARGS, --env and --dir
+ * (read-only there), and the process's stdout/stderr, like `wasmtime run`.
+ *
+ * Exit status: the guest's proc_exit (or wasi:cli/exit) code; 0 when it
+ * returns normally (a command's run returning err: 1);
  * 1 when the module cannot be loaded, linked or instantiated; 2 for a
  * usage error; 134 (128 + SIGABRT, as wasmtime) when it traps, after
  * "wharf: trap: MESSAGE" and the backtrace on stderr.
@@ -52,6 +58,7 @@
 #include "wh_cache.h"
 #include "wh_cm.h"
 #include "wh_engine.h"
+#include "wh_wasi_p2.h"
 
 #define EXIT_LOAD 1
 #define EXIT_USAGE 2
@@ -84,7 +91,8 @@ static void usage(FILE *out)
           "       wharf --version\n"
           "       wharf help\n"
           "\n"
-          "Runs a WebAssembly module with WASI preview1.\n"
+          "Runs a WebAssembly module with WASI preview1, or a command component\n"
+          "(exporting wasi:cli/run) with WASI 0.2 (--dir preopens are read-only).\n"
           "\n"
           "options for run:\n"
           "  --dir HOST[::GUEST]  preopen directory HOST as GUEST (default: same)\n"
@@ -762,6 +770,118 @@ done:
   return status;
 }
 
+/* Whether `bytes` start with a component's preamble (layer 1). */
+static bool is_component(const uint8_t *bytes, size_t len)
+{
+  return len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 && bytes[7] == 0;
+}
+
+/* `wharf run` of a command component: WASI 0.2 with the process's
+ * stdout/stderr, ARGS after FILE, only the --env variables and --dir
+ * directories (read-only), then wasi:cli/run.  The exit status is what
+ * the guest passed to wasi:cli/exit, 0 when run returns ok, 1 for err. */
+static int run_component(const run_opts_t *o, wh_engine_t *e, const uint8_t *bytes,
+                         size_t len)
+{
+  wh_diag_t diag;
+  wh_cm_component_t *c = NULL;
+  wh_cm_linker_t *l = NULL;
+  wh_cm_instance_t *inst = NULL;
+  wh_wasi_p2_t *w = NULL;
+  wh_wasi_p2_config_t wc;
+  wh_wasi_p2_preopen_t *pre = NULL;
+  wh_exec_t *x = NULL;
+  const char **gargv = NULL;
+  char name[256];
+  int rc, status = EXIT_LOAD;
+
+  if (o->invoke != NULL) {
+    fprintf(stderr, "wharf: %s is a component: use `wharf invoke FILE EXPORT [ARGS]`\n",
+            o->file);
+    return EXIT_USAGE;
+  }
+  wh_diag_clear(&diag);
+  c = wh_cm_component_new(e, bytes, len, &diag);
+  if (c == NULL) {
+    print_diag(o->file, &diag, diag.code);
+    goto done;
+  }
+  if (wh_wasi_p2_run_export(c, name, sizeof name) != 0) {
+    fprintf(stderr, "wharf: %s: this component exports no wasi:cli/run: use `wharf invoke`\n",
+            o->file);
+    goto done;
+  }
+  gargv = calloc((size_t)o->nargs + 1, sizeof *gargv);
+  pre = calloc(o->ndirs ? o->ndirs : 1, sizeof *pre);
+  if (gargv == NULL || pre == NULL)
+    goto oom;
+  gargv[0] = o->file;
+  for (int i = 0; i < o->nargs; i++)
+    gargv[i + 1] = o->args[i];
+  for (size_t i = 0; i < o->ndirs; i++) {
+    pre[i].host_path = o->dirs[i].host_path;
+    pre[i].guest_path = o->dirs[i].guest_path;
+  }
+  wh_wasi_p2_config_init(&wc);
+  wc.argv = gargv;
+  wc.argc = (size_t)o->nargs + 1;
+  wc.envp = o->envs;
+  wc.envc = o->nenvs;
+  wc.preopens = pre;
+  wc.npreopens = o->ndirs;
+  wc.stdout_fd = STDOUT_FILENO;
+  wc.stderr_fd = STDERR_FILENO;
+  wc.portable_resolve = getenv("WHARF_WASI_PORTABLE_RESOLVE") != NULL;
+  w = wh_wasi_p2_new(&wc, &diag);
+  if (w == NULL) {
+    fprintf(stderr, "wharf: %s\n", diag.msg[0] ? diag.msg : "out of memory");
+    goto done;
+  }
+  l = wh_cm_linker_new(e);
+  x = wh_exec_new(e);
+  if (l == NULL || x == NULL)
+    goto oom;
+  if ((rc = wh_wasi_p2_define(l)) != 0) {
+    fprintf(stderr, "wharf: cannot define WASI: %s\n", wh_strerror(rc));
+    goto done;
+  }
+  if (o->fuel_set)
+    wh_exec_set_fuel(x, o->fuel);
+  if (o->timeout_ms) {
+    wh_epoch_start(o->timeout_ms < 100 ? 1 : 10);
+    wh_exec_set_deadline_ms(x, o->timeout_ms);
+  }
+  wh_wasi_p2_attach(x, w);
+  rc = wh_cm_instantiate(l, c, x, NULL, &inst, &diag);
+  if (rc != 0) {
+    fprintf(stderr, "wharf: %s%s: %s\n", rc == WH_ETRAP ? "trap: " : "", o->file,
+            diag.msg[0] ? diag.msg : wh_strerror(rc));
+    status = rc == WH_ETRAP ? EXIT_TRAP : EXIT_LOAD;
+    goto done;
+  }
+  rc = wh_wasi_p2_run(inst, c, x, &status);
+  if (rc == WH_ETRAP) {
+    fprintf(stderr, "wharf: trap: %s\n", wh_cm_instance_trap(inst));
+    status = EXIT_TRAP;
+  } else if (rc != 0) {
+    fprintf(stderr, "wharf: %s: %s\n", o->file,
+            wh_cm_instance_trap(inst)[0] ? wh_cm_instance_trap(inst) : wh_strerror(rc));
+    status = EXIT_LOAD;
+  }
+  goto done;
+oom:
+  fprintf(stderr, "wharf: out of memory\n");
+done:
+  wh_cm_instance_free(inst);
+  wh_wasi_p2_free(w);
+  wh_exec_free(x);
+  wh_cm_linker_free(l);
+  wh_cm_component_free(c);
+  free(gargv);
+  free(pre);
+  return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
   run_opts_t o = {0};
@@ -792,6 +912,11 @@ static int cmd_run(int argc, char **argv)
   e = wh_engine_new(&ec);
   if (e == NULL) {
     fprintf(stderr, "wharf: out of memory\n");
+    goto done;
+  }
+  if (is_component(bytes, len)) {
+    status = run_component(&o, e, bytes, len);
+    munmap(bytes, len);
     goto done;
   }
   m = load_module(e, o.file, o.data_dir, bytes, len);
@@ -939,10 +1064,12 @@ done:
   return status;
 }
 
-/* `wharf invoke FILE EXPORT [JSON-ARGS]`: instantiates a component (its
- * imports linked to functions that trap "import X was not provided"),
- * calls EXPORT with the JSON array of arguments and prints the JSON
- * result.  Exit status: 0; 1 load, link or argument error; 134 trap. */
+/* `wharf invoke FILE EXPORT [JSON-ARGS]`: instantiates a component (WASI
+ * 0.2 imports linked to the real host, with the guest's stdout/stderr
+ * passed through; other imports to functions that trap "import X was not
+ * provided"), calls EXPORT with the JSON array of arguments and prints
+ * the JSON result.  Exit status: 0; 1 load, link or argument error; 134
+ * trap; the guest's status if it called wasi:cli/exit. */
 static int cmd_invoke(int argc, char **argv)
 {
   wh_engine_t *e = NULL;
@@ -951,6 +1078,7 @@ static int cmd_invoke(int argc, char **argv)
   wh_cm_instance_t *inst = NULL;
   wh_exec_t *x = NULL;
   wh_cm_val *args = NULL, result;
+  wh_wasi_p2_t *w = NULL;
   size_t nargs = 0;
   json_t *jargs = NULL, *jres = NULL;
   wh_diag_t diag;
@@ -991,7 +1119,20 @@ static int cmd_invoke(int argc, char **argv)
       print_diag(argv[0], &diag, diag.code);
     goto done;
   }
+  /* WASI 0.2 for real (stdout/stderr pass through, no args but FILE, no
+   * env, no preopens); other imports trap when called */
   wh_cm_linker_trap_missing(l, true);
+  wh_wasi_p2_config_t wc;
+  wh_wasi_p2_config_init(&wc);
+  wc.argv = (const char *const *)argv;
+  wc.argc = 1;
+  wc.stdout_fd = STDOUT_FILENO;
+  wc.stderr_fd = STDERR_FILENO;
+  if (wh_wasi_p2_define(l) != 0 || (w = wh_wasi_p2_new(&wc, &diag)) == NULL) {
+    fprintf(stderr, "wharf: cannot set up WASI\n");
+    goto done;
+  }
+  wh_wasi_p2_attach(x, w);
   wh_diag_clear(&diag);
   if (wh_cm_instantiate(l, c, x, NULL, &inst, &diag) != 0) {
     fprintf(stderr, "wharf: %s: %s\n", argv[0], diag.msg[0] ? diag.msg : "cannot instantiate");
@@ -1009,6 +1150,10 @@ static int cmd_invoke(int argc, char **argv)
     goto done;
   }
   int rc = wh_cm_call(inst, argv[1], args, nargs, &result, 1, x);
+  if (rc == WH_EEXIT) {   /* wasi:cli/exit: its status, no result */
+    status = wh_exec_exit_status(x);
+    goto done;
+  }
   if (rc == WH_ETRAP) {
     fprintf(stderr, "wharf: trap: %s\n", wh_cm_instance_trap(inst));
     status = EXIT_TRAP;
@@ -1035,6 +1180,7 @@ done:
   json_decref(jargs);
   json_decref(jres);
   wh_cm_instance_free(inst);
+  wh_wasi_p2_free(w);
   wh_cm_linker_free(l);
   wh_cm_component_free(c);
   wh_exec_free(x);

@@ -3,7 +3,8 @@
 
     test_wharfd.py --wharfd build/wharfd GROUP...
 
-GROUP is one or more of: api limits ops badinput crash soak (or "all").
+GROUP is one or more of: api limits ops badinput crash soak components (or
+"all").
 Every test starts (or shares) a wharfd on a free loopback port with a
 temporary data_dir and a generated config (tenants alice and bob with
 random keys), and every wharfd is killed at the end, also on failure.
@@ -395,6 +396,8 @@ class Env:
         self.soak_seconds = args.soak_seconds
         self.io_threads = args.io_threads
         self.ndaemons = 0
+        self.components = os.path.abspath(args.components or os.path.join(
+            os.path.dirname(self.wharfd), 'tests', 'components'))
 
     def compile_fixtures(self):
         d = os.path.join(self.tmp, 'wat')
@@ -1263,6 +1266,181 @@ def metrics(env):
     check(traps, 'no wharf_traps_total sample after traps')
     bob = metric_value(m1, 'wharf_invocations_total', {'tenant': 'bob'})
     check(bob is not None, 'no wharf_invocations_total{tenant="bob"}')
+
+
+# ---------------------------------------------------------------------------
+# group: components -- components built at test time from C and JavaScript
+# (tests/components/build.sh) running on the workers' WASI 0.2 host
+
+
+def built_component(env, which):
+    """The bytes of tests/components/build.sh's component `which` (c:
+    clock_random.wasm, js: calc_js.wasm), built into env.components if
+    stale; Skip when a tool it needs is missing."""
+    names = {'c': 'clock_random.wasm', 'js': 'calc_js.wasm'}
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'components', 'build.sh')
+    r = subprocess.run(['bash', script, env.components, which], capture_output=True, text=True)
+    if r.returncode == SKIP_RC:
+        raise Skip(r.stdout.strip() or 'build.sh skipped')
+    if r.returncode != 0:
+        raise Fail('tests/components/build.sh %s failed:\n%s%s' % (which, r.stdout, r.stderr[-3000:]))
+    with open(os.path.join(env.components, names[which]), 'rb') as f:
+        return f.read()
+
+
+def as_u64(v):
+    """A u64 result: a number, or a string beyond 2^53 (docs/API.md)."""
+    return int(v) if isinstance(v, str) else v
+
+
+@test('components')
+def c_component_wasi(env):
+    comp = built_component(env, 'c')
+    d = Wharfd(env, 'components')
+    d.start()
+    r = d.deploy('clockrand?arg=one&arg=two%20words&env=GREETING%3Dhi%20there', comp)
+    expect(r, 201, what='deploy the C component (WASI 0.2 imports, no stubs)')
+    imports = [i['name'] for i in r.json['imports']]
+    for iface in ('wasi:cli/stdout', 'wasi:clocks/wall-clock', 'wasi:clocks/monotonic-clock',
+                  'wasi:random/random', 'wasi:cli/exit', 'wasi:cli/environment'):
+        check(any(n.startswith(iface + '@0.2.') for n in imports),
+              'the component imports %s: %r' % (iface, imports))
+
+    r = d.invoke('clockrand', 'print', ['hello from C'])
+    expect(r, 200, what='print')
+    check(r.json['result'] is None and r.json.get('stdout') == 'hello from C\n'
+          and 'stderr' not in r.json, 'print: stdout captured alone: %r' % r.json)
+    r = d.invoke('clockrand', 'eprint', ['oops \u00e9'])
+    expect(r, 200, what='eprint')
+    check(r.json.get('stderr') == 'oops \u00e9\n' and 'stdout' not in r.json,
+          'eprint: stderr captured alone: %r' % r.json)
+    r = d.invoke('clockrand', 'random', [4])
+    check(r.status == 200 and 'stdout' not in r.json and 'stderr' not in r.json,
+          'a later call starts with empty captures: %r' % r)
+
+    # clocks: the wall clock is near now, the monotonic clock moves on
+    # (over the guest's own 2 ms sleep, and between calls)
+    r1 = d.invoke('clockrand', 'clocks', [])
+    now = time.time()
+    expect(r1, 200, what='clocks')
+    wall1, mono1, slept = (as_u64(v) for v in r1.json['result'])
+    check(abs(wall1 / 1e9 - now) < 30, 'wall clock %d ns is not near now (%.0f s)' % (wall1, now))
+    check(2 * 10**6 <= slept - mono1 < 10 * 10**9,
+          'monotonic clock moved %d ns over a 2 ms sleep' % (slept - mono1))
+    time.sleep(0.05)
+    r2 = d.invoke('clockrand', 'clocks', [])
+    expect(r2, 200, what='clocks again')
+    wall2, mono2, _ = (as_u64(v) for v in r2.json['result'])
+    check(mono2 - mono1 >= 40 * 10**6, 'monotonic clock moved %d ns over a 50 ms sleep'
+          % (mono2 - mono1))
+    check(mono2 - mono1 < 30 * 10**9, 'monotonic clock jumped %d ns' % (mono2 - mono1))
+    check(wall2 >= wall1, 'wall clock went back: %d then %d' % (wall1, wall2))
+
+    # random: bytes, different every call
+    draws = []
+    for _ in range(3):
+        r = d.invoke('clockrand', 'random', [32])
+        expect(r, 200, what='random(32)')
+        b = r.json['result']
+        check(len(b) == 32 and all(isinstance(x, int) and 0 <= x < 256 for x in b),
+              'random(32) gave %r' % b)
+        draws.append(bytes(b))
+    check(len(set(draws)) == 3, 'three random(32) draws are not all different: %r' % draws)
+    r = d.invoke('clockrand', 'random', [70000])
+    expect(r, 200, what='random(70000)')
+    big = bytes(r.json['result'])
+    check(len(big) == 70000 and len(set(big)) > 200, 'random(70000): %d bytes, %d values'
+          % (len(big), len(set(big))))
+    r = d.invoke('clockrand', 'random', [0])
+    check(r.status == 200 and r.json['result'] == [], 'random(0): %r' % r)
+
+    # arguments and environment: the deployment's, nothing of the daemon's
+    r = d.invoke('clockrand', 'args', [])
+    check(r.status == 200 and r.json['result'] == ['clockrand', 'one', 'two words'],
+          'args: %r' % r)
+    r = d.invoke('clockrand', 'getenv', ['GREETING'])
+    check(r.status == 200 and r.json['result'] == 'hi there', 'getenv(GREETING): %r' % r)
+    for name in ('PATH', 'HOME'):
+        r = d.invoke('clockrand', 'getenv', [name])
+        check(r.status == 200 and r.json['result'] is None,
+              'the daemon\'s %s leaked into the guest: %r' % (name, r))
+
+    # output beyond the bound: cut like a core module's (first 1 MiB)
+    r = d.invoke('clockrand', 'spam', [2400000])
+    expect(r, 200, what='spam(2400000)')
+    check('stdout_truncated' in r.json and 'stdout' not in r.json, 'spam keys %r' % sorted(r.json))
+    out = r.json['stdout_truncated']
+    check(len(out) == 1 << 20 and out == 'A' * len(out),
+          'stdout_truncated: %d chars, want 1 MiB of A' % len(out))
+    r = d.invoke('clockrand', 'spam', [1000])
+    check(r.status == 200 and r.json.get('stdout') == 'A' * 1000, 'spam(1000): %r' % r)
+
+    # wasi:cli/exit: exit(0) is a success, any other status a 422 "exit"
+    r = d.invoke('clockrand', 'quit', [0])
+    expect(r, 200, what='exit(0)')
+    check(r.json['result'] is None and r.json.get('stdout') == 'exiting\n', 'exit(0): %r' % r.json)
+    r = d.invoke('clockrand', 'quit', [3])
+    expect(r, 422, 'exit', 'exit(3)')
+    # WASI 0.2.0's exit takes a result: the adapter turns any failure into err (1)
+    check(r.json.get('exit_status') == 1 and r.json.get('stdout') == 'exiting\n',
+          'exit(3): exit_status and stdout %r' % r.json)
+    r = d.invoke('clockrand', 'print', ['still here'])
+    check(r.status == 200 and r.json.get('stdout') == 'still here\n', 'after exit: %r' % r)
+    m = d.metrics()
+    check((metric_value(m, 'wharf_traps_total', {'kind': 'exit'}) or 0) >= 1,
+          'metrics count the exit')
+
+    # stub_missing_imports stubs only what is missing: WASI stays real
+    r = d.deploy('clockstub?stub_missing_imports=true', comp)
+    expect(r, 201, what='deploy with stub_missing_imports')
+    r = d.invoke('clockstub', 'print', ['real WASI'])
+    check(r.status == 200 and r.json.get('stdout') == 'real WASI\n',
+          'print with stub_missing_imports: %r' % r)
+    r = d.invoke('clockstub', 'args', [])
+    check(r.status == 200 and r.json['result'] == ['clockstub'], 'args without options: %r' % r)
+    d.stop()
+
+
+@test('components')
+def component_sleep_deadline(env):
+    """A guest sleeping in a WASI poll ends at the tenant's deadline and
+    frees its executor."""
+    comp = built_component(env, 'c')
+    d = Wharfd(env, 'components-deadline', limits={'max_wall_time': '300ms'},
+               server={'workers': '1'})
+    d.start()
+    expect(d.deploy('napper', comp), 201, what='deploy')
+    r = d.invoke('napper', 'nap', [50])
+    expect(r, 200, what='nap(50) within the deadline')
+    check(r.json['elapsed_us'] >= 45000, 'nap(50) returned after %d us' % r.json['elapsed_us'])
+    t0 = time.time()
+    r = d.invoke('napper', 'nap', [20000])
+    took = time.time() - t0
+    expect(r, 422, 'deadline_exceeded', 'nap(20000) under a 300 ms deadline')
+    check(took < 5, 'the sleeping guest answered after %.1f s' % took)
+    # the one worker is free again
+    r = d.invoke('napper', 'print', ['awake'])
+    check(r.status == 200 and r.json.get('stdout') == 'awake\n', 'after the deadline: %r' % r)
+    d.stop()
+
+
+@test('components')
+def js_component_wasi(env):
+    comp = built_component(env, 'js')
+    d = Wharfd(env, 'components-js')
+    d.start()
+    r = d.deploy('calcjs', comp, timeout=300)
+    expect(r, 201, what='deploy the componentize-js component (WASI 0.2 imports, no stubs)')
+    check(not r.json.get('options'), 'deployed without options: %r' % r.json.get('options'))
+    r = d.invoke('calcjs', 'add', [2, 40], timeout=120)
+    check(r.status == 200 and r.json['result'] == 42, 'add(2, 40): %r' % r)
+    r = d.invoke('calcjs', 'add', {'a': -5, 'b': 3}, timeout=120)
+    check(r.status == 200 and r.json['result'] == -2, 'add(-5, 3): %r' % r)
+    r = d.invoke('calcjs', 'greet', ['World'], timeout=120)
+    check(r.status == 200 and r.json['result'] == 'Hello, World', 'greet(World): %r' % r)
+    r = d.invoke('calcjs', 'log', ['from JS'], timeout=120)
+    check(r.status == 200 and r.json.get('stdout') == 'from JS\n', 'log: stdout %r' % r)
+    d.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -2469,7 +2647,7 @@ def soak(env):
 # ---------------------------------------------------------------------------
 # main
 
-GROUPS = ['api', 'limits', 'ops', 'badinput', 'crash', 'soak']
+GROUPS = ['api', 'limits', 'ops', 'badinput', 'crash', 'soak', 'components']
 
 
 def main():
@@ -2481,6 +2659,8 @@ def main():
                     help='run every wharfd with this many I/O threads (default: its config default)')
     ap.add_argument('-v', dest='verbose', action='store_true')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
+    ap.add_argument('--components', help='where tests/components/build.sh builds the test '
+                    'components (default: tests/components beside wharfd)')
     ap.add_argument('groups', nargs='+')
     args = ap.parse_args()
     groups = GROUPS if 'all' in args.groups else args.groups
