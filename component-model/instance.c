@@ -492,40 +492,70 @@ static void note_missing(char *buf, size_t size, uint32_t *n, const char *name) 
   snprintf(buf + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
+typedef struct check_ctx {
+  const wh_cm_linker_t *l;
+  const wh_cm_component_t *c;
+  char missing[1024];
+  uint32_t n;
+} check_ctx_t;
+
+/* An imported instance `name` of type `type`, resolved as import_instance
+ * does: a registered instance satisfies it whole; otherwise each export
+ * by "name#export" (functions, core modules, nested instances). */
+static void check_instance(check_ctx_t *k, const char *name, wh_cm_tid_t type, int depth) {
+  const wh_cm_linker_t *l = k->l;
+  if (linker_instance(l, name)) return;   /* its types are checked at instantiation */
+  if (linker_find(l, name) >= 0 || linker_module(l, name) || depth > 32) {
+    note_missing(k->missing, sizeof k->missing, &k->n, name);   /* not an instance */
+    return;
+  }
+  const wh_cm_type_t *it = &k->c->types[wh_cm__peel(k->c, type)];
+  for (uint32_t i = 0; i < it->nexp; i++) {
+    const wh_cm_item_t *e = &it->exp[i];
+    char full[600];
+    snprintf(full, sizeof full, "%s#%s", name, e->name);
+    switch (e->ext.sort) {
+    case WH_CM_SORT_TYPE: break;
+    case WH_CM_SORT_FUNC:
+      if (!l->trap_missing && linker_find(l, full) < 0)
+        note_missing(k->missing, sizeof k->missing, &k->n, full);
+      break;
+    case WH_CM_SORT_INSTANCE: check_instance(k, full, e->ext.type, depth + 1); break;
+    case WH_CM_SORT_CORE_MODULE:
+      if (!linker_module(l, full)) note_missing(k->missing, sizeof k->missing, &k->n, full);
+      break;
+    default:   /* components, values: never from the host */
+      note_missing(k->missing, sizeof k->missing, &k->n, full);
+      break;
+    }
+  }
+}
+
 int wh_cm_linker_check(const wh_cm_linker_t *l, const wh_cm_component_t *c, wh_diag_t *diag) {
   if (diag) wh_diag_clear(diag);
   if (!l || !c) return wh_diag_set(diag, WH_EINVAL, -1, "no linker or component");
   const wh_cm_type_t *root = wh_cm__ty(c, c->root->type);
-  char missing[1024] = "", full[600];
-  uint32_t n = 0;
+  check_ctx_t k = {.l = l, .c = c};
   for (uint32_t i = 0; i < root->nimp; i++) {
     const wh_cm_item_t *im = &root->imp[i];
     switch (im->ext.sort) {
     case WH_CM_SORT_TYPE: break;
     case WH_CM_SORT_FUNC:
       if (!l->trap_missing && linker_find(l, im->name) < 0)
-        note_missing(missing, sizeof missing, &n, im->name);
+        note_missing(k.missing, sizeof k.missing, &k.n, im->name);
       break;
-    case WH_CM_SORT_INSTANCE: {
-      const wh_cm_type_t *it = &c->types[wh_cm__peel(c, im->ext.type)];
-      for (uint32_t k = 0; k < it->nexp; k++) {
-        const wh_cm_item_t *e = &it->exp[k];
-        if (e->ext.sort == WH_CM_SORT_TYPE) continue;
-        snprintf(full, sizeof full, "%s#%s", im->name, e->name);
-        /* only functions can come from the host, trapping or not */
-        if (e->ext.sort != WH_CM_SORT_FUNC || (!l->trap_missing && linker_find(l, full) < 0))
-          note_missing(missing, sizeof missing, &n, full);
-      }
+    case WH_CM_SORT_INSTANCE: check_instance(&k, im->name, im->ext.type, 0); break;
+    case WH_CM_SORT_CORE_MODULE:
+      if (!linker_module(l, im->name)) note_missing(k.missing, sizeof k.missing, &k.n, im->name);
       break;
-    }
-    default:   /* modules, components, values: never from the host */
-      note_missing(missing, sizeof missing, &n, im->name);
+    default:   /* components, values: never from the host */
+      note_missing(k.missing, sizeof k.missing, &k.n, im->name);
       break;
     }
   }
-  if (n == 0) return 0;
-  return wh_diag_set(diag, WH_EUNLINKABLE, -1, "%u import%s not provided: %s%s", n,
-                     n == 1 ? " was" : "s were", missing, n > 8 ? ", ..." : "");
+  if (k.n == 0) return 0;
+  return wh_diag_set(diag, WH_EUNLINKABLE, -1, "%u import%s not provided: %s%s", k.n,
+                     k.n == 1 ? " was" : "s were", k.missing, k.n > 8 ? ", ..." : "");
 }
 
 int wh_cm_hostcall_trap(wh_cm_hostcall_t *call, const char *fmt, ...) {
@@ -1471,7 +1501,9 @@ int wh_cm_instantiate(wh_cm_linker_t *l, const wh_cm_component_t *c, wh_exec_t *
   I->alloc = alloc;
   ictx_t cx = {I, exec, diag};
   int rc = instantiate_comp(&cx, c->root, NULL, NULL, &I->root);
-  if (rc == 0 && I->nmissing) {
+  /* a missing import may also stop instantiation early (a canon lower of
+   * it): the report names every missing import either way */
+  if ((rc == 0 || rc == WH_EUNLINKABLE) && I->nmissing) {
     rc = wh_diag_set(diag, WH_EUNLINKABLE, -1, "%u import%s not provided: %s%s", I->nmissing,
                      I->nmissing == 1 ? " was" : "s were", I->missing,
                      I->nmissing > 8 ? ", ..." : "");

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -94,26 +96,60 @@ struct scan_arg {
 #define PAGE_IS_PRESENT (1u << 3)
 #define PAGE_IS_PFNZERO (1u << 5)
 
-/* /proc/self/pagemap names the process that opened it: a forked child
- * must open its own, so the fd is keyed by pid. */
-static int pagemap_fd = -1;
-static pid_t pagemap_pid;
-static pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Each thread scans through a pagemap file of its own: with one fd
+ * shared by the threads, every ioctl takes and drops a reference on the
+ * same struct file, an atomic that bounces between CPUs.
+ *
+ * /proc/self/pagemap names the process that opened it: after fork() an
+ * inherited fd still describes the parent.  A child handler bumps
+ * `generation`, and a thread whose fd is from an older one reopens (no
+ * getpid() system call on every release).  Fds that the parent's other
+ * threads held stay open in the child (close-on-exec).  A kernel without
+ * PAGEMAP_SCAN is remembered in `no_scan`. */
+static atomic_uint generation = 1;
+static atomic_bool no_scan;
+static _Thread_local int my_fd = -1;
+static _Thread_local unsigned my_generation;
+static pthread_key_t fd_key;              /* closes my_fd at thread exit */
+static pthread_once_t fd_once = PTHREAD_ONCE_INIT;
+static bool fd_key_ok;
 
-static void open_pagemap(void) {
-  if (pagemap_fd >= 0) close(pagemap_fd);
-  pagemap_fd = -1;
-  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+static void after_fork(void) { atomic_fetch_add(&generation, 1); }
+
+static void close_my_fd(void *arg) {
+  (void)arg;
+  if (my_fd >= 0) close(my_fd);
+  my_fd = -1;
+}
+
+static void fd_init(void) {
+  fd_key_ok = pthread_key_create(&fd_key, close_my_fd) == 0 &&
+              pthread_atfork(NULL, NULL, after_fork) == 0;
+}
+
+/* The calling thread's pagemap fd, or -1 (no PAGEMAP_SCAN, or no fd). */
+static int pagemap_fd(void) {
+  unsigned gen = atomic_load_explicit(&generation, memory_order_relaxed);
+  if (my_fd >= 0 && my_generation == gen) return my_fd;
+  if (atomic_load_explicit(&no_scan, memory_order_relaxed)) return -1;
+  pthread_once(&fd_once, fd_init);
+  if (!fd_key_ok) return -1;
+  if (my_fd >= 0) close(my_fd);           /* the parent's, before a fork */
+  my_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  my_generation = gen;
+  if (my_fd < 0) return -1;
   struct scan_region r;
   struct scan_arg probe = {.size = sizeof probe, .start = 0, .end = 0,
                            .vec = (uint64_t)(uintptr_t)&r, .vec_len = 1,
                            .category_mask = PAGE_IS_PRESENT, .return_mask = PAGE_IS_PRESENT};
-  if (ioctl(fd, SCAN_IOCTL, &probe) < 0 && (errno == ENOTTY || errno == EINVAL)) {
-    close(fd);
-    return;                       /* kernel without PAGEMAP_SCAN */
+  if (ioctl(my_fd, SCAN_IOCTL, &probe) < 0 && (errno == ENOTTY || errno == EINVAL)) {
+    atomic_store(&no_scan, true);         /* kernel without PAGEMAP_SCAN */
+    close(my_fd);
+    my_fd = -1;
+    return -1;
   }
-  pagemap_fd = fd;
+  pthread_setspecific(fd_key, &my_fd);
+  return my_fd;
 }
 
 /* Restores [off, off+n) of a slot: from the image below its length,
@@ -137,14 +173,7 @@ static int restore(const wh_pool_image_t *img, uint8_t *at, uint64_t off, uint64
 
 int wh_pool__reset_dirty(const wh_pool_image_t *img, uint8_t *at, uint64_t len,
                          uint64_t budget) {
-  pid_t me = getpid();
-  pthread_mutex_lock(&pagemap_lock);
-  if (pagemap_pid != me) {
-    open_pagemap();
-    pagemap_pid = me;
-  }
-  int fd = pagemap_fd;
-  pthread_mutex_unlock(&pagemap_lock);
+  int fd = pagemap_fd();
   if (fd < 0) return WH_EUNSUPPORTED;
   struct scan_region regions[32];
   struct {

@@ -21,8 +21,16 @@
  *   WARM(I) --acquire(I)--> LIVE            (affinity: nothing to map)
  *   WARM(I) --acquire(J)--> LIVE            (unmap I, map J)
  *
+ * A free (CLEAN or WARM) slot sits in exactly one place: the pool's
+ * lists, or one thread's cache (pool.c says how slots move between them).
+ *
  * `rw` is how many bytes at the slot's start are PROT_READ|PROT_WRITE now;
- * acquire adjusts it to the new instance's size with one mprotect.
+ * acquire adjusts it to the new instance's size with one mprotect.  Only
+ * the thread holding the slot writes it (relaxed atomics, so that
+ * wh_pool_stats may add them up at any time).
+ *
+ * Each slot's bookkeeping fills one 64-byte cache line of its own: two
+ * threads working on neighbouring slots never write the same line.
  */
 #ifndef WH_POOL_INT_H
 #define WH_POOL_INT_H
@@ -36,12 +44,15 @@ typedef struct wh_pool_image wh_pool_image_t;
 
 enum { WH_SLOT_CLEAN = 0, WH_SLOT_WARM = 1, WH_SLOT_LIVE = 2 };
 
-typedef struct wh_mem_slot_state {
-  uint8_t state;
-  wh_pool_image_t *image;   /* mapped image (WARM, or LIVE with one) */
-  uint64_t rw;              /* accessible bytes at the slot start */
-  uint32_t prev, next;      /* warm list of its image; UINT32_MAX ends */
-  uint32_t lru_prev, lru_next; /* pool-wide warm LRU, oldest at head */
+typedef union wh_mem_slot_state {
+  struct {
+    uint8_t state;
+    wh_pool_image_t *image;   /* mapped image (WARM, or LIVE with one) */
+    _Atomic uint64_t rw;      /* accessible bytes at the slot start */
+    uint32_t prev, next;      /* warm list of its image; UINT32_MAX ends */
+    uint32_t lru_prev, lru_next; /* pool-wide warm LRU, oldest at head */
+  };
+  uint8_t line[64];
 } wh_mem_slot_state_t;
 
 /* A module's memory image.  Referenced by the module (its attachment) and
@@ -53,8 +64,10 @@ struct wh_pool_image {
   bool eager;               /* no image possible: copy segments instead */
   int eager_why;            /* WH_EUNSUPPORTED, or the error that stopped it */
   uint64_t len;             /* bytes mapped from fd (page multiple) */
-  uint32_t warm_head;       /* slots holding it, WARM; guarded by pool lock */
-  uint32_t nwarm;
+  uint32_t warm_head;       /* slots holding it WARM in the pool's lists
+                               (not in threads' caches); pool lock */
+  _Atomic uint32_t nwarm;   /* how many: written under the pool lock,
+                               peeked at without it */
   /* the pool's list of its images (pool lock), so wh_pool_free can orphan
    * images that modules still hold: their `pool` becomes NULL */
   wh_pool_image_t *prev_img, *next_img;

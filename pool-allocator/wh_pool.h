@@ -16,9 +16,16 @@
  * wrote are dropped (madvise), so the next occupant, of the same module or
  * another tenant's, sees only its own initial state.
  *
- * Threads: every function may be called from any thread.  The slot lists
- * are guarded by one mutex held only for list operations; the system
- * calls that map and reset memory run outside it.
+ * Threads: every function may be called from any thread.  Each thread
+ * keeps a small cache of free slots per pool (a few memory slots, warm
+ * with the images it used last, and a few state and table slots), so the
+ * usual acquire and release touch no lock or cache line that another
+ * thread writes; the pool's own lists, under one mutex, refill and
+ * receive those caches in batches.  A slot in one thread's cache is
+ * taken by another that finds no other free slot, so exhaustion still
+ * means every slot is held by an instance.  A thread's cache goes back to
+ * the pool when the thread exits.  The system calls that map and reset
+ * memory run outside every lock.
  */
 #ifndef WH_POOL_H
 #define WH_POOL_H
@@ -88,9 +95,18 @@ typedef struct wh_pool_stats {
   uint64_t failures;              /* instantiations refused: exhausted */
   uint64_t images;                /* live module images */
   uint64_t image_bytes;           /* bytes in them */
+  /* contention: how often the threads' caches did not suffice */
+  uint64_t pool_locks;            /* acquire/release calls' rounds under the
+                                     pool-wide lock (the others touched
+                                     only their thread's cache) */
+  uint64_t steals;                /* free slots taken from another
+                                     thread's cache */
+  uint32_t caches;                /* threads with a cache for this pool */
 } wh_pool_stats_t;
 
-/* A consistent snapshot of the pool's counters. */
+/* A consistent snapshot of the pool's counters: slot counts include the
+ * slots waiting in threads' caches (memory_committed is summed without
+ * stopping the threads that hold the slots). */
 void wh_pool_stats(wh_pool_t *p, wh_pool_stats_t *out);
 
 #endif /* WH_POOL_H */

@@ -15,16 +15,20 @@
  *
  * and prints the median microseconds per cycle (each cycle timed on its
  * own), then the pool's throughput in cycles/s with 1 and 2 threads
- * (each thread its own exec and linker, one shared pool and module).
+ * (each thread its own exec and linker, one shared pool and module): the
+ * median of BENCH_REPS runs, with the CPU time per cycle (which shows
+ * contention even when other work on the machine blurs the wall time)
+ * and the rounds of the pool-wide lock per cycle.
  *
  * Targets (issue 3): pool under 10 us at every size; 64 MiB no more than
  * 1.5x the 0-byte case; 2 threads >= 1.6x one thread.
  *
  * Built and run by run.sh (gcc -O2 against build/libwharf.a); not part
  * of the default build.  Environment: BENCH_SECONDS (time per
- * throughput run, default 1), BENCH_CYCLES (pool cycles per size,
- * default 20000), BENCH_KEEP_RESIDENT (the pool's keep_resident, bytes;
- * default 0, as wh_pool_config_default).
+ * throughput run, default 1), BENCH_REPS (throughput runs per size and
+ * thread count, default 3), BENCH_CYCLES (pool cycles per size, default
+ * 20000), BENCH_KEEP_RESIDENT (the pool's keep_resident, bytes; default
+ * 0, as wh_pool_config_default).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -170,38 +174,46 @@ static void timed(ctx_t *c, int n, int warm, double budget_us, double *median, d
 
 /* ---- throughput ------------------------------------------------------------- */
 
+/* One per thread, each on cache lines of its own: `cycles` is written on
+ * every cycle, and two threads' counters on one line would make the
+ * benchmark itself a source of contention. */
 typedef struct runner {
-  pthread_t tid;
+  _Alignas(64) pthread_t tid;
   wh_engine_t *e;
   wh_inst_alloc_t *alloc;
   const wh_module_t *m;
   atomic_int *go, *stop;
   long cycles;
+  double cpu_us;              /* the thread's CPU time while measured */
+  char pad[64];
 } runner_t;
+
+static double thread_cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
 
 static void *run_main(void *arg) {
   runner_t *r = arg;
   ctx_t c = {wh_exec_new(r->e), wh_linker_new(r->e), r->alloc, r->m};
   for (int i = 0; i < 200; i++) cycle(&c);          /* warm */
   while (!atomic_load(r->go)) {}
+  double c0 = thread_cpu_us();
   while (!atomic_load_explicit(r->stop, memory_order_relaxed)) {
     cycle(&c);
     r->cycles++;
   }
+  r->cpu_us = thread_cpu_us() - c0;
   wh_linker_free(c.l);
   wh_exec_free(c.x);
   return NULL;
 }
 
-static double cpu_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 /* Cycles per second on `nthreads` threads; *cpu_per_cycle gets the CPU
- * time (user + system, all threads) per cycle, which other processes on
- * the machine do not inflate the way they inflate wall time. */
+ * time the measuring threads used per cycle (user + system), which other
+ * processes on the machine do not inflate the way they inflate wall
+ * time, but contention does. */
 static double throughput(wh_engine_t *e, wh_inst_alloc_t *alloc, const wh_module_t *m,
                          int nthreads, double seconds, double *cpu_per_cycle) {
   runner_t r[8];
@@ -212,19 +224,53 @@ static double throughput(wh_engine_t *e, wh_inst_alloc_t *alloc, const wh_module
   }
   struct timespec pause = {0, 50 * 1000 * 1000};
   nanosleep(&pause, NULL);                          /* let every thread warm up */
-  double t0 = now_us(), c0 = cpu_us();
+  double t0 = now_us();
   atomic_store(&go, 1);
   struct timespec run = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
   nanosleep(&run, NULL);
   atomic_store(&stop, 1);
-  double t1 = now_us(), c1 = cpu_us();
+  double t1 = now_us(), cpu = 0;
   long total = 0;
   for (int i = 0; i < nthreads; i++) {
     pthread_join(r[i].tid, NULL);
     total += r[i].cycles;
+    cpu += r[i].cpu_us;
   }
-  if (cpu_per_cycle) *cpu_per_cycle = total ? (c1 - c0) / (double)total : 0;
+  if (cpu_per_cycle) *cpu_per_cycle = total ? cpu / (double)total : 0;
   return (double)total / ((t1 - t0) / 1e6);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_REPS 15
+
+typedef struct tp_result {
+  double tp[2], cpu[2];       /* medians for 1 and 2 threads */
+  double locks;               /* pool-lock rounds per cycle, -1: unknown */
+} tp_result_t;
+
+/* `reps` throughput runs on 1 thread and on 2, alternating (so that a
+ * change of load on the machine hits both alike); medians. */
+static void throughput_reps(wh_engine_t *e, wh_pool_t *pool, const wh_module_t *m,
+                            double seconds, int reps, tp_result_t *out) {
+  double tp[2][MAX_REPS], cpu[2][MAX_REPS];
+  wh_pool_stats_t s0 = {0}, s1 = {0};
+  wh_pool_stats(pool, &s0);
+  for (int r = 0; r < reps; r++)
+    for (int t = 0; t < 2; t++)
+      tp[t][r] = throughput(e, wh_pool_allocator(pool), m, t + 1, seconds, &cpu[t][r]);
+  wh_pool_stats(pool, &s1);
+  for (int t = 0; t < 2; t++) {
+    out->tp[t] = median(tp[t], reps);
+    out->cpu[t] = median(cpu[t], reps);
+  }
+  /* a library from before the threads' caches leaves these fields 0 */
+  uint64_t cycles = s1.acquisitions - s0.acquisitions;
+  out->locks = s1.caches && cycles ? (double)(s1.pool_locks - s0.pool_locks) / (double)cycles
+                                   : -1;
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -269,7 +315,10 @@ static double spin_rate(int nthreads, double seconds) {
 int main(int argc, char **argv) {
   double seconds = getenv("BENCH_SECONDS") ? atof(getenv("BENCH_SECONDS")) : 1.0;
   int ncycles = getenv("BENCH_CYCLES") ? atoi(getenv("BENCH_CYCLES")) : 20000;
+  int reps = getenv("BENCH_REPS") ? atoi(getenv("BENCH_REPS")) : 3;
   if (seconds <= 0) seconds = 1.0;
+  if (reps < 1) reps = 1;
+  if (reps > MAX_REPS) reps = MAX_REPS;
   if (ncycles < 10) ncycles = 10;
 
   wh_engine_t *e = wh_engine_new(NULL);              /* defaults: fuel and epoch checks on */
@@ -303,7 +352,7 @@ int main(int argc, char **argv) {
   }
 
   double pool_med[NSIZES], pool_p99[NSIZES], od_med[NSIZES], od_p99[NSIZES];
-  double tp1[NSIZES], tp2[NSIZES], cpu1[NSIZES], cpu2[NSIZES];
+  tp_result_t tp[NSIZES];
   int pool_n[NSIZES], od_n[NSIZES];
   wh_module_t *mods[NSIZES];
   for (int s = 0; s < NSIZES; s++) {
@@ -322,8 +371,7 @@ int main(int argc, char **argv) {
     ctx_t pc = {x, l, alloc, mods[s]}, oc = {x, l, NULL, mods[s]};
     timed(&pc, ncycles, 1000, 5e6, &pool_med[s], &pool_p99[s], &pool_n[s]);
     timed(&oc, ncycles, 3, 3e6, &od_med[s], &od_p99[s], &od_n[s]);
-    tp1[s] = throughput(e, alloc, mods[s], 1, seconds, &cpu1[s]);
-    tp2[s] = throughput(e, alloc, mods[s], 2, seconds, &cpu2[s]);
+    throughput_reps(e, pool, mods[s], seconds, reps, &tp[s]);
     fprintf(stderr, "  %-7s done\n", SIZE_NAMES[s]);
   }
 
@@ -336,38 +384,54 @@ int main(int argc, char **argv) {
   }
   printf("instantiate + call nop + free (%s; load average %.2f)\n\n",
          wh_engine_fingerprint(e), load[0]);
-  printf("%-8s | %8s %8s %6s | %10s %6s | %8s | %10s %10s %6s | %7s %7s\n", "data",
-         "pool us", "p99", "cycles", "on-demand", "cycles", "speedup", "1 thr/s", "2 thr/s",
-         "2t/1t", "cpu 1t", "cpu 2t");
+  printf("%-8s | %8s %8s %6s | %10s %6s | %8s | %10s %10s %6s | %7s %7s %5s %6s | %6s\n",
+         "data", "pool us", "p99", "cycles", "on-demand", "cycles", "speedup", "1 thr/s",
+         "2 thr/s", "2t/1t", "cpu 1t", "cpu 2t", "cpus", "2t@2", "locks");
   printf("---------+--------------------------+-------------------+----------+"
-         "-------------------------------+----------------\n");
-  for (int s = 0; s < NSIZES; s++)
-    printf("%-8s | %8.2f %8.2f %6d | %10.1f %6d | %7.0fx | %10.0f %10.0f %5.2fx | %7.2f %7.2f\n",
+         "-------------------------------+-----------------------------+-------\n");
+  for (int s = 0; s < NSIZES; s++) {
+    char locks[16] = "-";
+    if (tp[s].locks >= 0) snprintf(locks, sizeof locks, "%.3f", tp[s].locks);
+    printf("%-8s | %8.2f %8.2f %6d | %10.1f %6d | %7.0fx | %10.0f %10.0f %5.2fx | %7.2f %7.2f "
+           "%5.2f %5.2fx | %6s\n",
            SIZE_NAMES[s], pool_med[s], pool_p99[s], pool_n[s], od_med[s], od_n[s],
-           od_med[s] / pool_med[s], tp1[s], tp2[s], tp2[s] / tp1[s], cpu1[s], cpu2[s]);
+           od_med[s] / pool_med[s], tp[s].tp[0], tp[s].tp[1], tp[s].tp[1] / tp[s].tp[0],
+           tp[s].cpu[0], tp[s].cpu[1], tp[s].tp[1] * tp[s].cpu[1] / 1e6,
+           2 * tp[s].cpu[0] / tp[s].cpu[1], locks);
+  }
   printf("\n(us: median microseconds per cycle; on-demand: wh_linker_instantiate without a pool;\n"
-         " speedup: on-demand / pool; thr/s: pool cycles per second; cpu: microseconds of CPU\n"
-         " time per cycle, all threads, which contention raises and other load does not)\n");
+         " speedup: on-demand / pool; thr/s: pool cycles per second, median of %d runs; cpu:\n"
+         " microseconds of CPU time per cycle, summed over the cycling threads (median), which\n"
+         " contention raises and other load does not; cpus: CPUs the two threads got (2 thr/s x\n"
+         " cpu 2t); 2t@2: 2t/1t had they had two CPUs, 2 x cpu 1t / cpu 2t; locks: rounds of\n"
+         " the pool-wide lock per cycle in those runs)\n", reps);
   printf("\n64 MiB vs 0 B (pool, median): %.2fx\n", pool_med[NSIZES - 1] / pool_med[0]);
   printf("the machine now: pure computation on 2 threads = %.2fx 1 thread\n", spin2 / spin1);
 
-  bool under10 = true, scale = true;
-  double worst_scale = 1e9;
+  bool under10 = true, scale = true, cpu_scale = true;
+  double worst_scale = 1e9, worst_cpu_scale = 1e9;
   for (int s = 0; s < NSIZES; s++) {
     under10 = under10 && pool_med[s] < 10.0;
-    if (tp2[s] / tp1[s] < worst_scale) worst_scale = tp2[s] / tp1[s];
-    scale = scale && tp2[s] / tp1[s] >= 1.6;
+    double r = tp[s].tp[1] / tp[s].tp[0], rc = 2 * tp[s].cpu[0] / tp[s].cpu[1];
+    if (r < worst_scale) worst_scale = r;
+    if (rc < worst_cpu_scale) worst_cpu_scale = rc;
+    scale = scale && r >= 1.6;
+    cpu_scale = cpu_scale && rc >= 1.6;
   }
   double ratio = pool_med[NSIZES - 1] / pool_med[0];
   printf("\ntargets: pool < 10 us at every size: %s; 64 MiB <= 1.5x 0 B: %s (%.2fx); "
          "2 threads >= 1.6x 1 thread: %s (worst %.2fx)\n",
          under10 ? "met" : "MISSED", ratio <= 1.5 ? "met" : "MISSED", ratio,
          scale ? "met" : "MISSED", worst_scale);
-  wh_pool_stats_t st;
+  printf("         (2 threads at two free CPUs, from CPU per cycle: %s, worst %.2fx)\n",
+         cpu_scale ? "met" : "MISSED", worst_cpu_scale);
+  wh_pool_stats_t st = {0};
   wh_pool_stats(pool, &st);
-  printf("pool: %llu acquisitions, %llu affinity hits, %llu image maps, %llu failures\n",
+  printf("pool: %llu acquisitions, %llu affinity hits, %llu image maps, %llu failures, "
+         "%llu pool-lock rounds, %llu steals\n",
          (unsigned long long)st.acquisitions, (unsigned long long)st.affinity_hits,
-         (unsigned long long)st.image_maps, (unsigned long long)st.failures);
+         (unsigned long long)st.image_maps, (unsigned long long)st.failures,
+         (unsigned long long)st.pool_locks, (unsigned long long)st.steals);
 
   wh_linker_free(l);
   wh_exec_free(x);

@@ -6,7 +6,8 @@
  * trapping after the image was mapped leaves no data segment visible,
  * and injected failures: no file descriptors left for memfd_create
  * (RLIMIT_NOFILE) and no memory for mapping the slot (RLIMIT_DATA),
- * each in a forked child.
+ * each in a forked child; and a forked child resetting slots in place
+ * from its own pagemap, not its parent's.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -393,6 +394,59 @@ static void test_map_failure(void) {
   pt_in_child("the pool under RLIMIT_DATA", no_memory_child, NULL);
 }
 
+/* ---- dirty-page reset and fork -------------------------------------------- */
+
+/* A few written bytes, then the instance is freed: the slot is reset in
+ * place from the pagemap of the calling thread, kept warm, and the next
+ * instance must not see the bytes. */
+static int write_free_reuse(pt_env_t *e, const wh_module_t *a, const char *ctx) {
+  int bad = 0;
+  for (int round = 0; round < 3; round++) {
+    wh_instance_t *inst = NULL;
+    if (pt_inst(e, a, &inst) != 0) return bad + 1;
+    if (round) bad += pt_check_initial(e->x, inst, &PT_A, ctx);
+    pt_call(e->x, inst, "store", NULL, 2, 10, 0x5A);               /* image page */
+    pt_call(e->x, inst, "store", NULL, 2, (int32_t)PT_PAGE + 7, 0x5A); /* zero page */
+    wh_instance_free(inst);
+  }
+  return bad;
+}
+
+static void fork_reset_child(void *arg) {
+  (void)arg;
+  wh_pool_config_t c;
+  pt_small_config(&c, 1);
+  pt_env_t e;
+  if (!pt_env_init(&e, &c)) return;
+  wh_module_t *a = pt_tenant_module(&PT_A);
+  if (a) {
+    int bad = write_free_reuse(&e, a, "in a forked child, after bytes were written");
+    wh_pool_stats_t s = pt_stats(&e);
+    PT_CHECK(bad == 0 && s.affinity_hits == 2,
+             "In a forked child the slot is reset from the child's own page tables and stays "
+             "warm (%d findings, %llu affinity hits).", bad, (unsigned long long)s.affinity_hits);
+  }
+  wh_module_free(a);
+  pt_env_fini(&e);
+}
+
+/* The pagemap file a thread opened describes its process: a child
+ * forked after the parent's thread opened one must open its own. */
+static void test_fork_resets_own_pages(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 1);
+  pt_env_t e;
+  wh_module_t *a = NULL;
+  if (pt_env_init(&e, &c) && (a = pt_tenant_module(&PT_A)) != NULL) {
+    int bad = write_free_reuse(&e, a, "after bytes were written");
+    PT_CHECK(bad == 0, "A slot reset in place shows none of the bytes written (%d findings).",
+             bad);
+  }
+  wh_module_free(a);
+  pt_env_fini(&e);
+  pt_in_child("slot resets in a forked child", fork_reset_child, NULL);
+}
+
 CU_TestInfo pt_tests_cow_linux[] = {
     {"which modules get an image", test_prepare},
     {"a global-relative data segment is applied eagerly", test_eager_global_offset},
@@ -402,5 +456,6 @@ CU_TestInfo pt_tests_cow_linux[] = {
     {"a warm slot of a freed module", test_warm_slot_of_freed_module},
     {"memfd_create failing falls back to eager", test_memfd_failure},
     {"mapping failures leave the pool consistent", test_map_failure},
+    {"a forked child resets slots from its own page tables", test_fork_resets_own_pages},
     CU_TEST_INFO_NULL,
 };

@@ -2,7 +2,10 @@
  * test_pool.c - the "pool.c" suite: reservations, slot lists, exhaustion,
  * statistics, affinity and the warm-slot LRU, memory.grow inside a slot
  * and the per-exec limit, isolation between the occupants of a slot
- * (memory, tables, globals), and many threads on one pool.
+ * (memory, tables, globals), many threads on one pool, and the threads'
+ * slot caches (release on another thread, a thread exiting with slots
+ * cached, exhaustion and the warm budget across caches, counters summed
+ * over them).
  *
  * Most tests use pools of one slot of each kind, so the next instance is
  * sure to land in the slot the previous one left.  Modules are compiled
@@ -10,6 +13,7 @@
  * pool that used it; see test_module_outlives_pool).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -979,6 +983,495 @@ out:
 static void test_threads(void) { run_threads(4, 3, iterations(20000)); }
 static void test_threads_exhausted(void) { run_threads(2, 3, iterations(20000) / 4); }
 
+/* ---- threads' caches ---------------------------------------------------------- */
+
+/* An agent is a thread that runs one step at a time for the test's main
+ * thread, which waits until the step is done: so a test says which
+ * thread acquires and which releases, and the checks a step makes never
+ * run beside another thread's.  Each agent has its own exec and linker
+ * on a borrowed pool; agent_stop ends the thread, whose cache then goes
+ * back to the pool. */
+typedef struct agent agent_t;
+typedef void (*agent_fn)(agent_t *a, void *arg);
+struct agent {
+  pthread_t tid;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  agent_fn fn;              /* the step to run; NULL when idle */
+  void *arg;
+  bool quit;
+  pt_env_t env;             /* env.pool borrowed; x and l made by the thread */
+};
+
+static void *agent_main(void *arg) {
+  agent_t *a = arg;
+  a->env.x = wh_exec_new(pt_engine());
+  a->env.l = pt_linker(NULL);
+  pthread_mutex_lock(&a->mu);
+  for (;;) {
+    while (!a->fn && !a->quit) pthread_cond_wait(&a->cv, &a->mu);
+    if (!a->fn) break;
+    pthread_mutex_unlock(&a->mu);
+    a->fn(a, a->arg);
+    pthread_mutex_lock(&a->mu);
+    a->fn = NULL;
+    pthread_cond_broadcast(&a->cv);
+  }
+  pthread_mutex_unlock(&a->mu);
+  wh_linker_free(a->env.l);
+  wh_exec_free(a->env.x);
+  return NULL;
+}
+
+static void agent_start(agent_t *a, wh_pool_t *pool) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  a->env.pool = pool;
+  pthread_create(&a->tid, NULL, agent_main, a);
+}
+
+static void agent_do(agent_t *a, agent_fn fn, void *arg) {
+  pthread_mutex_lock(&a->mu);
+  a->fn = fn;
+  a->arg = arg;
+  pthread_cond_broadcast(&a->cv);
+  while (a->fn) pthread_cond_wait(&a->cv, &a->mu);
+  pthread_mutex_unlock(&a->mu);
+}
+
+static void agent_stop(agent_t *a) {
+  pthread_mutex_lock(&a->mu);
+  a->quit = true;
+  pthread_cond_broadcast(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+  pthread_join(a->tid, NULL);
+  pthread_cond_destroy(&a->cv);
+  pthread_mutex_destroy(&a->mu);
+}
+
+/* Instances an agent makes and keeps, and what became of them. */
+typedef struct job {
+  const wh_module_t *m;
+  const pt_tenant_t *t;     /* checked and scribbled on when made */
+  int n;                    /* how many to make, at most 8 */
+  wh_instance_t *inst[8];
+  int rc[8];
+  int made, bad;            /* made; failed initial-state checks */
+} job_t;
+
+static void do_make(agent_t *a, void *arg) {
+  job_t *j = arg;
+  j->made = 0;
+  for (int k = 0; k < j->n; k++) {
+    j->rc[k] = pt_inst(&a->env, j->m, &j->inst[k]);
+    if (j->rc[k]) continue;
+    j->made++;
+    j->bad += pt_check_initial(a->env.x, j->inst[k], j->t, "in a slot from a thread's cache");
+    pt_call(a->env.x, j->inst[k], "scribble", NULL, 0);
+  }
+}
+
+static void do_free(agent_t *a, void *arg) {
+  (void)a;
+  job_t *j = arg;
+  for (int k = 0; k < 8; k++) {
+    wh_instance_free(j->inst[k]);
+    j->inst[k] = NULL;
+  }
+}
+
+static wh_pool_stats_t stats_of(wh_pool_t *p) {
+  wh_pool_stats_t s;
+  wh_pool_stats(p, &s);
+  return s;
+}
+
+/* An instance made on one thread and freed on another: the slots go to
+ * the releasing thread's cache, which serves it next (affinity without
+ * the pool lock); the first thread, finding nothing in its cache or the
+ * pool, takes them from the other's. */
+static void test_cache_cross_thread_release(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 1);
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A);
+  if (!pool || !a) goto out;
+  agent_t t1, t2;
+  agent_start(&t1, pool);
+  agent_start(&t2, pool);
+  job_t j = {.m = a, .t = &PT_A, .n = 1};
+  agent_do(&t1, do_make, &j);
+  PT_CHECK(j.made == 1, "Thread 1 makes an instance of A (%s).", wh_errname(j.rc[0]));
+  agent_do(&t2, do_free, &j);
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(s.memories_live == 0 && s.memories_warm == 1 && s.instances_free == 1 &&
+               s.tables_free == 1 && s.caches == 2,
+           "Freed by thread 2, the instance's slots are free, the memory warm (live %u, warm "
+           "%u, state slots free %u, table slots free %u, caches %u).",
+           s.memories_live, s.memories_warm, s.instances_free, s.tables_free, s.caches);
+  agent_do(&t2, do_make, &j);
+  s = stats_of(pool);
+  PT_CHECK(j.made == 1 && s.affinity_hits == 1 && s.image_maps == 1 && s.steals == 0,
+           "Thread 2 finds A's warm slot in its own cache (affinity hits %llu, image maps "
+           "%llu, steals %llu).", (unsigned long long)s.affinity_hits,
+           (unsigned long long)s.image_maps, (unsigned long long)s.steals);
+  agent_do(&t2, do_free, &j);
+  agent_do(&t1, do_make, &j);
+  s = stats_of(pool);
+  PT_CHECK(j.made == 1, "Thread 1 gets the only slots, parked in thread 2's cache (%s).",
+           wh_errname(j.rc[0]));
+  PT_CHECK(s.steals == 3 && s.affinity_hits == 2 && s.image_maps == 1,
+           "It took the state, table and memory slot from thread 2's cache, the memory still "
+           "warm with A (steals %llu, affinity hits %llu, image maps %llu).",
+           (unsigned long long)s.steals, (unsigned long long)s.affinity_hits,
+           (unsigned long long)s.image_maps);
+  agent_do(&t1, do_free, &j);
+  agent_stop(&t1);
+  agent_stop(&t2);
+  s = stats_of(pool);
+  PT_CHECK(j.bad == 0, "Every instance started from A's initial state (%d findings).", j.bad);
+  PT_CHECK(s.caches == 0 && s.memories_live == 0 && s.memories_warm == 1 &&
+               s.instances_free == 1 && s.acquisitions == 3 && s.failures == 0,
+           "Once both threads exit their caches are gone, with their counts: caches %u, warm "
+           "%u, acquisitions %llu, failures %llu.", s.caches, s.memories_warm,
+           (unsigned long long)s.acquisitions, (unsigned long long)s.failures);
+out:
+  wh_module_free(a);
+  wh_pool_free(pool);
+}
+
+/* A thread that exits gives its cached slots back: warm ones stay warm
+ * in the pool for another thread's affinity; its counters survive. */
+static void test_cache_thread_exit(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 4);
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A), *b = pt_tenant_module(&PT_B);
+  if (!pool || !a || !b) goto out;
+  agent_t t;
+  agent_start(&t, pool);
+  job_t ja = {.m = a, .t = &PT_A, .n = 2}, jb = {.m = b, .t = &PT_B, .n = 1};
+  agent_do(&t, do_make, &ja);
+  agent_do(&t, do_make, &jb);
+  agent_do(&t, do_free, &ja);
+  agent_do(&t, do_free, &jb);
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(ja.made == 2 && jb.made == 1 && s.caches == 1 && s.memories_warm == 3 &&
+               s.memories_live == 0 && s.instances_free == 4,
+           "The thread's cache holds its three released slots, warm (caches %u, warm %u).",
+           s.caches, s.memories_warm);
+  agent_stop(&t);
+  s = stats_of(pool);
+  PT_CHECK(s.caches == 0 && s.memories_warm == 3 && s.memories_clean == 1 &&
+               s.instances_free == 4 && s.tables_free == 4 && s.acquisitions == 3 &&
+               s.image_maps == 3,
+           "After the thread exits the pool holds its slots, still warm, and its counts "
+           "(caches %u, warm %u, clean %u, acquisitions %llu, image maps %llu).", s.caches,
+           s.memories_warm, s.memories_clean, (unsigned long long)s.acquisitions,
+           (unsigned long long)s.image_maps);
+  agent_start(&t, pool);
+  job_t again = {.m = b, .t = &PT_B, .n = 1};
+  agent_do(&t, do_make, &again);
+  s = stats_of(pool);
+  PT_CHECK(again.made == 1 && s.affinity_hits == 1 && s.image_maps == 3,
+           "A new thread finds B's slot warm in the pool (affinity hits %llu, image maps %llu).",
+           (unsigned long long)s.affinity_hits, (unsigned long long)s.image_maps);
+  agent_do(&t, do_free, &again);
+  agent_stop(&t);
+  PT_CHECK(ja.bad + jb.bad + again.bad == 0, "Every instance started from its initial state.");
+out:
+  wh_module_free(a);
+  wh_module_free(b);
+  wh_pool_free(pool);
+}
+
+/* Every free slot sits in one thread's cache: other threads still get
+ * them all, and only a request beyond the pool's size is refused. */
+static void test_cache_exhaustion(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 4);
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A), *b = pt_tenant_module(&PT_B);
+  if (!pool || !a || !b) goto out;
+  agent_t t1, t2, t3;
+  agent_start(&t1, pool);
+  agent_start(&t2, pool);
+  agent_start(&t3, pool);
+  job_t j1 = {.m = a, .t = &PT_A, .n = 4};
+  agent_do(&t1, do_make, &j1);
+  agent_do(&t1, do_free, &j1);
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(j1.made == 4 && s.memories_live == 0 && s.pool_locks > 0,
+           "Thread 1 used all four slots and freed them (made %d).", j1.made);
+  /* thread 2 wants B: thread 1's cache holds every free slot, warm with A */
+  job_t j2 = {.m = b, .t = &PT_B, .n = 5};
+  agent_do(&t2, do_make, &j2);
+  s = stats_of(pool);
+  PT_CHECK(j2.made == 4 && j2.rc[4] == WH_ELIMIT,
+           "Thread 2 gets all four slots out of thread 1's cache, and a fifth instance is "
+           "refused with WH_ELIMIT (made %d, last %s).", j2.made, wh_errname(j2.rc[4]));
+  PT_CHECK(s.failures == 1 && s.memories_live == 4 && s.instances_live == 4 &&
+               s.tables_live == 4 && s.steals >= 4,
+           "One failure; every slot is live; slots were stolen (failures %llu, live %u, "
+           "steals %llu).", (unsigned long long)s.failures, s.memories_live,
+           (unsigned long long)s.steals);
+  /* half go back through thread 3, half through thread 2 */
+  job_t half = {.m = b, .n = 0};
+  half.inst[0] = j2.inst[0];
+  half.inst[1] = j2.inst[1];
+  j2.inst[0] = j2.inst[1] = NULL;
+  agent_do(&t3, do_free, &half);
+  agent_do(&t2, do_free, &j2);
+  job_t j1b = {.m = a, .t = &PT_A, .n = 4};
+  agent_do(&t1, do_make, &j1b);
+  s = stats_of(pool);
+  PT_CHECK(j1b.made == 4 && s.failures == 1,
+           "Thread 1 gets all four slots back from threads 2 and 3 (made %d, failures %llu).",
+           j1b.made, (unsigned long long)s.failures);
+  agent_do(&t1, do_free, &j1b);
+  agent_stop(&t1);
+  agent_stop(&t2);
+  agent_stop(&t3);
+  s = stats_of(pool);
+  PT_CHECK(j1.bad + j2.bad + j1b.bad == 0,
+           "No instance saw another tenant's bytes (%d findings).", j1.bad + j2.bad + j1b.bad);
+  PT_CHECK(s.memories_live == 0 && s.memories_clean + s.memories_warm == 4 &&
+               s.instances_free == 4 && s.tables_free == 4 && s.caches == 0,
+           "At the end every slot is free in the pool (live %u, clean %u, warm %u).",
+           s.memories_live, s.memories_clean, s.memories_warm);
+out:
+  wh_module_free(a);
+  wh_module_free(b);
+  wh_pool_free(pool);
+}
+
+/* max_unused_warm_slots bounds the warm slots of all caches together; a
+ * release that finds the budget spent takes back a token another thread
+ * holds for a live slot. */
+static void test_cache_warm_budget(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 4);
+  c.max_unused_warm_slots = 1;
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A);
+  if (!pool || !a) goto out;
+  agent_t t1, t2, t3;
+  agent_start(&t1, pool);
+  agent_start(&t2, pool);
+  agent_start(&t3, pool);
+  job_t j1 = {.m = a, .t = &PT_A, .n = 1}, j2 = j1, j3 = j1;
+  agent_do(&t1, do_make, &j1);
+  agent_do(&t1, do_free, &j1);
+  agent_do(&t1, do_make, &j1);           /* its warm slot, LIVE again */
+  agent_do(&t2, do_make, &j2);
+  agent_do(&t2, do_free, &j2);           /* needs the token thread 1 holds */
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(s.memories_warm == 1, "Thread 2's released slot is the one warm slot (warm %u).",
+           s.memories_warm);
+  agent_do(&t1, do_free, &j1);           /* no token left: clean */
+  agent_do(&t3, do_make, &j3);
+  agent_do(&t3, do_free, &j3);
+  s = stats_of(pool);
+  PT_CHECK(s.memories_warm == 1 && s.memories_clean == 3 && s.memories_live == 0,
+           "With max_unused_warm_slots = 1 and three threads releasing, one slot is warm "
+           "(warm %u, clean %u).", s.memories_warm, s.memories_clean);
+  agent_do(&t2, do_make, &j2);
+  s = stats_of(pool);
+  PT_CHECK(j2.made == 1 && s.affinity_hits == 2,
+           "Thread 2 hits A's warm slot again (affinity hits %llu).",
+           (unsigned long long)s.affinity_hits);
+  agent_do(&t2, do_free, &j2);
+  agent_stop(&t1);
+  agent_stop(&t2);
+  agent_stop(&t3);
+  s = stats_of(pool);
+  PT_CHECK(s.memories_warm <= 1 && s.memories_live == 0 && j1.bad + j2.bad + j3.bad == 0,
+           "After the threads exit at most one slot is warm (%u) and every instance was "
+           "fresh.", s.memories_warm);
+out:
+  wh_module_free(a);
+  wh_pool_free(pool);
+}
+
+/* A pool freed while a thread that used it still runs, its cache full:
+ * the thread goes on with a new pool (maybe at the same address) and
+ * exits without touching the old one. */
+static void test_cache_pool_freed_first(void) {
+  wh_pool_config_t c;
+  pt_small_config(&c, 2);
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A), *cc = pt_tenant_module(&PT_C);
+  if (!pool || !a || !cc) goto out;
+  agent_t t;
+  agent_start(&t, pool);
+  job_t j = {.m = a, .t = &PT_A, .n = 2};
+  agent_do(&t, do_make, &j);
+  agent_do(&t, do_free, &j);
+  PT_CHECK(stats_of(pool).memories_warm == 2, "The thread's cache holds two warm slots.");
+  wh_pool_free(pool);                   /* every instance is freed: allowed */
+  pool = pt_pool(&c);
+  if (!pool) {
+    agent_stop(&t);
+    goto out;
+  }
+  t.env.pool = pool;
+  /* A's image was orphaned with the old pool: A is made eagerly now */
+  job_t ja = {.m = a, .t = &PT_A, .n = 1}, jc = {.m = cc, .t = &PT_C, .n = 2};
+  agent_do(&t, do_make, &ja);
+  agent_do(&t, do_make, &jc);
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(ja.made == 1 && jc.made == 1 && jc.rc[1] == WH_ELIMIT && s.failures == 1 &&
+               s.memories_live == 2,
+           "In the new pool the thread makes instances of A (orphaned image) and C up to its "
+           "two slots (made %d + %d, failures %llu).", ja.made, jc.made,
+           (unsigned long long)s.failures);
+  agent_do(&t, do_free, &ja);
+  agent_do(&t, do_free, &jc);
+  s = stats_of(pool);
+  PT_CHECK(s.caches == 1 && s.memories_live == 0 && s.memories_clean == 2,
+           "The new pool has one cache, the thread's, with both slots clean (caches %u, "
+           "clean %u).", s.caches, s.memories_clean);
+  agent_stop(&t);
+  s = stats_of(pool);
+  PT_CHECK(s.caches == 0 && s.memories_clean == 2 && ja.bad + jc.bad + j.bad == 0,
+           "The thread's exit gives back the new pool's slots only (caches %u, clean %u).",
+           s.caches, s.memories_clean);
+out:
+  wh_module_free(a);
+  wh_module_free(cc);
+  wh_pool_free(pool);
+}
+
+/* One thread using more pools at once than it keeps caches for: the
+ * others work on the pools' lists, with the same results. */
+static void test_cache_many_pools(void) {
+  enum { NPOOLS = 12 };
+  wh_pool_config_t c;
+  pt_small_config(&c, 1);
+  pt_env_t e[NPOOLS];
+  memset(e, 0, sizeof e);
+  int ready = 0;
+  for (; ready < NPOOLS; ready++)
+    if (!pt_env_init(&e[ready], &c)) break;
+  wh_module_t *m = pt_tenant_module(&PT_C);   /* no image: any pool may use it */
+  int made = 0, bad = 0, uncached = 0;
+  for (int round = 0; m && round < 2; round++)
+    for (int k = 0; k < ready; k++) {
+      wh_instance_t *inst = NULL;
+      if (pt_inst(&e[k], m, &inst) == 0) made++;
+      if (inst) bad += pt_check_initial(e[k].x, inst, &PT_C, "with many pools in one thread");
+      wh_instance_free(inst);
+    }
+  for (int k = 0; k < ready; k++) {
+    wh_pool_stats_t s = pt_stats(&e[k]);
+    PT_CHECK(s.acquisitions == 2 && s.memories_live == 0 && s.memories_clean == 1 &&
+                 s.instances_free == 1 && s.caches <= 1,
+             "Pool %d of %d counts its two acquisitions and has its slot back (acquisitions "
+             "%llu, clean %u, caches %u).", k, ready, (unsigned long long)s.acquisitions,
+             s.memories_clean, s.caches);
+    if (s.caches == 0) {
+      uncached++;
+      PT_CHECK(s.pool_locks >= 8, "A pool without a cache for the thread counts every call "
+               "under its lock (%llu).", (unsigned long long)s.pool_locks);
+    }
+  }
+  PT_CHECK(ready == NPOOLS && made == 2 * NPOOLS && bad == 0,
+           "%d pools in one thread each make two fresh instances (made %d).", ready, made);
+  PT_CHECK(uncached > 0, "With %d pools some are used without a cache (%d).", ready, uncached);
+  wh_module_free(m);
+  for (int k = 0; k < ready; k++) pt_env_fini(&e[k]);
+}
+
+/* Counters summed over the threads' caches while the threads run: every
+ * snapshot is consistent (no slot counted twice, counters never go
+ * back); at the end they add up to what the threads did, and almost no
+ * call needed the pool lock. */
+typedef struct cycler {
+  pthread_t tid;
+  wh_pool_t *pool;
+  wh_module_t *m;
+  int iters;
+  atomic_bool *go;
+  atomic_int *finished;
+  long made;
+} cycler_t;
+
+static void *cycler_main(void *arg) {
+  cycler_t *y = arg;
+  wh_exec_t *x = wh_exec_new(pt_engine());
+  wh_linker_t *l = pt_linker(NULL);
+  wh_diag_t d;
+  while (!atomic_load(y->go)) {}
+  for (int i = 0; i < y->iters; i++) {
+    wh_instance_t *inst = NULL;
+    if (wh_linker_instantiate_in(l, y->m, x, wh_pool_allocator(y->pool), &inst, &d) == 0)
+      y->made++;
+    wh_instance_free(inst);
+  }
+  wh_linker_free(l);
+  wh_exec_free(x);
+  atomic_fetch_add(y->finished, 1);
+  return NULL;
+}
+
+static void test_cache_stats_while_running(void) {
+  enum { NTHREADS = 3 };
+  wh_pool_config_t c;
+  pt_small_config(&c, 8);
+  wh_pool_t *pool = pt_pool(&c);
+  wh_module_t *a = pt_tenant_module(&PT_A);
+  if (!pool || !a) goto out;
+  int iters = iterations(20000) / 4;
+  atomic_bool go = false;
+  atomic_int finished = 0;
+  cycler_t y[NTHREADS];
+  for (int i = 0; i < NTHREADS; i++) {
+    y[i] = (cycler_t){.pool = pool, .m = a, .iters = iters, .go = &go, .finished = &finished};
+    pthread_create(&y[i].tid, NULL, cycler_main, &y[i]);
+  }
+  atomic_store(&go, true);
+  int snapshots = 0, inconsistent = 0;
+  uint64_t last_acq = 0;
+  bool monotonic = true;
+  while (atomic_load(&finished) < NTHREADS) {
+    wh_pool_stats_t s = stats_of(pool);
+    snapshots++;
+    if (s.memories_live > NTHREADS || s.instances_live > NTHREADS ||
+        s.tables_live > NTHREADS || s.memories_warm + s.memories_clean + s.memories_live != 8 ||
+        s.caches > NTHREADS)
+      inconsistent++;
+    monotonic = monotonic && s.acquisitions >= last_acq;
+    last_acq = s.acquisitions;
+  }
+  long made = 0;
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join(y[i].tid, NULL);
+    made += y[i].made;
+  }
+  PT_CHECK(inconsistent == 0,
+           "Each of %d snapshots taken while %d threads cycle is consistent: at most one live "
+           "slot of a kind per thread, every memory slot counted once (%d were not).",
+           snapshots, NTHREADS, inconsistent);
+  PT_CHECK(monotonic, "The summed acquisitions never go back between snapshots.");
+  wh_pool_stats_t s = stats_of(pool);
+  PT_CHECK(made == (long)NTHREADS * iters && s.acquisitions == (uint64_t)made &&
+               s.failures == 0,
+           "The acquisitions summed over caches are the instances made (%llu vs %ld).",
+           (unsigned long long)s.acquisitions, made);
+  PT_CHECK(s.pool_locks * 20 < s.acquisitions,
+           "Fewer than 1 in 20 instantiations took the pool lock (%llu rounds for %llu).",
+           (unsigned long long)s.pool_locks, (unsigned long long)s.acquisitions);
+  PT_CHECK(s.affinity_hits + NTHREADS * 2 >= s.acquisitions,
+           "Nearly every instantiation hit a warm slot of A (%llu of %llu).",
+           (unsigned long long)s.affinity_hits, (unsigned long long)s.acquisitions);
+  PT_CHECK(s.caches == 0 && s.memories_live == 0 && s.instances_free == 8,
+           "After the threads exit no cache is left and every slot is free.");
+out:
+  wh_module_free(a);
+  wh_pool_free(pool);
+}
+
 CU_TestInfo pt_tests_pool[] = {
     {"the default configuration is the documented one", test_config_default},
     {"misaligned sizes are refused", test_new_rejects_misaligned_sizes},
@@ -1004,5 +1497,12 @@ CU_TestInfo pt_tests_pool[] = {
     {"one module in two pools", test_module_in_two_pools},
     {"threads share a pool", test_threads},
     {"threads share an exhausted pool", test_threads_exhausted},
+    {"a slot released by another thread", test_cache_cross_thread_release},
+    {"a thread exits with cached slots", test_cache_thread_exit},
+    {"exhaustion while other threads cache the slots", test_cache_exhaustion},
+    {"the warm budget across threads' caches", test_cache_warm_budget},
+    {"a pool freed before a thread that cached its slots", test_cache_pool_freed_first},
+    {"more pools in one thread than it caches", test_cache_many_pools},
+    {"stats summed while threads cycle", test_cache_stats_while_running},
     CU_TEST_INFO_NULL,
 };
