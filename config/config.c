@@ -100,7 +100,7 @@ static const cfg_key_t keys[] = {
   {"limits", "max_wall_time", T_DUR, LIM(max_wall_time_ms), 1, DAY_MS, "10s",
    "wall-clock deadline of one invocation"},
   {"limits", "max_memory_size", T_SIZE, LIM(max_memory_size), 64 * KiB, 4 * GiB, "256 MiB",
-   "linear memory of one instance; memory.grow fails beyond it"},
+   "linear memory of one invocation, all its memories together; memory.grow fails beyond it"},
   {"limits", "max_concurrency", T_U32, LIM(max_concurrency), 1, 100000, "16",
    "a tenant's invocations running at once; beyond it requests get 429"},
   {"limits", "max_components", T_U32, LIM(max_components), 0, 1000000, "100",
