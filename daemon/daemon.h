@@ -62,6 +62,7 @@ typedef struct wh_deployment {
   wh_reg_entry_t reg;             /* tenant, name, version, digest, options */
   wh_module_t *module;            /* a core module, or NULL */
   wh_cm_component_t *component;   /* a component, or NULL */
+  bool wasi_p1;                   /* the module imports wasi_snapshot_preview1 */
   /* deploy options (reg.options, parsed; docs/API.md "Deploy options") */
   bool stub_missing_imports;      /* missing imports trap when called */
   char **args;                    /* nargs program arguments after argv[0] */

@@ -340,6 +340,12 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
   if (!dep->module) goto fail;
   /* the copy-on-write image now, so no invocation pays for it */
   wh_pool_prepare_module(d->pool, dep->module);
+  for (uint32_t i = 0; i < wh_module_import_count(dep->module) && !dep->wasi_p1; i++) {
+    const char *mod, *name;
+    wh_externkind_t kind;
+    wh_module_import(dep->module, i, &mod, &name, &kind);
+    dep->wasi_p1 = strcmp(mod, "wasi_snapshot_preview1") == 0;
+  }
   return dep;
 fail:
   wh_dep_unref(dep);

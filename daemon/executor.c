@@ -558,7 +558,7 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     pc.envc = dep->envc;
     pc.stdout_max = pc.stderr_max = CAPTURE_MAX + sizeof WH_WASI_P2_TRUNCATED_MARKER - 1;
     p2 = wh_wasi_p2_new(&pc, &diag);
-  } else {
+  } else if (dep->wasi_p1) {
     wh_wasi_config_t wc;
     wh_wasi_config_init(&wc);
     wc.argv = argv;
@@ -571,7 +571,7 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
     wasi = wh_wasi_new(&wc, &diag);
   }
   if (argv != argv_small) free(argv);
-  if (!wasi && !p2) {
+  if (!wasi && !p2 && (dep->component || dep->wasi_p1)) {
     wh_log(WH_LOG_ERROR, "invoke %s/%s: cannot set up WASI: %s", job->tenant->name,
            dep->reg.name, diag.msg[0] ? diag.msg : "out of memory");
     fail(job, 500, "internal", "cannot set up WASI");
