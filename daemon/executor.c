@@ -601,7 +601,7 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
       put_p2_capture(reply, "stdout", "stdout_truncated", o, n, cut);
       o = wh_wasi_p2_stderr(p2, &n, &cut);
       put_p2_capture(reply, "stderr", "stderr_truncated", o, n, cut);
-    } else {
+    } else if (wasi) {    /* only WASI writes to the memfds */
       json_t *out_s = take_capture(w->out_fd, &cut);
       if (out_s) json_object_set_new(reply, cut ? "stdout_truncated" : "stdout", out_s);
       json_t *err_s = take_capture(w->err_fd, &cut);
@@ -617,13 +617,15 @@ static void run_invoke(worker_t *w, wh_job_t *job) {
   /* the instance is gone (invoke_component freed it): the context may go */
   if (p2) wh_wasi_p2_attach(x, NULL);
   else wh_exec_set_user(x, NULL);
-  wh_wasi_free(wasi);
   wh_wasi_p2_free(p2);
-  bool ignored;
-  json_t *drop = take_capture(w->out_fd, &ignored);   /* empty for the next call */
-  if (drop) json_decref(drop);
-  drop = take_capture(w->err_fd, &ignored);
-  if (drop) json_decref(drop);
+  if (wasi) {
+    wh_wasi_free(wasi);
+    bool ignored;
+    json_t *drop = take_capture(w->out_fd, &ignored);   /* empty for the next call */
+    if (drop) json_decref(drop);
+    drop = take_capture(w->err_fd, &ignored);
+    if (drop) json_decref(drop);
+  }
 }
 
 static void *worker_main(void *arg) {

@@ -718,8 +718,13 @@ static void on_request(struct evhttp_request *req, void *arg) {
   reqctx_t c = {.d = io->d, .io = io, .req = req, .start_us = wh_now_us(), .route = R_OTHER};
   clock_stop(io, req);
   unsigned char rnd[8];
+  static const char hex[] = "0123456789abcdef";
   RAND_bytes(rnd, sizeof rnd);
-  for (int i = 0; i < 8; i++) snprintf(c.rid + 2 * i, 3, "%02x", rnd[i]);
+  for (int i = 0; i < 8; i++) {
+    c.rid[2 * i] = hex[rnd[i] >> 4];
+    c.rid[2 * i + 1] = hex[rnd[i] & 15];
+  }
+  c.rid[16] = '\0';
   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
   const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
