@@ -12,7 +12,8 @@
  *
  *   id  body                                     handled by
  *   0   custom: name bytes                       skipped
- *   1   core module (a whole core binary)        wh_module_new (engine)
+ *   1   core module (a whole core binary)        wh_module_new (engine), or
+ *                                                the cache's copy (cached.c)
  *   2   vec(core:instance)                       wh_cm__v_core_instance
  *   3   vec(core:type)  (functype, moduletype)   wh_cm__v_core_functype/mt_*
  *   4   component (recursive, own preamble)      push / decode / pop
@@ -1039,6 +1040,11 @@ int wh_cm__decode(wh_cm_component_t *c, wh_cm_v_t *v, wh_diag_t *diag) {
 
 wh_cm_component_t *wh_cm_component_new(wh_engine_t *e, const uint8_t *bytes,
                                        size_t len, wh_diag_t *diag) {
+  return wh_cm__component_build(e, bytes, len, NULL, diag);
+}
+
+wh_cm_component_t *wh_cm__component_build(wh_engine_t *e, const uint8_t *bytes, size_t len,
+                                          wh_cm_premods_t *pre, wh_diag_t *diag) {
   wh_cm_component_t *c = NULL;
   wh_cm_v_t *v = NULL;
   wh_diag_t local;
@@ -1056,6 +1062,7 @@ wh_cm_component_t *wh_cm_component_new(wh_engine_t *e, const uint8_t *bytes,
   if (!c->bytes) goto nomem;
   if (len) memcpy(c->bytes, bytes, len);
   c->len = len;
+  c->pre = pre;
   rc = wh_cm__v_init(&v, c, diag);
   if (rc) goto fail;
   rc = wh_cm__decode(c, v, diag);
@@ -1063,6 +1070,13 @@ wh_cm_component_t *wh_cm_component_new(wh_engine_t *e, const uint8_t *bytes,
   wh_cm_tid_t root_type = 0;
   rc = wh_cm__v_pop(v, (long long)len, &root_type, &c->root);
   if (rc) goto fail;
+  if (pre && pre->next != pre->n) {
+    pre->mismatch = true;
+    rc = wh_diag_set(diag, WH_ECORRUPT, -1, "%u compiled core modules for %u",
+                     pre->n, pre->next);
+    goto fail;
+  }
+  c->pre = NULL;
   wh_cm__v_free(v);
   return c;
 nomem:

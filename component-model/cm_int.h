@@ -278,7 +278,31 @@ struct wh_cm_component {
   wh_cm_comp_t *root;
   /* every core module validated, to free them */
   WH_CM_VEC(wh_module_t *) modules;
+  /* while decoding only: compiled core modules to take instead of
+   * compiling (cached.c), or NULL */
+  struct wh_cm_premods *pre;
 };
+
+/* Compiled core modules handed to the decoder, one per core module
+ * section in binary order (nested components included), e.g. from the
+ * compilation cache.  wh_cm__v_core_module takes v[next] (and NULLs the
+ * slot: the component then owns it) instead of calling wh_module_new,
+ * after checking that it is the module at that place: its span in the
+ * component's bytes (span[2*i] offset, span[2*i+1] length) and its
+ * import and export counts must match.  A module that does not match,
+ * or one too few, sets `mismatch` and fails the decode with
+ * WH_ECORRUPT. */
+typedef struct wh_cm_premods {
+  wh_module_t **v;
+  uint32_t n, next;
+  const uint64_t *span;
+  bool mismatch;
+} wh_cm_premods_t;
+
+/* binary.c: wh_cm_component_new, with core modules from `pre` (may be
+ * NULL: compile them). */
+wh_cm_component_t *wh_cm__component_build(wh_engine_t *e, const uint8_t *bytes, size_t len,
+                                          wh_cm_premods_t *pre, wh_diag_t *diag);
 
 /* ---- decoder <-> validator interface ---------------------------------- */
 typedef struct wh_cm_v wh_cm_v_t;

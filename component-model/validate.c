@@ -862,13 +862,35 @@ static const char *engine_gap(const uint8_t *bytes, size_t len) {
   return NULL;
 }
 
+/* The next compiled module of v->c->pre, if it is the one for these
+ * bytes: its span must be the one recorded when it was stored.  The
+ * caller checks its imports and exports against the scanned type. */
+static int take_premod(wh_cm_v_t *v, const uint8_t *bytes, size_t len, long long off,
+                       wh_module_t **out) {
+  wh_cm_premods_t *p = v->c->pre;
+  uint32_t i = p->next;
+  if (i >= p->n || p->span[2 * i] != (uint64_t)(bytes - v->c->bytes) ||
+      p->span[2 * i + 1] != (uint64_t)len) {
+    p->mismatch = true;
+    return wh_diag_set(v->diag, WH_ECORRUPT, off,
+                       "compiled core module %u is not the one at this offset", i);
+  }
+  *out = p->v[i];
+  p->v[i] = NULL;
+  p->next++;
+  return 0;
+}
+
 int wh_cm__v_core_module(wh_cm_v_t *v, const uint8_t *bytes, size_t len, long long off) {
   wh_diag_t d;
+  wh_module_t *m = NULL;
   wh_diag_clear(&d);
   const char *gap = engine_gap(bytes, len);
   if (gap) return unsupported(v, off, gap);
-  wh_module_t *m = wh_module_new(v->c->engine, bytes, len, &d);
-  if (!m) {
+  if (v->c->pre) {
+    int rc = take_premod(v, bytes, len, off, &m);
+    if (rc) return rc;
+  } else if (!(m = wh_module_new(v->c->engine, bytes, len, &d))) {
     int code = d.code;
     if (code == WH_ECOMPONENT || code == 0) code = WH_EINVALID;
     return wh_diag_set(v->diag, code, d.offset >= 0 ? off + d.offset : off,
@@ -881,6 +903,13 @@ int wh_cm__v_core_module(wh_cm_v_t *v, const uint8_t *bytes, size_t len, long lo
   wh_cm_tid_t t = 0;
   int rc = scan_module(v, bytes, len, &t, off);
   if (rc) return rc;
+  if (v->c->pre && (wh_module_import_count(m) != T(v, t)->ncimp ||
+                    wh_module_export_count(m) != T(v, t)->ncexp)) {
+    v->c->pre->mismatch = true;
+    return wh_diag_set(v->diag, WH_ECORRUPT, off,
+                       "compiled core module %u does not have this module's imports and exports",
+                       v->c->pre->next - 1);
+  }
   wh_cm_def_t def = {.kind = WH_CM_DEF_CORE_MODULE, .offset = off};
   def.u.module.bytes = bytes;
   def.u.module.len = len;

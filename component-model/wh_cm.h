@@ -59,6 +59,30 @@ wh_cm_component_t *wh_cm_component_new(wh_engine_t *e, const uint8_t *bytes,
 /* Frees a component (NULL is a no-op). */
 void wh_cm_component_free(wh_cm_component_t *c);
 
+/* wh_cm_component_new through the compilation cache `cache` (NULL: no
+ * cache; borrowed): on a hit the core modules come from the component's
+ * artifact instead of being compiled, while the component's own sections
+ * are still decoded and validated from `bytes`; on a miss the component
+ * is built as by wh_cm_component_new and its compiled core modules are
+ * stored.  *hit (may be NULL) says which.  An artifact that does not fit
+ * the bytes (another module at a place, a missing one) is dropped as
+ * corrupt and the component compiled; cache trouble is worked around and
+ * counted, never returned (docs/CACHE.md).  Errors as
+ * wh_cm_component_new.  component-model/cached.c. */
+struct wh_cache;
+struct wh_cache_key;
+wh_cm_component_t *wh_cm_component_new_cached(wh_engine_t *e, struct wh_cache *cache,
+                                              const uint8_t *bytes, size_t len, bool *hit,
+                                              wh_diag_t *diag);
+/* The same with a key the caller made already (kind COMPONENT, e's
+ * fingerprint: wh_cache_key_component, or wh_cache_key_from_digest with
+ * the digest of `bytes`), so the bytes are not hashed again.  A key of
+ * another kind: NULL, WH_EINVAL. */
+wh_cm_component_t *wh_cm_component_new_cached_keyed(wh_engine_t *e, struct wh_cache *cache,
+                                                    const struct wh_cache_key *k,
+                                                    const uint8_t *bytes, size_t len,
+                                                    bool *hit, wh_diag_t *diag);
+
 /* Imports and exports of the top-level component, in binary order.
  * `name` is borrowed from the component (NUL-terminated); `type` is the
  * item's type (a FUNC, INSTANCE, COMPONENT, MODULE, or for a type the

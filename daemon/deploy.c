@@ -320,8 +320,20 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
     dep->cached = true;
   } else if (is_component(bytes, len)) {
     /* core modules inside instantiate through the pool, which builds
-     * their copy-on-write images on first use */
-    dep->component = wh_cm_component_new(d->engine, bytes, len, diag);
+     * their copy-on-write images on first use; the cache holds them
+     * compiled, keyed on the component (by the registry's digest when
+     * there is an entry: a restart) */
+    bool hit = false;
+    if (keyed) {
+      wh_cache_key_t ck;
+      wh_cache_key_from_digest(&ck, key.digest, wh_engine_fingerprint(d->engine),
+                               WH_CACHE_KIND_COMPONENT);
+      dep->component = wh_cm_component_new_cached_keyed(d->engine, d->cache, &ck, bytes, len,
+                                                        &hit, diag);
+    } else {
+      dep->component = wh_cm_component_new_cached(d->engine, d->cache, bytes, len, &hit, diag);
+    }
+    dep->cached = hit;
     dep->compile_us = wh_now_us() - t0;
     if (!dep->component) goto fail;
     return dep;

@@ -20,7 +20,10 @@
  * Otherwise, when --data-dir DIR or $WHARF_DATA_DIR names a data
  * directory, the module goes through the compilation cache in DIR/cache
  * (loaded if cached, else compiled and stored); without one it is simply
- * compiled.
+ * compiled.  A component goes through the cache the same way (its core
+ * modules compiled as one artifact; its own sections decoded each time),
+ * for `wharf run`, `wharf invoke` ($WHARF_DATA_DIR) and
+ * `wharf compile --data-dir`; it has no precompiled-file form.
  *
  * FILE is mapped, compiled, linked against WASI preview1 (plus no-op
  * `bench.start` / `bench.end`, so sightglass benchmarks run) and
@@ -476,6 +479,24 @@ static wh_module_t *load_module(wh_engine_t *e, const char *file,
   return m;
 }
 
+/* The component in `bytes`: through the cache in `data_dir` (if any and
+ * it opens: its core modules loaded if cached, else compiled and stored),
+ * else compiled.  NULL with `diag` filled; *hit (may be NULL) as
+ * wh_cm_component_new_cached. */
+static wh_cm_component_t *load_component(wh_engine_t *e, const char *data_dir,
+                                         const uint8_t *bytes, size_t len, bool *hit,
+                                         wh_diag_t *diag)
+{
+  wh_cache_t *c = NULL;
+  wh_cm_component_t *cc;
+  if (data_dir != NULL &&
+      (c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
+    fprintf(stderr, "wharf: compiling without the cache\n");
+  cc = wh_cm_component_new_cached(e, c, bytes, len, hit, diag);
+  wh_cache_close(c);
+  return cc;
+}
+
 /* Writes `len` bytes to `path` atomically (temp, fsync, rename). */
 static int write_file_atomic(const char *path, const uint8_t *p, size_t len)
 {
@@ -590,7 +611,14 @@ static int cmd_compile(int argc, char **argv)
     bool hit = false;
     if ((c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
       goto done;
-    rc = wh_cache_get_module(c, e, bytes, len, &m, &hit, &diag);
+    if (len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 && bytes[7] == 0) {
+      /* a component: its core modules, compiled, as one artifact */
+      wh_cm_component_t *cc = wh_cm_component_new_cached(e, c, bytes, len, &hit, &diag);
+      rc = cc != NULL ? 0 : diag.code;
+      wh_cm_component_free(cc);
+    } else {
+      rc = wh_cache_get_module(c, e, bytes, len, &m, &hit, &diag);
+    }
     if (rc != 0) {
       print_diag(file, &diag, rc);
       goto done;
@@ -801,7 +829,7 @@ static int run_component(const run_opts_t *o, wh_engine_t *e, const uint8_t *byt
     return EXIT_USAGE;
   }
   wh_diag_clear(&diag);
-  c = wh_cm_component_new(e, bytes, len, &diag);
+  c = load_component(e, o->data_dir, bytes, len, NULL, &diag);
   if (c == NULL) {
     print_diag(o->file, &diag, diag.code);
     goto done;
@@ -1068,8 +1096,10 @@ done:
  * 0.2 imports linked to the real host, with the guest's stdout/stderr
  * passed through; other imports to functions that trap "import X was not
  * provided"), calls EXPORT with the JSON array of arguments and prints
- * the JSON result.  Exit status: 0; 1 load, link or argument error; 134
- * trap; the guest's status if it called wasi:cli/exit. */
+ * the JSON result.  With $WHARF_DATA_DIR set the component goes through
+ * the compilation cache there, as for `wharf run`.  Exit status: 0; 1
+ * load, link or argument error; 134 trap; the guest's status if it called
+ * wasi:cli/exit. */
 static int cmd_invoke(int argc, char **argv)
 {
   wh_engine_t *e = NULL;
@@ -1111,7 +1141,7 @@ static int cmd_invoke(int argc, char **argv)
     goto done;
   }
   wh_diag_clear(&diag);
-  c = wh_cm_component_new(e, bytes, len, &diag);
+  c = load_component(e, data_dir_or_env(NULL), bytes, len, NULL, &diag);
   if (c == NULL) {
     if (diag.code == WH_ENOTCOMPONENT)
       fprintf(stderr, "wharf: %s is a core module: use `wharf run --invoke`\n", argv[0]);

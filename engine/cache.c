@@ -1361,6 +1361,19 @@ int wh_cache_get_module(wh_cache_t *c, wh_engine_t *e, const uint8_t *bytes, siz
   return wh_cache_get_module_keyed(c, e, &k, bytes, len, out, hit, diag);
 }
 
+void wh_cache_count_compile(wh_cache_t *c, uint64_t ns) {
+  pthread_mutex_lock(&c->lock);
+  c->session.compiles++;
+  c->pending.compiles++;
+  c->session.compile_ns += ns;
+  c->pending.compile_ns += ns;
+  pthread_mutex_unlock(&c->lock);
+}
+
+void wh_cache_count_error(wh_cache_t *c, int code, const char *what, const wh_diag_t *d) {
+  count_error(c, code, what, d);
+}
+
 /* ---- components ---------------------------------------------------------- */
 
 /* A component's blob (kind COMPONENT), all integers little-endian:

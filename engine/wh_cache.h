@@ -190,6 +190,15 @@ int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e,
                            uint32_t *n, uint8_t **meta, size_t *meta_len,
                            wh_diag_t *diag);
 
+/* For callers that compile on a miss themselves (the component model,
+ * around wh_cache_get_component / wh_cache_put_component): counts one
+ * compilation that took `ns` nanoseconds (stats.compiles, compile_ns). */
+void wh_cache_count_compile(wh_cache_t *c, uint64_t ns);
+/* ... and a cache error they worked around (stats.errors), told to the
+ * log callback as "cache: <what>: <diag's message or code's text>".
+ * `d` may be NULL. */
+void wh_cache_count_error(wh_cache_t *c, int code, const char *what, const wh_diag_t *d);
+
 /* ---- generic blobs ------------------------------------------------------- */
 
 /* Looks `k` up.  On a hit returns 0 and a malloc'ed copy of the blob in

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-cli-cache.sh WHARF WAT2WASM - the cache's commands: `wharf compile`,
 # `wharf run` of a precompiled module and through --data-dir /
-# $WHARF_DATA_DIR, `wharf cache stats|gc|clear`.  One PASS/FAIL line each.
+# $WHARF_DATA_DIR, `wharf cache stats|gc|clear`, and components through
+# the cache (with $WHARF_TESTDATA).  One PASS/FAIL line each.
 set -u
 WHARF=$1
 WAT2WASM=$2
@@ -107,5 +108,26 @@ check stats-missing 1 "" "no cache in" -- cache stats --data-dir nowhere
 check cache-usage 2 "" "stats, gc or clear" -- cache frobnicate --data-dir d
 check gc-bad-size 2 "" "wants a size" -- cache gc --data-dir d --max-size lots
 check clear-bad-opt 2 "" "unknown option" -- cache clear --data-dir d --force
+
+# components ($WHARF_TESTDATA; skipped without it): `compile --data-dir`
+# stores a component's core modules as one artifact, which `invoke` (the
+# daemon's engine: fuel and epoch on) and `run` then load
+calc=${WHARF_TESTDATA:-/nonexistent}/components/handmade/calc-noimport.component.wasm
+hello=${WHARF_TESTDATA:-/nonexistent}/components/jco-commands/hello_stdout.component.wasm
+if [ -f "$calc" ] && [ -f "$hello" ]; then
+  check cm-compile 0 "stored in the cache" "" -- compile --fuel --epoch --data-dir dc "$calc"
+  check cm-compile-again 0 "already in the cache" "" -- \
+    compile --fuel --epoch --data-dir dc "$calc"
+  export WHARF_DATA_DIR="$tmp/dc"
+  check cm-invoke-hit 0 "^5$" "" -- invoke "$calc" add '[2, 3]'
+  unset WHARF_DATA_DIR
+  check cm-stats-invoke 0 "^hits: +2$" "" -- cache stats --data-dir dc
+  check cm-run-miss 0 "hello, world" "" -- run --data-dir dc "$hello"
+  check cm-run-hit 0 "hello, world" "" -- run --data-dir dc "$hello"
+  check cm-stats-run 0 "^hits: +3$" "" -- cache stats --data-dir dc
+  check cm-entries 0 "^entries: +2 " "" -- cache stats --data-dir dc
+else
+  echo "SKIP components: no \$WHARF_TESTDATA/components"
+fi
 
 exit $fail

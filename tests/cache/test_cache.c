@@ -34,7 +34,9 @@
 #include <sqlite3.h>
 
 #include "blob.h" /* wh__blob_version: the engine blob format in the key */
+#include "cm_int.h" /* a component's core modules, to run them */
 #include "wh_cache.h"
+#include "wh_cm.h"
 #include "wh_engine.h"
 
 /* ---- assertions ---------------------------------------------------------- */
@@ -1240,6 +1242,262 @@ static void test_hits_batched(void) {
   remove_dir();
 }
 
+/* ---- components through the cache (component-model/cached.c) ------------- */
+
+/* A component made of core module sections only (they need no exports
+ * to be valid): the modules of make_module(k[i], pad[i]).  span[2i],
+ * span[2i+1] receive each module's offset and length in the bytes. */
+static buf_t make_component(const int32_t *k, const size_t *pad, uint32_t n, uint64_t *span) {
+  buf_t c = {0};
+  put(&c, "\0asm\x0d\0\1\0", 8);
+  for (uint32_t i = 0; i < n; i++) {
+    buf_t m = make_module(k[i], pad[i]);
+    byte(&c, 1);
+    uleb(&c, m.len);
+    span[2 * i] = c.len;
+    span[2 * i + 1] = m.len;
+    put(&c, m.p, m.len);
+    free(m.p);
+  }
+  return c;
+}
+
+/* A module map as cached.c stores it, with `version`. */
+static buf_t make_map(uint32_t version, const uint64_t *span, uint32_t n) {
+  buf_t b = {0};
+  put(&b, "WHCMMODS", 8);
+  for (int i = 0; i < 4; i++) byte(&b, (uint8_t)(version >> (8 * i)));
+  for (int i = 0; i < 4; i++) byte(&b, (uint8_t)(n >> (8 * i)));
+  for (uint32_t i = 0; i < 2 * n; i++)
+    for (int j = 0; j < 8; j++) byte(&b, (uint8_t)(span[i] >> (8 * j)));
+  return b;
+}
+
+/* Builds `comp` through the cache and checks that its core modules run
+ * and return want[0..n-1] in order; returns whether it was a hit (false
+ * too on failure, after a failed check). */
+static bool cm_get_run(wh_cache_t *c, wh_engine_t *e, const buf_t *comp, const int32_t *want,
+                       uint32_t n, const char *when) {
+  wh_diag_t d;
+  bool hit = true;
+  wh_cm_component_t *cc = wh_cm_component_new_cached(e, c, comp->p, comp->len, &hit, &d);
+  CHECK(cc != NULL, "%s: the component is built (%s).", when, cc ? "ok" : d.msg);
+  if (!cc) return false;
+  bool same = cc->modules.n == n;
+  for (uint32_t i = 0; same && i < n; i++) same = run_f(e, cc->modules.v[i]) == want[i];
+  CHECK(same, "%s: its %u core modules run and return their constants, in order.", when, n);
+  wh_cm_component_free(cc);
+  return hit;
+}
+
+/* Stores a hand-made artifact for `comp`: modules `ks` (compiled here)
+ * and metadata `meta`. */
+static void put_artifact(wh_cache_t *c, wh_engine_t *e, const buf_t *comp, const int32_t *ks,
+                         uint32_t n, const buf_t *meta) {
+  wh_module_t *mods[4] = {0};
+  wh_cache_key_t k;
+  wh_cache_key_component(&k, e, comp->p, comp->len);
+  for (uint32_t i = 0; i < n; i++) {
+    buf_t m = make_module(ks[i], 100);
+    mods[i] = wh_module_new(e, m.p, m.len, NULL);
+    free(m.p);
+  }
+  CHECK(wh_cache_put_component(c, &k, mods, n, meta->p, meta->len, NULL) == 0,
+        "A hand-made component artifact is stored.");
+  for (uint32_t i = 0; i < n; i++) wh_module_free(mods[i]);
+}
+
+/* A miss compiles and stores; a hit takes the core modules from the
+ * artifact; an artifact that is damaged, truncated, of another version,
+ * or does not fit the component's bytes is dropped and the component
+ * compiled again, never built from it. */
+static void test_component_cached(void) {
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  const int32_t ks[2] = {41, 42};
+  const size_t pads[2] = {100, 100};
+  uint64_t span[4];
+  buf_t comp = make_component(ks, pads, 2, span);
+  wh_cache_t *c = open_cache(0, 0);
+  wh_cache_key_t k;
+  wh_cache_key_component(&k, e, comp.p, comp.len);
+  char path[1024];
+  artifact_path(path, sizeof path, &k);
+
+  wh_cache_stats_t s0 = session(c);
+  CHECK(!cm_get_run(c, e, &comp, ks, 2, "first load"), "The first load is a miss.");
+  wh_cache_stats_t s1 = session(c);
+  CHECK(s1.compiles == s0.compiles + 1 && s1.stores == s0.stores + 1 && exists(path),
+        "The miss counts one compile and stores the component's artifact.");
+  CHECK(cm_get_run(c, e, &comp, ks, 2, "second load"), "The second load is a hit.");
+  wh_cache_stats_t s2 = session(c);
+  CHECK(s2.compiles == s1.compiles && s2.hits == s1.hits + 1,
+        "The hit compiles nothing and is counted.");
+
+  /* a flipped byte, then a truncated file: the cache's checksum and size */
+  size_t len;
+  uint8_t *bytes = read_file(path, &len);
+  CHECK(bytes && len > 200, "The artifact can be read back.");
+  if (bytes && len > 200) {
+    bytes[len / 2] ^= 0x40;
+    write_file(path, bytes, len);
+    CHECK(!cm_get_run(c, e, &comp, ks, 2, "flipped byte"),
+          "A damaged artifact is not used: the component is compiled again.");
+    CHECK(session(c).corrupt_drops == s2.corrupt_drops + 1,
+          "The damaged artifact is dropped and counted.");
+    CHECK(cm_get_run(c, e, &comp, ks, 2, "after the flipped byte"),
+          "The artifact stored by that compile is then a hit.");
+    free(bytes);
+    bytes = read_file(path, &len);
+    if (bytes) write_file(path, bytes, len - 100);
+    CHECK(!cm_get_run(c, e, &comp, ks, 2, "truncated"),
+          "A truncated artifact is not used: the component is compiled again.");
+    CHECK(session(c).corrupt_drops == s2.corrupt_drops + 2,
+          "The truncated artifact is dropped and counted.");
+  }
+  free(bytes);
+
+  /* sound files whose contents do not fit the component */
+  struct {
+    const char *what;
+    int32_t ks[2];
+    uint32_t n;
+    uint32_t version;
+    uint64_t shift; /* added to the first span's offset */
+    bool garbage;
+  } bad[] = {
+      {"one module too few", {41, 0}, 1, 1, 0, false},
+      {"a module at another offset", {41, 42}, 2, 1, 8, false},
+      {"a module map of another version", {41, 42}, 2, 2, 0, false},
+      {"metadata that is not a module map", {41, 42}, 2, 1, 0, true},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint64_t sp[4] = {span[0] + bad[i].shift, span[1], span[2], span[3]};
+    buf_t meta = bad[i].garbage ? make_module(1, 0) : make_map(bad[i].version, sp, bad[i].n);
+    wh_cache_clear(c, true, NULL, NULL);
+    put_artifact(c, e, &comp, bad[i].ks, bad[i].n, &meta);
+    uint64_t drops = session(c).corrupt_drops, compiles = session(c).compiles;
+    CHECK(!cm_get_run(c, e, &comp, ks, 2, bad[i].what),
+          "An artifact with %s is not used: the component is compiled again.", bad[i].what);
+    CHECK(session(c).corrupt_drops == drops + 1 && session(c).compiles == compiles + 1,
+          "The artifact with %s is dropped as corrupt and the component compiled once.",
+          bad[i].what);
+    CHECK(cm_get_run(c, e, &comp, ks, 2, bad[i].what),
+          "After %s, the artifact stored afresh is a hit.", bad[i].what);
+    free(meta.p);
+  }
+
+  /* an invalid component is neither built nor stored */
+  uint64_t stores = session(c).stores;
+  buf_t broken = {0};
+  put(&broken, comp.p, comp.len - 3);
+  bool hit = true;
+  wh_diag_t d;
+  CHECK(wh_cm_component_new_cached(e, c, broken.p, broken.len, &hit, &d) == NULL && !hit &&
+            d.code != 0 && session(c).stores == stores,
+        "A truncated component fails as without the cache and stores nothing.");
+  wh_cache_key_t km = key_of(e, &comp);
+  CHECK(wh_cm_component_new_cached_keyed(e, c, &km, comp.p, comp.len, &hit, &d) == NULL &&
+            d.code == WH_EINVAL,
+        "A module key is refused for a component.");
+  wh_cache_close(c);
+  CHECK(!cm_get_run(NULL, e, &comp, ks, 2, "no cache"), "Without a cache nothing is a hit.");
+  free(broken.p);
+  free(comp.p);
+  wh_engine_free(e);
+  remove_dir();
+}
+
+/* $WHARF_TESTDATA/components/<rel> read whole, or NULL (absent). */
+static uint8_t *testdata(const char *rel, size_t *len) {
+  const char *td = getenv("WHARF_TESTDATA");
+  char path[1024];
+  if (!td || !*td) return NULL;
+  snprintf(path, sizeof path, "%s/components/%s", td, rel);
+  return read_file(path, len);
+}
+
+/* add(a, b) and greet(name) of calc-noimport, through `cc`. */
+static void calc_calls(wh_engine_t *e, const wh_cm_component_t *cc, int64_t *sum, char *greet,
+                       size_t greet_len) {
+  wh_cm_linker_t *l = wh_cm_linker_new(e);
+  wh_exec_t *x = wh_exec_new(e);
+  wh_cm_instance_t *inst = NULL;
+  wh_diag_t d;
+  *sum = INT64_MIN;
+  greet[0] = 0;
+  wh_exec_set_fuel(x, 1000000);
+  if (wh_cm_instantiate(l, cc, x, NULL, &inst, &d) == 0) {
+    wh_cm_val args[2] = {wh_cm_val_s32(1234), wh_cm_val_s32(-34)}, r = {0};
+    if (wh_cm_call(inst, "add", args, 2, &r, 1, x) == 0 && r.kind == WH_CM_V_S32) *sum = r.of.s;
+    wh_cm_val_fini(&r);
+    wh_cm_val name = {0};
+    wh_cm_val_string(&name, "wharf", 5);
+    if (wh_cm_call(inst, "greet", &name, 1, &r, 1, x) == 0 && r.kind == WH_CM_V_STRING)
+      snprintf(greet, greet_len, "%s", r.of.str.ptr);
+    wh_cm_val_fini(&r);
+    wh_cm_val_fini(&name);
+  }
+  wh_cm_instance_free(inst);
+  wh_exec_free(x);
+  wh_cm_linker_free(l);
+}
+
+/* A real component (calc-noimport) round trip: the hit's exports give
+ * what a freshly compiled component's give; and a component with nested
+ * components keeps its modules' order.  Skipped without $WHARF_TESTDATA. */
+static void test_component_round_trip(void) {
+  size_t len = 0, nlen = 0;
+  uint8_t *bytes = testdata("handmade/calc-noimport.component.wasm", &len);
+  uint8_t *nested = testdata("jco-runtime/simple-nested.component.wasm", &nlen);
+  if (!bytes) {
+    printf("\n  skipped: no $WHARF_TESTDATA/components/handmade/calc-noimport.component.wasm\n");
+    free(nested);
+    return;
+  }
+  fresh_dir();
+  wh_engine_t *e = engine(true);
+  wh_cache_t *c = open_cache(0, 0);
+  wh_diag_t d;
+  bool hit = true;
+  wh_cm_component_t *fresh = wh_cm_component_new(e, bytes, len, &d);
+  wh_cm_component_t *miss = wh_cm_component_new_cached(e, c, bytes, len, &hit, &d);
+  CHECK(fresh && miss && !hit, "calc-noimport builds, and through the empty cache misses.");
+  wh_cm_component_t *cached = wh_cm_component_new_cached(e, c, bytes, len, &hit, &d);
+  CHECK(cached && hit, "calc-noimport then loads from the cache (%s).", cached ? "ok" : d.msg);
+  if (fresh && cached) {
+    int64_t s1, s2;
+    char g1[64], g2[64];
+    calc_calls(e, fresh, &s1, g1, sizeof g1);
+    calc_calls(e, cached, &s2, g2, sizeof g2);
+    CHECK(s1 == 1200 && s2 == s1, "add(1234, -34) is 1200 fresh and from the cache (%lld).",
+          (long long)s2);
+    CHECK(g1[0] && strcmp(g1, g2) == 0, "greet(\"wharf\") gives \"%s\" both ways (\"%s\").", g1,
+          g2);
+    CHECK(wh_cm_export_count(cached) == wh_cm_export_count(fresh),
+          "Both list the same exports.");
+  }
+  wh_cm_component_free(fresh);
+  wh_cm_component_free(miss);
+  wh_cm_component_free(cached);
+  if (nested) {
+    wh_cm_component_t *a = wh_cm_component_new_cached(e, c, nested, nlen, &hit, &d);
+    CHECK(a && !hit, "simple-nested builds and misses (%s).", a ? "ok" : d.msg);
+    wh_cm_component_t *b = wh_cm_component_new_cached(e, c, nested, nlen, &hit, &d);
+    CHECK(b && hit && a && b->modules.n == a->modules.n && b->modules.n > 1,
+          "simple-nested, with core modules in nested components, loads from the cache.");
+    uint64_t drops = session(c).corrupt_drops;
+    CHECK(drops == 0, "Its module map matched: nothing was dropped.");
+    wh_cm_component_free(a);
+    wh_cm_component_free(b);
+  }
+  wh_cache_close(c);
+  wh_engine_free(e);
+  free(bytes);
+  free(nested);
+  remove_dir();
+}
+
 /* ---- registry ---------------------------------------------------------------- */
 
 static CU_TestInfo tests[] = {
@@ -1261,14 +1519,28 @@ static CU_TestInfo tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* component-model/cached.c */
+static CU_TestInfo cm_tests[] = {
+    {"component cached", test_component_cached},
+    {"component round trip", test_component_round_trip},
+    CU_TEST_INFO_NULL,
+};
+
+/* keeps only the tests whose name contains `want` */
+static void filter(CU_TestInfo *t, const char *want) {
+  size_t w = 0;
+  for (size_t r = 0; t[r].pName; r++)
+    if (strstr(t[r].pName, want)) t[w++] = t[r];
+  t[w] = (CU_TestInfo)CU_TEST_INFO_NULL;
+}
+
 int main(int argc, char **argv) {
-  CU_SuiteInfo suites[] = {{.pName = "cache.c", .pTests = tests}, CU_SUITE_INFO_NULL};
+  CU_SuiteInfo suites[] = {{.pName = "cache.c", .pTests = tests},
+                           {.pName = "component-model/cached.c", .pTests = cm_tests},
+                           CU_SUITE_INFO_NULL};
   if (argc > 1) {
-    /* keep only the tests whose name contains argv[1] */
-    size_t w = 0;
-    for (size_t r = 0; tests[r].pName; r++)
-      if (strstr(tests[r].pName, argv[1])) tests[w++] = tests[r];
-    tests[w] = (CU_TestInfo)CU_TEST_INFO_NULL;
+    filter(tests, argv[1]);
+    filter(cm_tests, argv[1]);
   }
   if (CU_initialize_registry() != CUE_SUCCESS || CU_register_suites(suites) != CUE_SUCCESS) {
     fprintf(stderr, "wharf-unit-cache: %s\n", CU_get_error_msg());

@@ -1712,6 +1712,14 @@ def restart_persistence(env):
     d.start()
     after = {t: d.get('/v1/components', as_=t).json for t in ('alice', 'bob')}
     check(before == after, 'listing changed across restart:\n  %r\n  %r' % (before, after))
+    # every deployment, the component included, came back from the cache
+    live = sum(len(after[t]['components']) for t in after)
+    m = d.metrics()
+    check(metric_value(m, 'wharf_cache_hits_total') == live and
+          metric_value(m, 'wharf_cache_misses_total') == 0,
+          'restart: %d deployments, cache hits %r, misses %r' %
+          (live, metric_value(m, 'wharf_cache_hits_total'),
+           metric_value(m, 'wharf_cache_misses_total')))
     r = d.get('/v1/components/calc', as_='alice')
     check(r.status == 200 and r.json['version'] == 2, 'calc after restart %r' % r)
     check(r.json['digest'] == hashlib.sha256(env.wasm['main']).hexdigest(), 'digest after restart')
@@ -1731,6 +1739,9 @@ def restart_persistence(env):
     r = d.deploy('calc', env.wasm['main'])
     check(r.status == 201 and r.json['version'] == 3, 'version continues: %r' % r)
     check(r.json['compile']['cached'] is True, 'compile after restart not from the cache: %r' % r.json['compile'])
+    r = d.deploy('comp?stub_missing_imports=true', env.wasm['component'])
+    check(r.status == 201 and r.json['compile']['cached'] is True,
+          'component redeployed after restart not from the cache: %r' % r.json.get('compile'))
     r = d.deploy('gone', const_module(9))
     check(r.status == 201 and r.json['version'] == 3,
           'a deleted name\'s version restarts at %r after restart (reused)' % r.json.get('version'))
