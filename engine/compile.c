@@ -18,6 +18,13 @@
  * directly; an integer compare followed by br_if/if becomes one fused
  * compare-and-branch.
  *
+ * v128 (SIMD, engine flag `simd`): a v128 value takes two slots, low half
+ * first, and two stack entries, typed WH_V128 then T_VHI.  Type lists
+ * (function and block types) are expanded the same way before they are
+ * checked against the stack ("slot types", see expand()), so counts of
+ * params and results below are slot counts; locals are numbered by slot
+ * too (local_slot maps a wasm local index to its first slot).
+ *
  * Fuel (DESIGN.md section 3): each basic block starts with a FUEL (or
  * ENTRY/LOOP) op whose amount is the block's operator count, patched when
  * the block ends.
@@ -27,9 +34,11 @@
 
 #include "engine_int.h"
 #include "reader.h"
+#include "simd.h"
 #include "wcode.h"
 
 #define T_UNKNOWN 0
+#define T_VHI 1             /* the high half of a v128 (second slot) */
 
 enum { K_SLOT, K_LOCAL, K_CONST };
 enum { F_FUNC, F_BLOCK, F_LOOP, F_IF, F_ELSE };
@@ -57,8 +66,14 @@ typedef struct cc {
   wh_engine_t *e;
   wh_reader_t r;
   const wh_functype_t *ft;
-  uint32_t nlocals;
-  uint8_t *local_types;
+  uint32_t nlocals;         /* local slots (a v128 local takes two) */
+  uint8_t *local_types;     /* per slot */
+  uint32_t nwlocals;        /* wasm locals */
+  uint32_t *local_slot;     /* wasm local index -> its first slot */
+  const uint8_t *res;       /* the function's results as slot types */
+  uint32_t nres;
+  void **xbufs;             /* expanded type lists (expand()), freed at end */
+  uint32_t nxbufs, xbufs_cap;
 
   ventry_t *stack;
   uint32_t sp, stack_cap, max_height;
@@ -95,6 +110,8 @@ static const uint8_t *single(uint8_t t) {
   return NULL;
 }
 
+static const uint8_t v128_slots[2] = {WH_V128, T_VHI};
+
 /* ---- errors ----------------------------------------------------------- */
 
 static int invalid(cc_t *c, const char *msg) {
@@ -102,6 +119,39 @@ static int invalid(cc_t *c, const char *msg) {
 }
 
 #define FAILED(c) ((c)->r.failed)
+
+/* The slot types of the `n` value types at `types`: the same list if it
+ * has no v128, else a copy with each v128 as WH_V128, T_VHI (owned by
+ * c, freed with it).  NULL on OOM (failed). */
+static const uint8_t *expand(cc_t *c, const uint8_t *types, uint32_t n,
+                             uint32_t *nout) {
+  uint32_t nv = 0;
+  for (uint32_t i = 0; i < n; i++) nv += types[i] == WH_V128;
+  *nout = n + nv;
+  if (!nv) return types;
+  if (c->nxbufs == c->xbufs_cap) {
+    uint32_t cap = c->xbufs_cap ? c->xbufs_cap * 2 : 16;
+    void **p = realloc(c->xbufs, cap * sizeof *p);
+    if (!p) {
+      wh_rd_fail(&c->r, WH_ENOMEM, "out of memory");
+      return NULL;
+    }
+    c->xbufs = p;
+    c->xbufs_cap = cap;
+  }
+  uint8_t *out = malloc(n + nv);
+  if (!out) {
+    wh_rd_fail(&c->r, WH_ENOMEM, "out of memory");
+    return NULL;
+  }
+  c->xbufs[c->nxbufs++] = out;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    out[k++] = types[i];
+    if (types[i] == WH_V128) out[k++] = T_VHI;
+  }
+  return out;
+}
 
 /* ---- emission ---------------------------------------------------------- */
 
@@ -168,7 +218,8 @@ static void note_dst(cc_t *c, int32_t pos, uint32_t height) {
 }
 
 static void emit_const(cc_t *c, int32_t dst, uint8_t type, uint64_t v) {
-  if (type == WH_I64 || type == WH_F64 || v > 0xffffffffu) {
+  if (type == WH_I64 || type == WH_F64 || type == WH_V128 || type == T_VHI ||
+      v > 0xffffffffu) {
     emit_op(c, WOP_CONST64);
     emit_w(c, dst);
     emit_w(c, (int32_t)(uint32_t)v);
@@ -284,6 +335,18 @@ static int32_t operand(cc_t *c, uint32_t h) {
   ventry_t *e = &c->stack[h];
   if (e->kind == K_LOCAL) return local_off(e->local);
   if (e->kind == K_CONST) materialize(c, h);
+  return slot_off(c, h);
+}
+
+/* The offset of the v128 whose low half is at height h (its high half at
+ * h + 1, in the next slot): a local's two slots, or the stack's. */
+static int32_t v_operand(cc_t *c, uint32_t h) {
+  if (h == UINT32_MAX) return 0;
+  ventry_t *lo = &c->stack[h], *hi = &c->stack[h + 1];
+  if (lo->kind == K_LOCAL && hi->kind == K_LOCAL && hi->local == lo->local + 1)
+    return local_off(lo->local);
+  materialize(c, h);
+  materialize(c, h + 1);
   return slot_off(c, h);
 }
 
@@ -417,7 +480,7 @@ static void emit_branch_copies(cc_t *c, cframe_t *f, uint32_t n) {
 
 /* Writes the top `n` values into fp[0..n) and returns. */
 static void emit_return(cc_t *c) {
-  uint32_t n = c->ft->nresults;
+  uint32_t n = c->nres;
   uint32_t src = c->sp - n;
   if (n == 1 && c->stack[src].kind == K_SLOT && c->last_dst_pos >= 0 &&
       c->last_nemit == c->nemit && c->last_dst_height == src) {
@@ -454,8 +517,14 @@ static void read_blocktype(cc_t *c, const uint8_t **params, uint32_t *np,
     c->r.p++;
     return;
   }
-  if (b == WH_V128) {
+  if (b == WH_V128 && !c->e->cfg.simd) {
     wh_rd_fail(&c->r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+    return;
+  }
+  if (b == WH_V128) {
+    c->r.p++;
+    *results = v128_slots;
+    *nr = 2;
     return;
   }
   if (single(b)) {
@@ -475,10 +544,8 @@ static void read_blocktype(cc_t *c, const uint8_t **params, uint32_t *np,
     return;
   }
   const wh_functype_t *ft = c->m->types[idx];
-  *params = ft->types;
-  *np = ft->nparams;
-  *results = ft->types + ft->nparams;
-  *nr = ft->nresults;
+  *params = expand(c, ft->types, ft->nparams, np);
+  *results = expand(c, ft->types + ft->nparams, ft->nresults, nr);
 }
 
 /* ---- fused compare-and-branch ---------------------------------------- */
@@ -700,13 +767,198 @@ static uint32_t read_table(cc_t *c) {
   return t;
 }
 
+/* ---- SIMD ------------------------------------------------------------
+ *
+ * Every 0xfd instruction is validated from simd.h's table (immediates:
+ * memarg alignment, lane indices, shuffle lanes; operand types) and
+ * translated to its V_<NAME> op (wcode.h), v128 operands as slot pairs.
+ * A v128.const stays virtual, as two constant halves. */
+
+static const struct simd_info {
+  uint8_t present, form, type, n;
+} simd_ops[WH_SIMD_SUBOPS] = {
+#define WH__S(name, sub, form, t, n) \
+  [sub] = {1, WH_SIMD_##form, WH_##t##_T, n},
+    WH_SIMD_OPS(WH__S)
+#undef WH__S
+};
+
+/* A v128 on the compile-time stack is two entries (see the top). */
+static uint32_t pop_v128(cc_t *c) {
+  pop(c, T_VHI, NULL);
+  return pop(c, WH_V128, NULL);
+}
+
+static void push_v128(cc_t *c) {
+  push(c, WH_V128);
+  push(c, T_VHI);
+}
+
+/* Reads a lane index immediate; it must be below `lanes`. */
+static uint8_t read_lane(cc_t *c, uint32_t lanes) {
+  uint8_t lane = wh_rd_u8(&c->r);
+  if (!FAILED(c) && lane >= lanes) invalid(c, "invalid lane index");
+  return lane;
+}
+
+static void compile_simd(cc_t *c) {
+  wh_reader_t *r = &c->r;
+  uint32_t sub = wh_rd_u32(r);
+  if (FAILED(c)) return;
+  if (!c->e->cfg.simd) {
+    wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+    return;
+  }
+  if (sub >= WH_SIMD_SUBOPS || !simd_ops[sub].present) {
+    wh_rd_fail(r, WH_EMALFORMED, "illegal opcode 0xfd %u", sub);
+    return;
+  }
+  static const uint16_t wop[WH_SIMD_SUBOPS] = {
+#define WH__S(name, sub, form, t, n) [sub] = WOP_V_##name,
+      WH_SIMD_OPS(WH__S)
+#undef WH__S
+  };
+  const struct simd_info *si = &simd_ops[sub];
+  uint32_t off = 0, mem = 0;
+  uint8_t lane = 0, lanes[16] = {0};
+  uint32_t ha = UINT32_MAX, hb = UINT32_MAX, hc = UINT32_MAX;
+  fuel_add(c, 1);
+  /* immediates, then operands (popped last first) */
+  switch (si->form) {
+  case WH_SIMD_LOAD:
+    mem = read_memarg(c, si->n, &off);
+    ha = pop(c, WH_I32, NULL);
+    break;
+  case WH_SIMD_STORE:
+    mem = read_memarg(c, si->n, &off);
+    hb = pop_v128(c);
+    ha = pop(c, WH_I32, NULL);
+    break;
+  case WH_SIMD_LLANE: case WH_SIMD_SLANE:
+    mem = read_memarg(c, si->n, &off);
+    lane = read_lane(c, 16u >> si->n);
+    hb = pop_v128(c);
+    ha = pop(c, WH_I32, NULL);
+    break;
+  case WH_SIMD_CONST: {
+    uint64_t lo = wh_rd_fixed64(r), hi = wh_rd_fixed64(r);
+    if (FAILED(c)) return;
+    push_const(c, WH_V128, lo);
+    push_const(c, T_VHI, hi);
+    c->cmp_pos = -1;
+    c->last_dst_pos = -1;
+    return;
+  }
+  case WH_SIMD_SHUF:
+    for (int i = 0; i < 16 && !FAILED(c); i++) lanes[i] = read_lane(c, si->n);
+    hb = pop_v128(c);
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_SPLAT:
+    ha = pop(c, si->type, NULL);
+    break;
+  case WH_SIMD_EXTRACT:
+    lane = read_lane(c, si->n);
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_REPLACE:
+    lane = read_lane(c, si->n);
+    hb = pop(c, si->type, NULL);
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_UN: case WH_SIMD_TEST:
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_BIN:
+    hb = pop_v128(c);
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_TERN:
+    hc = pop_v128(c);
+    hb = pop_v128(c);
+    ha = pop_v128(c);
+    break;
+  case WH_SIMD_SHIFT:
+    hb = pop(c, WH_I32, NULL);
+    ha = pop_v128(c);
+    break;
+  }
+  if (FAILED(c)) return;
+  uint32_t hd = c->sp;
+  bool v_a = si->form != WH_SIMD_LOAD && si->form != WH_SIMD_STORE &&
+             si->form != WH_SIMD_LLANE && si->form != WH_SIMD_SLANE &&
+             si->form != WH_SIMD_SPLAT;
+  bool v_b = si->form == WH_SIMD_STORE || si->form == WH_SIMD_LLANE ||
+             si->form == WH_SIMD_SLANE || si->form == WH_SIMD_SHUF ||
+             si->form == WH_SIMD_BIN || si->form == WH_SIMD_TERN;
+  if (!dead(c)) {
+    int32_t a = ha == UINT32_MAX ? 0 : v_a ? v_operand(c, ha) : operand(c, ha);
+    int32_t b = hb == UINT32_MAX ? 0 : v_b ? v_operand(c, hb) : operand(c, hb);
+    int32_t cc = hc == UINT32_MAX ? 0 : v_operand(c, hc);
+    int32_t d = slot_off(c, hd);
+    emit_op(c, wop[sub]);
+    switch (si->form) {
+    case WH_SIMD_LOAD:
+      emit_w(c, d); emit_w(c, a); emit_w(c, (int32_t)off); emit_w(c, (int32_t)mem);
+      break;
+    case WH_SIMD_STORE:
+      emit_w(c, a); emit_w(c, b); emit_w(c, (int32_t)off); emit_w(c, (int32_t)mem);
+      break;
+    case WH_SIMD_LLANE:
+      emit_w(c, d); emit_w(c, a); emit_w(c, b); emit_w(c, (int32_t)off);
+      emit_w(c, (int32_t)mem); emit_w(c, lane);
+      break;
+    case WH_SIMD_SLANE:
+      emit_w(c, a); emit_w(c, b); emit_w(c, (int32_t)off); emit_w(c, (int32_t)mem);
+      emit_w(c, lane);
+      break;
+    case WH_SIMD_SHUF:
+      emit_w(c, d); emit_w(c, a); emit_w(c, b);
+      for (int i = 0; i < 16; i += 4) {
+        uint32_t w = (uint32_t)lanes[i] | (uint32_t)lanes[i + 1] << 8 |
+                     (uint32_t)lanes[i + 2] << 16 | (uint32_t)lanes[i + 3] << 24;
+        emit_w(c, (int32_t)w);
+      }
+      break;
+    case WH_SIMD_EXTRACT:
+      emit_w(c, d); emit_w(c, a); emit_w(c, lane);
+      break;
+    case WH_SIMD_REPLACE:
+      emit_w(c, d); emit_w(c, a); emit_w(c, b); emit_w(c, lane);
+      break;
+    case WH_SIMD_TERN:
+      emit_w(c, d); emit_w(c, a); emit_w(c, b); emit_w(c, cc);
+      break;
+    case WH_SIMD_BIN: case WH_SIMD_SHIFT:
+      emit_w(c, d); emit_w(c, a); emit_w(c, b);
+      break;
+    default: /* SPLAT, UN, TEST */
+      emit_w(c, d); emit_w(c, a);
+      break;
+    }
+  }
+  switch (si->form) {
+  case WH_SIMD_STORE: case WH_SIMD_SLANE: break;
+  case WH_SIMD_EXTRACT: push(c, si->type); break;
+  case WH_SIMD_TEST: push(c, WH_I32); break;
+  default: push_v128(c); break;
+  }
+  /* no peephole pairs across a SIMD op */
+  c->cmp_pos = -1;
+  c->last_dst_pos = -1;
+}
+
 static void do_call(cc_t *c, const wh_functype_t *ft, int op, uint32_t a0,
                     uint32_t a1, uint32_t hidx) {
-  for (uint32_t i = ft->nparams; i-- > 0;) pop(c, ft->types[i], NULL);
+  uint32_t np, nr;
+  const uint8_t *pt = expand(c, ft->types, ft->nparams, &np);
+  const uint8_t *rt = expand(c, ft->types + ft->nparams, ft->nresults, &nr);
+  if (FAILED(c)) return;
+  for (uint32_t i = np; i-- > 0;) pop(c, pt[i], NULL);
   if (FAILED(c)) return;
   uint32_t base = c->sp;
   if (!dead(c)) {
-    for (uint32_t i = 0; i < ft->nparams; i++) materialize(c, base + i);
+    for (uint32_t i = 0; i < np; i++) materialize(c, base + i);
     int32_t idx = op == WOP_CALL_INDIRECT ? operand(c, hidx) : 0;
     emit_op(c, op);
     emit_w(c, (int32_t)a0);
@@ -716,13 +968,13 @@ static void do_call(cc_t *c, const wh_functype_t *ft, int op, uint32_t a0,
     }
     emit_w(c, slot_off(c, base));
   }
-  for (uint32_t i = 0; i < ft->nresults; i++) push(c, ft->types[ft->nparams + i]);
+  for (uint32_t i = 0; i < nr; i++) push(c, rt[i]);
   /* the callee's frame starts at `base`; make sure its results fit */
-  if (base + ft->nparams > c->max_height) c->max_height = base + ft->nparams;
+  if (base + np > c->max_height) c->max_height = base + np;
 }
 
-/* local.set / local.tee */
-static void do_local_set(cc_t *c, uint32_t x, bool tee) {
+/* local.set / local.tee of local slot x (one half of a v128 local) */
+static void set_local_slot(cc_t *c, uint32_t x, bool tee) {
   uint8_t t = c->local_types[x];
   uint32_t h = pop(c, t, NULL);
   if (FAILED(c)) return;
@@ -753,6 +1005,54 @@ static void do_local_set(cc_t *c, uint32_t x, bool tee) {
       c->stack[hn].local = x;
     }
   }
+}
+
+/* local.get of local slot x */
+static void get_local_slot(cc_t *c, uint32_t x) {
+  uint32_t h = push(c, c->local_types[x]);
+  if (!FAILED(c)) {
+    c->stack[h].kind = K_LOCAL;
+    c->stack[h].local = x;
+  }
+}
+
+/* local.set / local.tee of wasm local x: a v128 sets its high slot, then
+ * its low one (both materialize whatever still reads them first). */
+static void do_local_set(cc_t *c, uint32_t x, bool tee) {
+  uint32_t sl = c->local_slot[x];
+  if (c->local_types[sl] != WH_V128) {
+    set_local_slot(c, sl, tee);
+    return;
+  }
+  set_local_slot(c, sl + 1, false);
+  set_local_slot(c, sl, false);
+  if (tee && !FAILED(c)) {
+    get_local_slot(c, sl);
+    get_local_slot(c, sl + 1);
+  }
+}
+
+/* select of two v128 (typed, or untyped with a v128 on top): one SELECT
+ * per half.  The condition at hc is already popped. */
+static void select_v128(cc_t *c, uint32_t hc) {
+  pop(c, T_VHI, NULL);
+  uint32_t h2 = pop(c, WH_V128, NULL);
+  pop(c, T_VHI, NULL);
+  uint32_t h1 = pop(c, WH_V128, NULL);
+  if (FAILED(c)) return;
+  uint32_t hd = c->sp;
+  if (!dead(c)) {
+    int32_t a = v_operand(c, h1), b = v_operand(c, h2), cd = operand(c, hc);
+    for (int half = 0; half < 2; half++) {
+      emit_op(c, WOP_SELECT);
+      emit_w(c, slot_off(c, hd) + 8 * half);
+      emit_w(c, a + 8 * half);
+      emit_w(c, b + 8 * half);
+      emit_w(c, cd);
+    }
+  }
+  push(c, WH_V128);
+  push(c, T_VHI);
 }
 
 /* ---- the function body ------------------------------------------------ */
@@ -1016,7 +1316,7 @@ static void compile_body(cc_t *c) {
       break;
     }
     case 0x0f: /* return */
-      check_top(c, c->ft->types + c->ft->nparams, c->ft->nresults, false);
+      check_top(c, c->res, c->nres, false);
       if (FAILED(c)) return;
       if (!dead(c)) emit_return(c);
       set_unreachable(c);
@@ -1056,10 +1356,13 @@ static void compile_body(cc_t *c) {
       do_call(c, m->types[ti], WOP_CALL_INDIRECT, ti, tab, hidx);
       break;
     }
-    case 0x1a: /* drop */
-      pop(c, T_UNKNOWN, NULL);
+    case 0x1a: { /* drop */
+      uint8_t t;
+      pop(c, T_UNKNOWN, &t);
+      if (t == T_VHI) pop(c, WH_V128, NULL);
       c->cmp_pos = -1;
       break;
+    }
     case 0x1b: case 0x1c: { /* select, select t */
       uint8_t want = T_UNKNOWN;
       if (opc == 0x1c) {
@@ -1071,7 +1374,7 @@ static void compile_body(cc_t *c) {
         }
         uint8_t b = wh_rd_u8(r);
         if (FAILED(c)) return;
-        if (b == WH_V128) {
+        if (b == WH_V128 && !c->e->cfg.simd) {
           wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
           return;
         }
@@ -1083,6 +1386,12 @@ static void compile_body(cc_t *c) {
       }
       fuel_add(c, 1);
       uint32_t hc = pop(c, WH_I32, NULL);
+      if (FAILED(c)) return;
+      if (want == WH_V128 || (want == T_UNKNOWN && c->sp > f->height &&
+                              c->stack[c->sp - 1].type == T_VHI)) {
+        select_v128(c, hc);
+        break;
+      }
       uint8_t t2, t1;
       uint32_t h2 = pop(c, want, &t2);
       uint32_t h1 = pop(c, want, &t1);
@@ -1117,22 +1426,20 @@ static void compile_body(cc_t *c) {
     case 0x20: { /* local.get */
       uint32_t x = wh_rd_u32(r);
       if (FAILED(c)) return;
-      if (x >= c->nlocals) {
+      if (x >= c->nwlocals) {
         invalid(c, "unknown local");
         return;
       }
       fuel_add(c, 1);
-      uint32_t h = push(c, c->local_types[x]);
-      if (!FAILED(c)) {
-        c->stack[h].kind = K_LOCAL;
-        c->stack[h].local = x;
-      }
+      uint32_t sl = c->local_slot[x];
+      get_local_slot(c, sl);
+      if (c->local_types[sl] == WH_V128) get_local_slot(c, sl + 1);
       break;
     }
     case 0x21: case 0x22: { /* local.set, local.tee */
       uint32_t x = wh_rd_u32(r);
       if (FAILED(c)) return;
-      if (x >= c->nlocals) {
+      if (x >= c->nwlocals) {
         invalid(c, "unknown local");
         return;
       }
@@ -1149,13 +1456,15 @@ static void compile_body(cc_t *c) {
       }
       fuel_add(c, 1);
       uint32_t hd = c->sp;
+      bool wide = m->globals[x].type == WH_V128;
       if (!dead(c)) {
-        emit_op(c, WOP_GLOBAL_GET);
+        emit_op(c, wide ? WOP_GLOBAL_GET128 : WOP_GLOBAL_GET);
         int32_t dpos = emit_w(c, slot_off(c, hd));
         emit_w(c, (int32_t)x);
-        note_dst(c, dpos, hd);
+        if (!wide) note_dst(c, dpos, hd);
       }
-      push(c, m->globals[x].type);
+      if (wide) push_v128(c);
+      else push(c, m->globals[x].type);
       break;
     }
     case 0x24: { /* global.set */
@@ -1170,11 +1479,12 @@ static void compile_body(cc_t *c) {
         return;
       }
       fuel_add(c, 1);
-      uint32_t h = pop(c, m->globals[x].type, NULL);
+      bool wide = m->globals[x].type == WH_V128;
+      uint32_t h = wide ? pop_v128(c) : pop(c, m->globals[x].type, NULL);
       if (FAILED(c)) return;
       if (!dead(c)) {
-        int32_t a = operand(c, h);
-        emit_op(c, WOP_GLOBAL_SET);
+        int32_t a = wide ? v_operand(c, h) : operand(c, h);
+        emit_op(c, wide ? WOP_GLOBAL_SET128 : WOP_GLOBAL_SET);
         emit_w(c, a);
         emit_w(c, (int32_t)x);
       }
@@ -1515,8 +1825,9 @@ static void compile_body(cc_t *c) {
       break;
     }
     case 0xfd:
-      wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
-      return;
+      compile_simd(c);
+      if (FAILED(c)) return;
+      break;
     default:
       if (opc >= 0x28 && opc <= 0x35) {
         const struct mem_info *mi = &loads[load_index[opc]];
@@ -1590,17 +1901,25 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
     return wh_rd_fail(r, WH_ELIMIT, "too many locals (%llu, limit %u)",
                       (unsigned long long)total, WH_MAX_LOCALS);
   r->p = save;
-  c->nlocals = (uint32_t)total;
+  c->nwlocals = (uint32_t)total;
   free(c->local_types);
-  c->local_types = malloc(total ? total : 1);
-  if (!c->local_types) return wh_rd_fail(r, WH_ENOMEM, "out of memory");
-  memcpy(c->local_types, c->ft->types, c->ft->nparams);
-  uint32_t at = c->ft->nparams;
+  free(c->local_slot);
+  c->local_types = malloc(total ? total * 2 : 1);   /* v128: two slots */
+  c->local_slot = malloc(total ? total * sizeof *c->local_slot : 1);
+  if (!c->local_types || !c->local_slot)
+    return wh_rd_fail(r, WH_ENOMEM, "out of memory");
+  uint32_t at = 0, nslots = 0;
+  for (uint32_t i = 0; i < c->ft->nparams; i++) {
+    c->local_slot[at++] = nslots;
+    c->local_types[nslots++] = c->ft->types[i];
+    if (c->ft->types[i] == WH_V128) c->local_types[nslots++] = T_VHI;
+  }
+  uint32_t param_slots = nslots;
   for (uint32_t i = 0; i < ngroups && !FAILED(c); i++) {
     uint32_t n = wh_rd_u32(r);
     uint8_t t = wh_rd_u8(r);
     if (FAILED(c)) break;
-    if (t == WH_V128) {
+    if (t == WH_V128 && !c->e->cfg.simd) {
       r->p--;
       wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
       break;
@@ -1610,10 +1929,16 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
       wh_rd_fail(r, WH_EMALFORMED, "malformed value type 0x%02x", t);
       break;
     }
-    memset(c->local_types + at, t, n);
-    at += n;
+    for (uint32_t k = 0; k < n; k++) {
+      c->local_slot[at++] = nslots;
+      c->local_types[nslots++] = t;
+      if (t == WH_V128) c->local_types[nslots++] = T_VHI;
+    }
   }
   if (FAILED(c)) return c->r.diag ? c->r.diag->code : WH_EMALFORMED;
+  c->nlocals = nslots;
+  c->res = expand(c, c->ft->types + c->ft->nparams, c->ft->nresults, &c->nres);
+  if (FAILED(c)) return c->r.diag ? c->r.diag->code : WH_ENOMEM;
 
   c->sp = 0;
   c->max_height = 0;
@@ -1624,15 +1949,16 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
   c->cmp_pos = -1;
   c->last_dst_pos = -1;
   c->nemit = 0;
-  push_frame(c, F_FUNC, NULL, 0, c->ft->types + c->ft->nparams, c->ft->nresults);
+  push_frame(c, F_FUNC, NULL, 0, c->res, c->nres);
   compile_body(c);
   if (FAILED(c)) return c->r.diag ? c->r.diag->code : WH_EINVALID;
   if (r->p != r->end)
     return wh_rd_fail(r, WH_EMALFORMED, "section size mismatch (bytes after the function's end)");
 
   def->nlocals = c->nlocals;
+  def->nparam_slots = param_slots;
   uint64_t slots = (uint64_t)c->nlocals + c->max_height;
-  if (slots < c->ft->nresults) slots = c->ft->nresults;
+  if (slots < c->nres) slots = c->nres;
   def->frame_slots = (uint32_t)slots;
   def->code = malloc(c->len ? c->len : 1);
   if (!def->code) return wh_rd_fail(r, WH_ENOMEM, "out of memory");
@@ -1668,5 +1994,8 @@ done:
   free(c.stack);
   free(c.code);
   free(c.local_types);
+  free(c.local_slot);
+  for (uint32_t i = 0; i < c.nxbufs; i++) free(c.xbufs[i]);
+  free(c.xbufs);
   return rc;
 }

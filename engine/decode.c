@@ -88,10 +88,12 @@ static bool is_valtype(uint8_t b) {
          b == WH_FUNCREF || b == WH_EXTERNREF || b == WH_V128;
 }
 
-static uint8_t read_valtype(wh_reader_t *r) {
+/* v128 is a value type only with the engine's `simd` flag. */
+static uint8_t read_valtype(wh_reader_t *r, wh_module_t *m) {
   uint8_t b = wh_rd_u8(r);
   if (r->failed) return 0;
   if (b == WH_V128) {
+    if (m->engine->cfg.simd) return b;
     r->p--;
     wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
     return 0;
@@ -202,11 +204,25 @@ static void read_cexpr(wh_reader_t *r, wh_module_t *m, uint8_t want,
   case 0x0b:
     if (!r->failed) { r->p--; wh_rd_fail(r, WH_EINVALID, "type mismatch (empty constant expression)"); }
     return;
+  case 0xfd:
+    if (!m->engine->cfg.simd) {
+      r->p--;
+      wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+      return;
+    }
+    if (wh_rd_u32(r) != 12) {
+      if (!r->failed) wh_rd_fail(r, WH_EINVALID, "constant expression required");
+      return;
+    }
+    e->kind = WH_CEXPR_CONST;
+    e->type = WH_V128;
+    e->bits = wh_rd_fixed64(r);
+    e->bits_hi = wh_rd_fixed64(r);
+    break;
   default:
     if (r->failed) return;
     r->p--;
-    if (op == 0xfd) wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
-    else if ((op >= 0x45 && op <= 0xc4) || op == 0x20 || op == 0x24 || op == 0x01)
+    if ((op >= 0x45 && op <= 0xc4) || op == 0x20 || op == 0x24 || op == 0x01)
       wh_rd_fail(r, WH_EINVALID, "constant expression required");
     else
       wh_rd_fail(r, WH_EMALFORMED, "illegal opcode 0x%02x in constant expression", op);
@@ -248,9 +264,9 @@ static void sec_type(wh_reader_t *r, wh_module_t *m) {
       return;
     }
     uint32_t np = read_count(r, WH_MAX_PARAMS, 1, "params");
-    for (uint32_t k = 0; k < np && !r->failed; k++) buf[k] = read_valtype(r);
+    for (uint32_t k = 0; k < np && !r->failed; k++) buf[k] = read_valtype(r, m);
     uint32_t nr = read_count(r, WH_MAX_PARAMS, 1, "results");
-    for (uint32_t k = 0; k < nr && !r->failed; k++) buf[np + k] = read_valtype(r);
+    for (uint32_t k = 0; k < nr && !r->failed; k++) buf[np + k] = read_valtype(r, m);
     if (r->failed) return;
     const wh_functype_t *ft = wh__type_intern(m->engine, buf, np, nr);
     if (!ft) { wh_rd_fail(r, WH_ENOMEM, "out of memory"); return; }
@@ -316,7 +332,7 @@ static void sec_import(wh_reader_t *r, wh_module_t *m) {
       m->nmem_imports++;
       break;
     case WH_EXTERN_GLOBAL: {
-      im->u.global.type = read_valtype(r);
+      im->u.global.type = read_valtype(r, m);
       uint8_t mut = wh_rd_u8(r);
       if (r->failed) return;
       if (mut > 1) { r->p--; wh_rd_fail(r, WH_EMALFORMED, "malformed mutability"); return; }
@@ -403,7 +419,7 @@ static void sec_global(wh_reader_t *r, wh_module_t *m) {
   m->globals = g;
   for (uint32_t i = 0; i < n && !r->failed; i++) {
     wh_global_def_t *d = &m->globals[m->nglobals];
-    d->type = read_valtype(r);
+    d->type = read_valtype(r, m);
     uint8_t mut = wh_rd_u8(r);
     if (r->failed) return;
     if (mut > 1) { r->p--; wh_rd_fail(r, WH_EMALFORMED, "malformed mutability"); return; }

@@ -82,6 +82,7 @@ typedef struct wh_cexpr {
   uint8_t type;           /* value type produced */
   uint32_t index;
   uint64_t bits;
+  uint64_t bits_hi;       /* v128.const: the high 64 bits */
 } wh_cexpr_t;
 
 /* Names are NUL-terminated for printing but may contain NUL bytes: compare
@@ -142,7 +143,8 @@ typedef struct wh_func_def {
   const wh_functype_t *ft;/* interned */
   uint32_t body_off, body_len; /* in the module bytes (decode time only) */
   uint32_t index;         /* function index in the module */
-  uint32_t nlocals;       /* params + declared locals */
+  uint32_t nlocals;       /* slots of params + declared locals */
+  uint32_t nparam_slots;  /* slots of the params (a v128 takes two) */
   uint32_t frame_slots;   /* nlocals + max operand height */
   uint8_t *code;          /* wcode, owned */
   uint32_t code_len;
@@ -250,6 +252,7 @@ struct wh_global {
   uint8_t type;
   bool mut;
   uint64_t value;
+  uint64_t value_hi;      /* v128: the high 64 bits (value is the low) */
 };
 
 struct wh_func {

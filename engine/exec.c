@@ -259,6 +259,13 @@ static wh_val_t slot_to_val(uint64_t s, uint8_t t) {
   return v;
 }
 
+/* Slots taken by the first n types at `types` (a v128 takes two). */
+static uint32_t nslots(const uint8_t *types, uint32_t n) {
+  uint32_t k = n;
+  for (uint32_t i = 0; i < n; i++) k += types[i] == WH_V128;
+  return k;
+}
+
 int wh_call(wh_exec_t *x, wh_func_t *f, const wh_val_t *args, size_t nargs,
             wh_val_t *results, size_t nresults) {
   const wh_functype_t *ft = f->type;
@@ -271,7 +278,9 @@ int wh_call(wh_exec_t *x, wh_func_t *f, const wh_val_t *args, size_t nargs,
     x->backtrace[0] = '\0';
     return WH_ETRAP;
   }
-  uint32_t need = ft->nparams > ft->nresults ? ft->nparams : ft->nresults;
+  uint32_t nps = nslots(ft->types, ft->nparams);
+  uint32_t nrs = nslots(ft->types + ft->nparams, ft->nresults);
+  uint32_t need = nps > nrs ? nps : nrs;
   uint64_t *base = x->stack_top;
   if ((size_t)(x->stack_end - base) < need + 1) {
     x->trap = WH_TRAP_STACK_EXHAUSTED;
@@ -279,7 +288,14 @@ int wh_call(wh_exec_t *x, wh_func_t *f, const wh_val_t *args, size_t nargs,
     x->backtrace[0] = '\0';
     return WH_ETRAP;
   }
-  for (size_t i = 0; i < nargs; i++) base[i] = val_to_slot(&args[i]);
+  for (size_t i = 0, k = 0; i < nargs; i++) {
+    if (args[i].type == WH_V128) {
+      base[k++] = args[i].of.v128[0];
+      base[k++] = args[i].of.v128[1];
+    } else {
+      base[k++] = val_to_slot(&args[i]);
+    }
+  }
   x->trap = WH_TRAP_NONE;
   x->trap_msg[0] = '\0';
   x->backtrace[0] = '\0';
@@ -297,8 +313,14 @@ int wh_call(wh_exec_t *x, wh_func_t *f, const wh_val_t *args, size_t nargs,
   x->frame_top = saved_frame;
   x->stack_top = base;
   if (rc) return rc;
-  for (uint32_t i = 0; i < ft->nresults; i++)
-    results[i] = slot_to_val(base[i], ft->types[ft->nparams + i]);
+  for (uint32_t i = 0, k = 0; i < ft->nresults; i++) {
+    uint8_t t = ft->types[ft->nparams + i];
+    results[i] = slot_to_val(base[k++], t);
+    if (t == WH_V128) {
+      results[i].of.v128[0] = base[k - 1];
+      results[i].of.v128[1] = base[k++];
+    }
+  }
   return 0;
 }
 

@@ -163,6 +163,7 @@ wh_global_t *wh_global_new(wh_val_t init, bool mutable_) {
   case WH_F32: { uint32_t b; memcpy(&b, &init.of.f32, 4); g->value = b; break; }
   case WH_F64: memcpy(&g->value, &init.of.f64, 8); break;
   case WH_FUNCREF: case WH_EXTERNREF: g->value = (uint64_t)(uintptr_t)init.of.ref; break;
+  case WH_V128: g->value = init.of.v128[0]; g->value_hi = init.of.v128[1]; break;
   default: g->value = (uint64_t)init.of.i64; break;
   }
   return g;
@@ -178,6 +179,7 @@ wh_val_t wh_global_get(const wh_global_t *g) {
   case WH_F32: { uint32_t b = (uint32_t)g->value; memcpy(&v.of.f32, &b, 4); break; }
   case WH_F64: memcpy(&v.of.f64, &g->value, 8); break;
   case WH_FUNCREF: case WH_EXTERNREF: v.of.ref = (void *)(uintptr_t)g->value; break;
+  case WH_V128: v.of.v128[0] = g->value; v.of.v128[1] = g->value_hi; break;
   default: v.of.i64 = (int64_t)g->value; break;
   }
   return v;
@@ -615,6 +617,11 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
     g->type = m->globals[i].type;
     g->mut = m->globals[i].mut;
     g->value = eval_cexpr(inst, &m->globals[i].init);
+    if (g->type == WH_V128) {  /* v128.const, or global.get of a v128 */
+      const wh_cexpr_t *e = &m->globals[i].init;
+      g->value_hi = e->kind == WH_CEXPR_GLOBAL ? inst->globals[e->index]->value_hi
+                                               : e->bits_hi;
+    }
     inst->globals[i] = g;
   }
   for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {

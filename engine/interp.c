@@ -133,6 +133,8 @@ static inline uint64_t wh_sat_u64d(double a) {
   return (uint64_t)a;
 }
 
+#include "simd_lanes.h"   /* the SIMD lanes, over the helpers above */
+
 /* ---- operand access ------------------------------------------------------ */
 
 static inline int32_t rdw(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
@@ -211,8 +213,8 @@ const void *const *wh__interp_labels(void) {
     frame->fp = fp;                                                           \
     frame->inst = inst;                                                       \
     frame->def = dd_;                                                         \
-    memset(nfp__ + dd_->ft->nparams, 0,                                       \
-           (size_t)(dd_->nlocals - dd_->ft->nparams) * 8);                    \
+    memset(nfp__ + dd_->nparam_slots, 0,                                      \
+           (size_t)(dd_->nlocals - dd_->nparam_slots) * 8);                   \
     fp = nfp__;                                                               \
     ip = dd_->code;                                                           \
     inst = (new_inst_);                                                       \
@@ -239,6 +241,9 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   [WOP_BR_##name] = &&L_BR_##name, [WOP_BR_##name##_IMM] = &&L_BR_##name##_IMM,
       WH_FUSED_CMPS(WH__L_F)
 #undef WH__L_F
+#define WH__L_S(name, sub, form, t, n) [WOP_V_##name] = &&L_V_##name,
+      WH_SIMD_OPS(WH__L_S)
+#undef WH__L_S
   };
   if (!x) {
     label_table = labels;
@@ -400,6 +405,18 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   }
   VM_CASE(GLOBAL_SET) {
     inst->globals[W(1)]->value = S(W(0));
+    NEXT(2);
+  }
+  VM_CASE(GLOBAL_GET128) {
+    const wh_global_t *g = inst->globals[W(1)];
+    S(W(0)) = g->value;
+    S(W(0) + 8) = g->value_hi;
+    NEXT(2);
+  }
+  VM_CASE(GLOBAL_SET128) {
+    wh_global_t *g = inst->globals[W(1)];
+    g->value = S(W(0));
+    g->value_hi = S(W(0) + 8);
     NEXT(2);
   }
   VM_CASE(MEMORY_SIZE) {
@@ -640,6 +657,50 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   }
   WH_FUSED_CMPS(WH__H_FUSED)
 #undef WH__H_FUSED
+
+/* SIMD: a v128 operand is the slot pair at its offset (wcode.h "v"); the
+ * lanes are computed by simd_lanes.h.  Memory forms name their memory.
+ * Lane immediates are masked to the shape (validated already; the mask
+ * keeps a corrupt blob's lane word inside the vector, as shuffle's does). */
+#define VRD(off) ({ wh_v128_t v_; memcpy(&v_, (uint8_t *)fp + (off), 16); v_; })
+#define VWR(off, v) do { wh_v128_t w_ = (v); memcpy((uint8_t *)fp + (off), &w_, 16); } while (0)
+#define SIMD_EA(pw, ow, mw, width)                                            \
+  const wh_memory_t *mm = inst->mems[W(mw)];                                  \
+  uint64_t ea = (uint64_t)RD_i32(W(pw)) + (uint32_t)W(ow);                    \
+  if (ea + (width) > mm->size) TRAP(MEM_OOB);
+#define SIMD_DO_LOAD(name, n)                                                 \
+  SIMD_EA(1, 2, 3, 1u << (n)) VWR(W(0), wh_simd_##name(mm->base + ea));
+#define SIMD_DO_STORE(name, n)                                                \
+  SIMD_EA(0, 2, 3, 16) wh_simd_V128_STORE(mm->base + ea, VRD(W(1)));
+#define SIMD_DO_LLANE(name, n)                                                \
+  SIMD_EA(1, 3, 4, 1u << (n))                                                 \
+  VWR(W(0), wh_simd_load_lane(mm->base + ea, VRD(W(2)), 1u << (n),          \
+                              (uint32_t)W(5) & ((16u >> (n)) - 1)));
+#define SIMD_DO_SLANE(name, n)                                                \
+  SIMD_EA(0, 2, 3, 1u << (n))                                                 \
+  wh_simd_store_lane(mm->base + ea, VRD(W(1)), 1u << (n),                    \
+                     (uint32_t)W(4) & ((16u >> (n)) - 1));
+#define SIMD_DO_CONST(name, n) memcpy((uint8_t *)fp + W(0), ip + 12, 16);
+#define SIMD_DO_SHUF(name, n)                                                 \
+  VWR(W(0), wh_simd_shuffle(VRD(W(1)), VRD(W(2)), ip + 20));
+#define SIMD_DO_SPLAT(name, n) VWR(W(0), wh_simd_##name(S(W(1))));
+#define SIMD_DO_EXTRACT(name, n)                                              \
+  S(W(0)) = wh_simd_##name(VRD(W(1)), (uint32_t)W(2) & ((n) - 1));
+#define SIMD_DO_REPLACE(name, n)                                              \
+  VWR(W(0), wh_simd_##name(VRD(W(1)), S(W(2)), (uint32_t)W(3) & ((n) - 1)));
+#define SIMD_DO_UN(name, n) VWR(W(0), wh_simd_##name(VRD(W(1))));
+#define SIMD_DO_BIN(name, n) VWR(W(0), wh_simd_##name(VRD(W(1)), VRD(W(2))));
+#define SIMD_DO_TERN(name, n)                                                 \
+  VWR(W(0), wh_simd_##name(VRD(W(1)), VRD(W(2)), VRD(W(3))));
+#define SIMD_DO_TEST(name, n) S(W(0)) = wh_simd_##name(VRD(W(1)));
+#define SIMD_DO_SHIFT(name, n) VWR(W(0), wh_simd_##name(VRD(W(1)), RD_i32(W(2))));
+#define WH__H_SIMD(name, sub, form, t, n)                                     \
+  VM_CASE(V_##name) {                                                         \
+    SIMD_DO_##form(name, n)                                                   \
+    NEXT(sizeof WH_KINDS_SIMD_##form - 1);                                    \
+  }
+  WH_SIMD_OPS(WH__H_SIMD)
+#undef WH__H_SIMD
 
   VM_END
 

@@ -15,7 +15,7 @@
 
 /* Bumped whenever wcode's encoding or the module layout changes: part of
  * the fingerprint, so stale cache entries are never loaded. */
-#define WH_WCODE_VERSION 2     /* 2: multi-memory ops */
+#define WH_WCODE_VERSION 3     /* 2: multi-memory ops; 3: SIMD ops, v128 globals */
 
 void wh_engine_config_default(wh_engine_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -34,8 +34,9 @@ wh_engine_t *wh_engine_new(const wh_engine_config_t *cfg) {
   if (!e->cfg.max_call_depth) e->cfg.max_call_depth = 10000;
   pthread_mutex_init(&e->types_lock, NULL);
   snprintf(e->fingerprint, sizeof e->fingerprint,
-           "wharf-%s/tier0-interp/wcode%d/fuel%d/epoch%d/%zu", WHARF_VERSION,
+           "wharf-%s/tier0-interp/wcode%d/fuel%d/epoch%d/simd%d/%zu", WHARF_VERSION,
            WH_WCODE_VERSION, e->cfg.fuel ? 1 : 0, e->cfg.epoch_interrupt ? 1 : 0,
+           e->cfg.simd ? 1 : 0,
            sizeof(void *) * 8);
   wh__interp_labels();
   return e;

@@ -94,6 +94,7 @@ static void put_cexpr(wbuf_t *b, const wh_cexpr_t *e) {
   put_u8(b, e->type);
   put_u32(b, e->index);
   put_u64(b, e->bits);
+  if (e->type == WH_V128) put_u64(b, e->bits_hi);   /* v128.const */
 }
 
 /* Writes code with op numbers in place of handler addresses. */
@@ -381,14 +382,16 @@ static void get_cexpr(rbuf_t *r, wh_cexpr_t *e, const wh_module_t *m) {
   e->type = get_u8(r);
   e->index = get_u32(r);
   e->bits = get_u64(r);
+  if (e->type == WH_V128) e->bits_hi = get_u64(r);
   if (e->kind > WH_CEXPR_REF_FUNC) r->bad = true;
   if (e->kind == WH_CEXPR_GLOBAL && e->index >= m->nglobal_imports) r->bad = true;
   if (e->kind == WH_CEXPR_REF_FUNC && e->index >= m->nfuncs) r->bad = true;
 }
 
-static bool valid_valtype(uint8_t t) {
+/* v128 only from an engine with SIMD on (its fingerprint says so too) */
+static bool valid_valtype(uint8_t t, bool simd) {
   return t == WH_I32 || t == WH_I64 || t == WH_F32 || t == WH_F64 ||
-         t == WH_FUNCREF || t == WH_EXTERNREF;
+         t == WH_FUNCREF || t == WH_EXTERNREF || (simd && t == WH_V128);
 }
 
 /* Each op's operands by kind (wcode.h's kinds strings) as bit masks over
@@ -473,6 +476,7 @@ static inline uint32_t rd32(const uint8_t *p) {
 static int check_index(const wh_module_t *m, char kind, uint32_t u, uint32_t slot_end) {
   switch (kind) {
   case 's': return u >= slot_end || (u & 7) ? WH_ECORRUPT : 0;
+  case 'v': return u >= slot_end || slot_end - u < 16 || (u & 7) ? WH_ECORRUPT : 0;
   case 'a': return u > slot_end || (u & 7) ? WH_ECORRUPT : 0;
   case 'f': return u >= m->nfuncs - m->nfunc_imports ? WH_ECORRUPT : 0;
   case 'i': return u >= m->nfunc_imports ? WH_ECORRUPT : 0;
@@ -617,7 +621,7 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
     const uint8_t *t = take(r, np + nr);
     if (!t) break;
     for (uint32_t k = 0; k < np + nr; k++)
-      if (!valid_valtype(t[k])) r->bad = true;
+      if (!valid_valtype(t[k], e->cfg.simd)) r->bad = true;
     if (r->bad) break;
     m->types[i] = (wh_functype_t *)wh__type_intern(e, t, np, nr);
     if (!m->types[i]) return WH_ENOMEM;
@@ -767,12 +771,20 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
     d->ft = m->types[d->type];
     d->index = get_u32(r);
     d->nlocals = get_u32(r);
+    /* slot counts: a v128 param or result takes two slots */
+    uint32_t nres_slots = d->ft->nresults;
+    d->nparam_slots = d->ft->nparams;
+    for (uint32_t k = 0; k < d->ft->nparams + d->ft->nresults; k++)
+      if (d->ft->types[k] == WH_V128) {
+        if (k < d->ft->nparams) d->nparam_slots++;
+        else nres_slots++;
+      }
     d->frame_slots = get_u32(r);
     d->name = get_str(r, true);
     uint32_t len = get_u32(r);
     const uint8_t *code = take(r, len);
-    if (!code || d->nlocals < d->ft->nparams || d->frame_slots < d->nlocals ||
-        d->frame_slots < d->ft->nresults || d->frame_slots > (1u << 24)) {
+    if (!code || d->nlocals < d->nparam_slots || d->frame_slots < d->nlocals ||
+        d->frame_slots < nres_slots || d->frame_slots > (1u << 24)) {
       rc = r->oom ? WH_ENOMEM : WH_ECORRUPT;
       break;
     }

@@ -20,6 +20,9 @@ const int8_t wh__wop_words[WOP__COUNT] = {
 #define WH__W_F(name, ct, cop, neg) [WOP_BR_##name] = 3, [WOP_BR_##name##_IMM] = 3,
     WH_FUSED_CMPS(WH__W_F)
 #undef WH__W_F
+#define WH__W_S(name, sub, form, t, n) [WOP_V_##name] = (int8_t)(sizeof WH_KINDS_SIMD_##form - 1),
+    WH_SIMD_OPS(WH__W_S)
+#undef WH__W_S
 };
 
 const char *const wh__wop_names[WOP__COUNT] = {
@@ -38,6 +41,9 @@ const char *const wh__wop_names[WOP__COUNT] = {
 #define WH__N_F(name, ct, cop, neg) [WOP_BR_##name] = "BR_" #name, [WOP_BR_##name##_IMM] = "BR_" #name "_IMM",
     WH_FUSED_CMPS(WH__N_F)
 #undef WH__N_F
+#define WH__N_S(name, sub, form, t, n) [WOP_V_##name] = "V_" #name,
+    WH_SIMD_OPS(WH__N_S)
+#undef WH__N_S
 };
 
 const char *const wh__wop_kinds[WOP__COUNT] = {
@@ -56,4 +62,7 @@ const char *const wh__wop_kinds[WOP__COUNT] = {
 #define WH__K_F(name, ct, cop, neg) [WOP_BR_##name] = WH_KINDS_FUSED, [WOP_BR_##name##_IMM] = WH_KINDS_FUSED_IMM,
     WH_FUSED_CMPS(WH__K_F)
 #undef WH__K_F
+#define WH__K_S(name, sub, form, t, n) [WOP_V_##name] = WH_KINDS_SIMD_##form,
+    WH_SIMD_OPS(WH__K_S)
+#undef WH__K_S
 };

@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include "simd.h"
+
 /* Non-trapping binary operators: X(NAME, wasm opcode, operand type,
  * result type, has-immediate-form, C expression over a and b).
  * Types: i32/i64 are unsigned in C; signed views are written with casts.*/
@@ -273,7 +275,7 @@
  *   i  imported-function index         F  function index
  *   T  type index                      t  table index
  *   g  global index                    D  data segment     E  elem segment
- *   m  memory index
+ *   m  memory index                   v  v128 slot pair (low half first)
  *
  * BR_TABLE ("*") is a n rel*(n+1).  The loader of serialized modules checks
  * every operand against its kind (serialize.c). */
@@ -296,6 +298,8 @@
   X(SELECT,        "ssss")    /* d a b c      d = c ? a : b              */ \
   X(GLOBAL_GET,    "sg")      /* d idx                                   */ \
   X(GLOBAL_SET,    "sg")      /* a idx                                   */ \
+  X(GLOBAL_GET128, "vg")      /* d idx        a v128 global              */ \
+  X(GLOBAL_SET128, "vg")      /* a idx                                   */ \
   X(MEMORY_SIZE,   "s")       /* d                                       */ \
   X(MEMORY_GROW,   "ss")      /* d a                                     */ \
   X(MEMORY_FILL,   "sss")     /* dst val n                               */ \
@@ -327,6 +331,25 @@
 #define WH_KINDS_FUSED "ssr"
 #define WH_KINDS_FUSED_IMM "skr"
 
+/* SIMD ops (simd.h), V_<NAME>, by form: d = destination, a/b/c sources,
+ * p = address (i32 slot), x = scalar slot, off mem = memarg, l = lane.
+ * CONST is never emitted (a v128.const stays a virtual constant) but is
+ * decodable like the rest. */
+#define WH_KINDS_SIMD_LOAD    "vskm"     /* d p off mem           */
+#define WH_KINDS_SIMD_STORE   "svkm"     /* p a off mem           */
+#define WH_KINDS_SIMD_LLANE   "vsvkmk"   /* d p a off mem l       */
+#define WH_KINDS_SIMD_SLANE   "svkmk"    /* p a off mem l         */
+#define WH_KINDS_SIMD_CONST   "vkkkk"    /* d lo0 lo1 hi0 hi1     */
+#define WH_KINDS_SIMD_SHUF    "vvvkkkk"  /* d a b lanes[16]       */
+#define WH_KINDS_SIMD_SPLAT   "vs"       /* d x                   */
+#define WH_KINDS_SIMD_EXTRACT "svk"      /* d a l                 */
+#define WH_KINDS_SIMD_REPLACE "vvsk"     /* d a x l               */
+#define WH_KINDS_SIMD_UN      "vv"       /* d a                   */
+#define WH_KINDS_SIMD_BIN     "vvv"      /* d a b                 */
+#define WH_KINDS_SIMD_TERN    "vvvv"     /* d a b c               */
+#define WH_KINDS_SIMD_TEST    "sv"       /* d a                   */
+#define WH_KINDS_SIMD_SHIFT   "vvs"      /* d a x                 */
+
 enum wh_wop {
 #define WH__W_MISC(name, kinds) WOP_##name,
   WH_WCODE_MISC(WH__W_MISC)
@@ -349,6 +372,9 @@ enum wh_wop {
 #define WH__W_FUSED(name, ct, cop, neg) WOP_BR_##name, WOP_BR_##name##_IMM,
   WH_FUSED_CMPS(WH__W_FUSED)
 #undef WH__W_FUSED
+#define WH__W_SIMD(name, sub, form, t, n) WOP_V_##name,
+  WH_SIMD_OPS(WH__W_SIMD)
+#undef WH__W_SIMD
   WOP__COUNT
 };
 

@@ -58,6 +58,7 @@ typedef struct wh_val {
     double f64;
     void *ref;
     uint64_t bits;
+    uint64_t v128[2];     /* WH_V128: low 64 bits (lanes 0..) first */
   } of;
 } wh_val_t;
 
@@ -68,6 +69,8 @@ typedef struct wh_engine_config {
   bool epoch_interrupt;   /* compile deadline/interrupt checks in */
   size_t max_wasm_stack;  /* bytes of value stack per exec; 0 = 1 MiB */
   uint32_t max_call_depth;/* wasm frames per exec; 0 = 10000 */
+  bool simd;              /* accept the SIMD proposal (v128, 0xfd ops);
+                           * off by default: then WH_EUNSUPPORTED */
 } wh_engine_config_t;
 
 /* Fills `cfg` with defaults: fuel and epoch checks on, 1 MiB stack. */

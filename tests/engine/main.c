@@ -22,6 +22,7 @@ static CU_SuiteInfo suites[] = {
     {.pName = "module.c", .pTests = wt_tests_module},
     {.pName = "serialize.c", .pTests = wt_tests_serialize},
     {.pName = "error.c", .pTests = wt_tests_error},
+    {.pName = "simd", .pTests = wt_tests_simd},
     CU_SUITE_INFO_NULL,
 };
 

@@ -72,7 +72,7 @@ void wb_init(wb_mod_t *m);
 void wb_fini(wb_mod_t *m);
 
 /* Type index of the function type params -> results, given as strings of
- * i I f F r e (i32 i64 f32 f64 funcref externref); reuses an equal type. */
+ * i I f F r e v (i32 i64 f32 f64 funcref externref v128); reuses an equal type. */
 uint32_t wb_type(wb_mod_t *m, const char *params, const char *results);
 
 /* Imports; each returns the index in its own index space.  Imports must
@@ -292,5 +292,7 @@ extern CU_TestInfo wt_tests_instance[];   /* test_instance.c  -> instance.c  */
 extern CU_TestInfo wt_tests_module[];     /* test_module.c    -> module.c    */
 extern CU_TestInfo wt_tests_serialize[];  /* test_serialize.c -> serialize.c */
 extern CU_TestInfo wt_tests_error[];      /* test_error.c     -> error.c     */
+extern CU_TestInfo wt_tests_simd[];       /* test_simd.c      -> simd.h (the
+                                           * 0xfd ops in compile.c) */
 
 #endif /* WT_H */

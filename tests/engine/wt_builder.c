@@ -80,6 +80,7 @@ static uint8_t valtype(char c) {
   case 'F': return WH_F64;
   case 'r': return WH_FUNCREF;
   case 'e': return WH_EXTERNREF;
+  case 'v': return WH_V128;
   default: abort();
   }
 }

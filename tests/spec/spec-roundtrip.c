@@ -3,7 +3,8 @@
  * survives serialization: the blob loads back, serializes to the same
  * bytes, and any single flipped byte of it is refused.
  *
- *   spec-roundtrip DIR     DIR holds <name>/<name>.N.wasm (wast2json output)
+ *   spec-roundtrip [--simd] DIR   DIR holds <name>/<name>.N.wasm (wast2json
+ *                                 output); --simd: an engine with SIMD on
  *
  * Exit 77 (skipped) when DIR is missing; prints "N passed, M failed".
  */
@@ -70,13 +71,20 @@ out:
 }
 
 int main(int argc, char **argv) {
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  if (argc > 1 && strcmp(argv[1], "--simd") == 0) {
+    cfg.simd = true;
+    argc--;
+    argv++;
+  }
   const char *dir = argc > 1 ? argv[1] : "../shared/testdata/spec/json";
   DIR *top = opendir(dir);
   if (!top) {
     printf("spec-roundtrip: no test data at %s: skipped\n", dir);
     return 77;
   }
-  wh_engine_t *e = wh_engine_new(NULL);
+  wh_engine_t *e = wh_engine_new(&cfg);
   unsigned passed = 0, failed = 0, flip = 0;
   struct dirent *de;
   while ((de = readdir(top))) {

@@ -15,7 +15,8 @@
  * Values travel as JSON strings of decimal integers: i32/i64 as unsigned,
  * f32/f64 as their bit patterns, externref N as the host pointer N+1 (so
  * that null stays NULL).  Expected floats may be "nan:canonical" or
- * "nan:arithmetic".  Text-format modules (.wat, only in assert_malformed)
+ * "nan:arithmetic"; a v128 is its lanes ("lane_type", one string per
+ * lane), float lanes possibly NaN patterns.  Text-format modules (.wat, only in assert_malformed)
  * are skipped: wharf reads binaries only.  So are actions on an export
  * whose name holds a NUL byte, which the C-string API cannot name.  The
  * few 2.0 assertions that Wasm 3.0's multi-memory reverses are checked
@@ -90,6 +91,10 @@ typedef enum expect_kind {
 typedef struct expect {
   expect_kind_t kind;
   wh_val_t val;           /* val.type is always set */
+  /* v128 (kind EXPECT_VALUE): the lanes' width in bytes, and per lane
+   * 0 (bits in val.of.v128) or an EXPECT_NAN_* kind (float lanes) */
+  uint8_t lane_bytes;
+  uint8_t lane_nan[16];
 } expect_t;
 
 /* ---- reporting ---------------------------------------------------------- */
@@ -209,6 +214,10 @@ static const char *val_str(char *buf, size_t n, const wh_val_t *v) {
       snprintf(buf, n, "externref %" PRIuPTR, (uintptr_t)v->of.ref - 1);
     else snprintf(buf, n, "externref null");
     break;
+  case WH_V128:
+    snprintf(buf, n, "v128 0x%016" PRIx64 "%016" PRIx64, v->of.v128[1],
+             v->of.v128[0]);
+    break;
   default:
     snprintf(buf, n, "%s (type 0x%02x) bits 0x%016" PRIx64, type_name(v->type),
              (unsigned)v->type, v->of.bits);
@@ -276,6 +285,70 @@ static bool parse_type(const char *s, wh_valtype_t *t) {
   return false;
 }
 
+/* A v128: {"type": "v128", "lane_type": "i8".."f64", "value": [lanes]}. */
+static bool parse_v128(json_t *j, expect_t *e, char *why, size_t whylen) {
+  static const struct { const char *name; uint8_t bytes; bool fp; } shapes[] = {
+    {"i8", 1, false}, {"i16", 2, false}, {"i32", 4, false},
+    {"i64", 8, false}, {"f32", 4, true}, {"f64", 8, true},
+  };
+  const char *lt = json_string_value(json_object_get(j, "lane_type"));
+  json_t *lanes = json_object_get(j, "value");
+  uint8_t bytes = 0;
+  bool fp = false;
+  uint8_t raw[16];
+
+  for (size_t i = 0; lt && i < sizeof shapes / sizeof shapes[0]; i++)
+    if (strcmp(lt, shapes[i].name) == 0) {
+      bytes = shapes[i].bytes;
+      fp = shapes[i].fp;
+    }
+  if (!bytes || !json_is_array(lanes) || json_array_size(lanes) != 16u / bytes) {
+    snprintf(why, whylen, "bad v128 value (lane type \"%s\")", lt ? lt : "(none)");
+    return false;
+  }
+  e->lane_bytes = bytes;
+  for (size_t i = 0; i < 16u / bytes; i++) {
+    const char *vs = json_string_value(json_array_get(lanes, i));
+    uint64_t max = bytes == 8 ? UINT64_MAX : (1ull << (8 * bytes)) - 1, u = 0;
+    if (fp && vs && strcmp(vs, "nan:canonical") == 0) {
+      e->lane_nan[i] = EXPECT_NAN_CANONICAL;
+    } else if (fp && vs && strcmp(vs, "nan:arithmetic") == 0) {
+      e->lane_nan[i] = EXPECT_NAN_ARITHMETIC;
+    } else if (!parse_u64(vs, max, &u)) {
+      snprintf(why, whylen, "bad v128 lane \"%s\"", vs ? vs : "(not a string)");
+      return false;
+    }
+    memcpy(raw + i * bytes, &u, bytes);   /* little-endian host */
+  }
+  memcpy(e->val.of.v128, raw, 16);
+  return true;
+}
+
+/* Does the v128 `got` meet `e`, lane by lane? */
+static bool v128_matches(const expect_t *e, const wh_val_t *got) {
+  uint8_t have[16], want[16];
+  memcpy(have, got->of.v128, 16);
+  memcpy(want, e->val.of.v128, 16);
+  for (unsigned i = 0; i < 16u / e->lane_bytes; i++) {
+    const uint8_t *h = have + i * e->lane_bytes;
+    if (!e->lane_nan[i]) {
+      if (memcmp(h, want + i * e->lane_bytes, e->lane_bytes)) return false;
+    } else if (e->lane_bytes == 4) {
+      uint32_t b;
+      memcpy(&b, h, 4);
+      uint32_t mask = e->lane_nan[i] == EXPECT_NAN_CANONICAL ? 0x7fffffffu : 0x7fc00000u;
+      if ((b & mask) != 0x7fc00000u) return false;
+    } else {
+      uint64_t b;
+      memcpy(&b, h, 8);
+      uint64_t mask = e->lane_nan[i] == EXPECT_NAN_CANONICAL ? 0x7fffffffffffffffull
+                                                             : 0x7ff8000000000000ull;
+      if ((b & mask) != 0x7ff8000000000000ull) return false;
+    }
+  }
+  return true;
+}
+
 /* Parses one JSON value ({"type": .., "value": ..}) into `e`.  Arguments
  * must be EXPECT_VALUE; results may be any kind.  Returns false and a
  * reason in `why` for what this runner cannot represent. */
@@ -293,8 +366,7 @@ static bool parse_value(json_t *j, expect_t *e, char *why, size_t whylen) {
   }
   switch (e->val.type) {
   case WH_V128:
-    snprintf(why, whylen, "v128 values cannot be passed through wh_val_t");
-    return false;
+    return parse_v128(j, e, why, whylen);
   case WH_FUNCREF:
   case WH_EXTERNREF:
     if (!jv) {                       /* e.g. (ref.func) without an index */
@@ -374,6 +446,7 @@ static bool value_matches(const expect_t *e, const wh_val_t *got) {
   case WH_F64: return f64_bits(got) == f64_bits(&e->val);
   case WH_FUNCREF:
   case WH_EXTERNREF: return got->of.ref == e->val.of.ref;
+  case WH_V128: return v128_matches(e, got);
   default: return false;
   }
 }
@@ -1063,7 +1136,8 @@ static void usage(FILE *fp) {
           "Runs wast2json spec tests; with no files, every */*.json under\n"
           "$WHARF_TESTDATA/spec/json (else ../shared/testdata/spec/json).\n"
           "  -v          per-file tallies and notes\n"
-          "  --simd      also run simd_* files (skipped by default)\n"
+          "  --simd      also run simd_* files (skipped by default) with the\n"
+          "              engine's SIMD support on\n"
           "  --timeout   seconds per call before it is failed (default 60, "
           "0 = none)\n");
 }
@@ -1125,7 +1199,10 @@ int main(int argc, char **argv) {
     }
   }
 
-  r.engine = wh_engine_new(NULL);
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.simd = simd;        /* --simd turns the engine's SIMD support on */
+  r.engine = wh_engine_new(&cfg);
   if (!r.engine) {
     fprintf(stderr, "wharf-spectest: wh_engine_new failed\n");
     goto out;
