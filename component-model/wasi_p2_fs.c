@@ -13,7 +13,8 @@
  * descriptor lies beneath a preopen, so "beneath this descriptor" is the
  * whole rule: openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) checks it
  * in the kernel; where openat2 is missing (ENOSYS, or EPERM from an old
- * seccomp filter), walk() opens one component at a time with
+ * seccomp filter), wh_fs_open_beneath (engine/fs.c, shared with the
+ * preview1 host) opens one component at a time with
  * O_NOFOLLOW, splices symlink targets in itself and keeps a stack of
  * directory fds, so `..` never climbs above the start.  Absolute paths,
  * absolute symlinks and escapes fail with not-permitted.
@@ -22,19 +23,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "wasi_p2_int.h"
+#include "wh_fs.h"
 
-#define PATH_MAX_BYTES 4096
-#define MAX_LINKS 40
-#define MAX_DEPTH 256
+#define PATH_MAX_BYTES WH_FS_PATH_MAX
 #define READ_MAX 65536u
 
 /* descriptor-type */
@@ -97,123 +95,11 @@ static uint8_t type_of(mode_t m) {
 
 /* ---- confined resolution ---------------------------------------------------------- */
 
-static bool is_dot(const char *c) { return c[0] == '.' && c[1] == '\0'; }
-static bool is_dotdot(const char *c) { return c[0] == '.' && c[1] == '.' && c[2] == '\0'; }
-
-/* open(2) of `path` beneath directory `root` without openat2 (see the top
- * of the file).  `flags` may hold O_NOFOLLOW (a final symlink is then
- * opened as such with O_PATH, or fails with ELOOP otherwise).  fd or
- * -errno; -EXDEV for an escape. */
-static int walk(int root, const char *path, int flags) {
-  char *work = malloc(2 * PATH_MAX_BYTES + 2), *next = malloc(2 * PATH_MAX_BYTES + 2);
-  int stack[MAX_DEPTH];
-  int depth = 0, links = 0, ret;
-  size_t pos = 0;
-  bool follow_last = !(flags & O_NOFOLLOW);
-  stack[0] = root;
-  if (!work || !next) {
-    ret = -ENOMEM;
-    goto done;
-  }
-  snprintf(work, 2 * PATH_MAX_BYTES + 2, "%s", path);
-  for (;;) {
-    char comp[NAME_MAX + 1];
-    while (work[pos] == '/') pos++;
-    if (work[pos] == '\0') {      /* ended on ".", ".." or a slash: this directory */
-      ret = openat(stack[depth], ".", (flags & ~O_NOFOLLOW) | O_CLOEXEC);
-      if (ret < 0) ret = -errno;
-      goto done;
-    }
-    size_t start = pos;
-    while (work[pos] && work[pos] != '/') pos++;
-    size_t end = pos, after = pos;
-    while (work[after] == '/') after++;
-    bool last = work[after] == '\0', trailing = last && after > end;
-    if (end - start > NAME_MAX) {
-      ret = -ENAMETOOLONG;
-      goto done;
-    }
-    memcpy(comp, work + start, end - start);
-    comp[end - start] = '\0';
-    if (is_dot(comp)) continue;
-    if (is_dotdot(comp)) {
-      if (depth == 0) {
-        ret = -EXDEV;
-        goto done;
-      }
-      close(stack[depth--]);
-      continue;
-    }
-    if (!last || follow_last || trailing) {
-      char target[PATH_MAX_BYTES + 1];
-      ssize_t n = readlinkat(stack[depth], comp, target, sizeof target);
-      if (n >= 0) {
-        if (++links > MAX_LINKS) {
-          ret = -ELOOP;
-          goto done;
-        }
-        if ((size_t)n >= sizeof target) {
-          ret = -ENAMETOOLONG;
-          goto done;
-        }
-        target[n] = '\0';
-        if (n == 0 || target[0] == '/') {
-          ret = n == 0 ? -ENOENT : -EXDEV;
-          goto done;
-        }
-        int len = snprintf(next, 2 * PATH_MAX_BYTES + 2, "%s%s", target, work + end);
-        if (len < 0 || len >= 2 * PATH_MAX_BYTES + 2) {
-          ret = -ENAMETOOLONG;
-          goto done;
-        }
-        memcpy(work, next, (size_t)len + 1);
-        pos = 0;
-        continue;
-      }
-      if (errno != EINVAL && !(errno == ENOENT && last)) {
-        ret = -errno;
-        goto done;
-      }
-    }
-    if (!last) {
-      if (depth + 1 >= MAX_DEPTH) {
-        ret = -ENAMETOOLONG;
-        goto done;
-      }
-      int fd = openat(stack[depth], comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) {
-        ret = -errno;
-        goto done;
-      }
-      stack[++depth] = fd;
-      continue;
-    }
-    ret = openat(stack[depth], comp, flags | O_NOFOLLOW | O_CLOEXEC | (trailing ? O_DIRECTORY : 0));
-    if (ret < 0) ret = -errno;
-    goto done;
-  }
-done:
-  while (depth > 0) close(stack[depth--]);
-  free(work);
-  free(next);
-  return ret;
-}
-
 /* Opens `path` beneath `root` (fd or -errno, -EXDEV for an escape). */
 static int beneath(wh_wasi_p2_t *w, int root, const char *path, int flags) {
   if (path[0] == '/') return -EXDEV;
   if (path[0] == '\0') return -ENOENT;
-  if (!w->portable) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
-    if (fd >= 0) return (int)fd;
-    if (errno == ENOSYS) w->portable = true;
-    else if (errno != EPERM) return -errno;
-  }
-  return walk(root, path, flags);
+  return wh_fs_open_beneath(root, path, flags, 0, &w->portable);
 }
 
 /* ---- argument helpers ---------------------------------------------------------------- */
@@ -568,7 +454,7 @@ static int dir_read_entry(p2_call_t *k) {
       wh_cm_val none = {.kind = WH_CM_V_OPTION};
       return wh_wasi_p2__ret_ok(k, &none);
     }
-    if (!is_dot(de->d_name) && !is_dotdot(de->d_name)) break;
+    if (!wh_fs_is_dot(de->d_name) && !wh_fs_is_dotdot(de->d_name)) break;
   }
   uint8_t type;
   switch (de->d_type) {

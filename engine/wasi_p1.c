@@ -37,7 +37,7 @@
  * and every such directory lies beneath a preopen, so "beneath that fd" is
  * the whole rule.  openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) does
  * it in the kernel; where openat2 is missing (ENOSYS, or EPERM from a
- * seccomp filter that predates it) walk_open() does the same one
+ * seccomp filter that predates it) wh_fs_open_beneath() does the same one
  * component at a time with O_NOFOLLOW, expanding symlinks itself and
  * keeping a stack of directory fds so `..` can never climb above the
  * starting one.  Absolute paths, absolute symlink targets and `..` above
@@ -47,12 +47,12 @@
  * follow.
  */
 #include "wasi_p1.h"
+#include "wh_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -63,7 +63,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,8 +152,6 @@ enum { SUBCLOCK_ABSTIME = 1, EVENTRW_HANGUP = 1 };
 #define MAX_IOVS 256          /* iovecs used per call; the rest is a short I/O */
 #define MAX_PATH 4096         /* bytes in a guest path, NUL excluded */
 #define MAX_SUBS 4096         /* poll_oneoff subscriptions */
-#define MAX_SYMLINKS 40       /* symlinks expanded per resolution */
-#define MAX_DEPTH 512         /* directory depth during a portable walk */
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -215,7 +212,7 @@ static uint32_t map_errno(int e)
 }
 
 /* Errno of a failed path resolution: leaving the directory is EXDEV from
- * openat2 and from walk_open, and is ENOTCAPABLE to the guest. */
+ * openat2 and from wh_fs_open_beneath, and is ENOTCAPABLE to the guest. */
 static uint32_t resolve_errno(int e)
 {
   return e == EXDEV ? WASI_ENOTCAPABLE : map_errno(e);
@@ -412,178 +409,13 @@ static uint32_t get_iovs(call_t *k, uint32_t iovs, uint32_t n,
 
 /* ---- path resolution --------------------------------------------------- */
 
-static bool is_dot(const char *c) { return c[0] == '.' && c[1] == '\0'; }
-static bool is_dotdot(const char *c)
-{
-  return c[0] == '.' && c[1] == '.' && c[2] == '\0';
-}
-
-/*
- * openat() of `path` beneath `root` without openat2: components are
- * opened one at a time (O_PATH | O_NOFOLLOW); a symlink met on the way is
- * read and its target spliced in front of the rest; `..` pops the stack
- * of opened directories and fails at the bottom.  The last component is
- * opened with `flags` plus O_NOFOLLOW (if it was a symlink to follow it
- * has been expanded already, so a symlink there now is a race: ELOOP).
- * Returns the fd or -errno.
- */
-static int walk_open(int root, const char *path, int flags, mode_t mode)
-{
-  char *work = NULL, *next = NULL;
-  int stack[MAX_DEPTH];
-  int depth = 0, links = 0, ret = -EINVAL;
-  bool follow_last = !(flags & O_NOFOLLOW);
-  size_t pos = 0;
-
-  stack[0] = root;
-  work = malloc(2 * (MAX_PATH + 1));
-  next = malloc(2 * (MAX_PATH + 1));
-  if (work == NULL || next == NULL) {
-    ret = -ENOMEM;
-    goto done;
-  }
-  if (path[0] == '\0') {
-    ret = -ENOENT;
-    goto done;
-  }
-  snprintf(work, 2 * (MAX_PATH + 1), "%s", path);
-
-  for (;;) {
-    char comp[NAME_MAX + 1];
-    size_t start, end, after;
-    bool last, trailing;
-
-    while (work[pos] == '/')
-      pos++;
-    if (work[pos] == '\0') {
-      /* The path ended on "." or "..": open the directory we are in. */
-      ret = openat(stack[depth], ".", (flags & ~O_NOFOLLOW) | O_CLOEXEC, mode);
-      if (ret < 0)
-        ret = -errno;
-      goto done;
-    }
-    start = pos;
-    while (work[pos] != '\0' && work[pos] != '/')
-      pos++;
-    end = pos;
-    after = pos;
-    while (work[after] == '/')
-      after++;
-    last = work[after] == '\0';
-    trailing = last && after > end;
-    if (end - start > NAME_MAX) {
-      ret = -ENAMETOOLONG;
-      goto done;
-    }
-    memcpy(comp, work + start, end - start);
-    comp[end - start] = '\0';
-
-    if (is_dot(comp))
-      continue;
-    if (is_dotdot(comp)) {
-      if (depth == 0) {
-        ret = -EXDEV;
-        goto done;
-      }
-      close(stack[depth--]);
-      continue;
-    }
-    if (!last || follow_last || trailing) {
-      char target[MAX_PATH + 1];
-      ssize_t n = readlinkat(stack[depth], comp, target, sizeof target);
-      if (n >= 0) {
-        int len;
-        if (++links > MAX_SYMLINKS) {
-          ret = -ELOOP;
-          goto done;
-        }
-        if ((size_t)n >= sizeof target) {
-          ret = -ENAMETOOLONG;
-          goto done;
-        }
-        target[n] = '\0';
-        if (n == 0) {
-          ret = -ENOENT;
-          goto done;
-        }
-        if (target[0] == '/') {
-          ret = -EXDEV;
-          goto done;
-        }
-        /* splice: target, then whatever followed the link (slashes kept) */
-        len = snprintf(next, 2 * (MAX_PATH + 1), "%s%s", target, work + end);
-        if (len < 0 || len >= 2 * (MAX_PATH + 1)) {
-          ret = -ENAMETOOLONG;
-          goto done;
-        }
-        memcpy(work, next, (size_t)len + 1);
-        pos = 0;
-        continue;
-      }
-      if (errno != EINVAL && !(errno == ENOENT && last)) {
-        ret = -errno;
-        goto done;
-      }
-    }
-    if (!last) {
-      int fd;
-      if (depth + 1 >= MAX_DEPTH) {
-        ret = -ENAMETOOLONG;
-        goto done;
-      }
-      fd = openat(stack[depth], comp,
-                  O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) {
-        ret = -errno;
-        goto done;
-      }
-      stack[++depth] = fd;
-      continue;
-    }
-    if (trailing && (flags & O_CREAT)) {
-      ret = -EISDIR;
-      goto done;
-    }
-    ret = openat(stack[depth], comp,
-                 flags | O_NOFOLLOW | O_CLOEXEC | (trailing ? O_DIRECTORY : 0),
-                 mode);
-    if (ret < 0)
-      ret = -errno;
-    goto done;
-  }
-
-done:
-  while (depth > 0)
-    close(stack[depth--]);
-  free(work);
-  free(next);
-  return ret;
-}
-
 /* Opens `path` beneath directory fd `root` with open(2) `flags` (add
  * O_NOFOLLOW to leave a final symlink unfollowed).  Returns fd or -errno;
  * -EXDEV means the path would leave `root`. */
 static int beneath_open(wh_wasi_t *w, int root, const char *path, int flags,
                         mode_t mode)
 {
-  if (!w->portable) {
-    struct open_how how;
-    long fd;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.mode = (flags & O_CREAT) ? mode : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    fd = syscall(SYS_openat2, root, path, &how, sizeof how);
-    if (fd >= 0)
-      return (int)fd;
-    /* ENOSYS: an old kernel.  EPERM may be a seccomp filter that does not
-     * know openat2 (or a real EPERM, which the walk will meet again). */
-    if (errno == ENOSYS)
-      w->portable = true;
-    else if (errno != EPERM)
-      return -errno;
-  }
-  return walk_open(root, path, flags, mode);
+  return wh_fs_open_beneath(root, path, flags, mode, &w->portable);
 }
 
 /*
@@ -618,7 +450,7 @@ static uint32_t parent_open(wh_wasi_t *w, int root, const char *path,
     start--;
   memcpy(last, path + start, end - start);
   last[end - start] = '\0';
-  if (is_dot(last) || is_dotdot(last)) {
+  if (wh_fs_is_dot(last) || wh_fs_is_dotdot(last)) {
     fd = beneath_open(w, root, path, O_PATH | O_DIRECTORY, 0);
     if (fd < 0)
       return resolve_errno(-fd);
@@ -1367,7 +1199,7 @@ static uint32_t unlink_common(call_t *k, const uint64_t *s, bool rmdir)
   if ((e = parent_open(k->w, dir->host, path, &pfd, last, &dot)) != WASI_ESUCCESS)
     return e;
   if (dot)
-    e = !rmdir ? WASI_EISDIR : is_dot(last) ? WASI_EINVAL : WASI_ENOTEMPTY;
+    e = !rmdir ? WASI_EISDIR : wh_fs_is_dot(last) ? WASI_EINVAL : WASI_ENOTEMPTY;
   else if (unlinkat(pfd, last, rmdir ? AT_REMOVEDIR : 0) != 0)
     e = map_errno(errno);
   close(pfd);
