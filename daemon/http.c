@@ -57,7 +57,8 @@ typedef struct wh_io {
   struct evhttp *http;
   struct evhttp_bound_socket *bound[WH_CFG_MAX_LISTEN];
   uint32_t nbound;
-  conn_clock_t *clocks;           /* request clocks of this thread's connections */
+  conn_clock_t *clocks[1024];     /* request clocks of this thread's connections,
+                                   * chained by their bufferevent's address */
   struct event *sweep;
   pthread_t thread;
   bool running;                   /* thread started (index > 0) */
@@ -95,8 +96,15 @@ struct conn_clock {
   struct conn_clock *next;
 };
 
+#define CLOCK_BUCKETS (sizeof ((wh_io_t *)0)->clocks / sizeof (conn_clock_t *))
+
+static conn_clock_t **clock_bucket(wh_io_t *io, const struct bufferevent *bev) {
+  uintptr_t h = (uintptr_t)bev >> 4;
+  return &io->clocks[(h ^ (h >> 10)) % CLOCK_BUCKETS];
+}
+
 static conn_clock_t *clock_of(wh_io_t *io, const struct bufferevent *bev) {
-  for (conn_clock_t *k = io->clocks; k; k = k->next)
+  for (conn_clock_t *k = *clock_bucket(io, bev); k; k = k->next)
     if (k->bev == bev) return k;
   return NULL;
 }
@@ -111,16 +119,17 @@ static void clock_sweep(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   wh_io_t *io = arg;
   uint64_t now = wh_now_us(), limit = io->d->cfg.request_timeout_ms * 1000;
-  for (conn_clock_t **p = &io->clocks; *p;) {
-    conn_clock_t *k = *p;
-    bool gone = k->fd >= 0 ? clock_socket_gone(k) : now - k->created_us > 2 * limit;
-    if (gone) {
-      *p = k->next;
-      free(k);
-    } else {
-      p = &k->next;
+  for (size_t b = 0; b < CLOCK_BUCKETS; b++)
+    for (conn_clock_t **p = &io->clocks[b]; *p;) {
+      conn_clock_t *k = *p;
+      bool gone = k->fd >= 0 ? clock_socket_gone(k) : now - k->created_us > 2 * limit;
+      if (gone) {
+        *p = k->next;
+        free(k);
+      } else {
+        p = &k->next;
+      }
     }
-  }
 }
 
 static void clock_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
@@ -178,8 +187,9 @@ static struct bufferevent *conn_bev(struct event_base *base, void *arg) {
   k->io = io;
   k->fd = -1;
   k->created_us = wh_now_us();
-  k->next = io->clocks;
-  io->clocks = k;
+  conn_clock_t **slot = clock_bucket(io, bev);
+  k->next = *slot;
+  *slot = k;
   return bev;
 }
 
@@ -194,11 +204,12 @@ static int clock_start_sweep(wh_io_t *io) {
 static void clock_fini(wh_io_t *io) {
   if (io->sweep) event_free(io->sweep);
   io->sweep = NULL;
-  while (io->clocks) {
-    conn_clock_t *k = io->clocks;
-    io->clocks = k->next;
-    free(k);
-  }
+  for (size_t b = 0; b < CLOCK_BUCKETS; b++)
+    while (io->clocks[b]) {
+      conn_clock_t *k = io->clocks[b];
+      io->clocks[b] = k->next;
+      free(k);
+    }
 }
 
 /* ---- replies ------------------------------------------------------------- */
