@@ -172,8 +172,9 @@ void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep);
 bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
 /* Compiles `bytes` (a core module or a component) into a deployment for
  * `e` (not installed) with deploy options `options` (JSON text from
- * wh_deps_parse_options; NULL or "" for none). */
-wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
+ * wh_deps_parse_options; NULL or "" for none).  The cache is keyed by
+ * e->digest, or `digest` (the bytes' SHA-256 in hex) when e is NULL. */
+wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e, const char *digest,
                                  const char *options, const uint8_t *bytes, size_t len,
                                  wh_diag_t *diag);
 /* Deploy options from a request's query string (NULL: none) into

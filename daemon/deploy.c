@@ -280,19 +280,11 @@ static bool is_component(const uint8_t *bytes, size_t len) {
   return len >= 8 && memcmp(bytes, "\0asm", 4) == 0 && bytes[6] == 1 && bytes[7] == 0;
 }
 
-static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* The cache key of a registry entry's module: its digest (hex) and the
- * engine, so neither the bytes need reading nor hashing again. */
-static bool entry_key(const wh_daemon_t *d, const wh_reg_entry_t *e, wh_cache_key_t *k) {
+/* The cache key of a module by its digest (hex, as the registry and the
+ * deploy computed it), so the bytes need no hashing again. */
+static bool digest_key(const wh_daemon_t *d, const char *digest, wh_cache_key_t *k) {
   uint8_t dg[32];
-  for (int i = 0; i < 32; i++) {
-    int hi = hexval(e->digest[2 * i]), lo = hexval(e->digest[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    dg[i] = (uint8_t)(hi << 4 | lo);
-  }
+  if (!digest || !wh_reg_digest_bytes(digest, dg)) return false;
   wh_cache_key_from_digest(k, dg, wh_engine_fingerprint(d->engine), WH_CACHE_KIND_MODULE);
   return true;
 }
@@ -300,11 +292,11 @@ static bool entry_key(const wh_daemon_t *d, const wh_reg_entry_t *e, wh_cache_ke
 /* `bytes` NULL (a restart): the module straight from the cache by e's
  * digest, without reading or hashing its bytes; NULL if it is not there
  * (or is a component), and the caller reads the bytes and compiles. */
-wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
+wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e, const char *digest,
                                  const char *options, const uint8_t *bytes, size_t len,
                                  wh_diag_t *diag) {
   wh_cache_key_t key;
-  bool keyed = d->cache && e && entry_key(d, e, &key);
+  bool keyed = d->cache && digest_key(d, e ? e->digest : digest, &key);
   if (!bytes && !keyed) return NULL;
   wh_deployment_t *dep = calloc(1, sizeof *dep);
   if (!dep) {
@@ -321,8 +313,7 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
   } else if (is_component(bytes, len)) {
     /* core modules inside instantiate through the pool, which builds
      * their copy-on-write images on first use; the cache holds them
-     * compiled, keyed on the component (by the registry's digest when
-     * there is an entry: a restart) */
+     * compiled, keyed on the component's digest */
     bool hit = false;
     if (keyed) {
       wh_cache_key_t ck;
@@ -337,13 +328,11 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e,
     dep->compile_us = wh_now_us() - t0;
     if (!dep->component) goto fail;
     return dep;
-  } else if (d->cache) {
+  } else if (keyed) {
     bool hit = false;
-    int rc = keyed ? wh_cache_get_module_keyed(d->cache, d->engine, &key, bytes, len,
-                                               &dep->module, &hit, diag)
-                   : wh_cache_get_module(d->cache, d->engine, bytes, len, &dep->module, &hit,
-                                         diag);
-    if (rc != 0) dep->module = NULL;
+    if (wh_cache_get_module_keyed(d->cache, d->engine, &key, bytes, len, &dep->module, &hit,
+                                  diag) != 0)
+      dep->module = NULL;
     dep->cached = hit;
   } else {
     dep->module = wh_module_new(d->engine, bytes, len, diag);
@@ -372,11 +361,11 @@ static int load_one(void *ctx, const wh_reg_entry_t *e) {
   wh_diag_clear(&diag);
   int rc = 0;
   /* from the cache first: a hit needs neither the bytes nor their hash */
-  wh_deployment_t *dep = wh_deps_compile(d, e, e->options, NULL, 0, &diag);
+  wh_deployment_t *dep = wh_deps_compile(d, e, NULL, e->options, NULL, 0, &diag);
   if (!dep) {
     wh_diag_clear(&diag);
     rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
-    dep = rc ? NULL : wh_deps_compile(d, e, e->options, bytes, len, &diag);
+    dep = rc ? NULL : wh_deps_compile(d, e, NULL, e->options, bytes, len, &diag);
     free(bytes);
   }
   if (!dep) {

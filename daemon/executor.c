@@ -16,7 +16,6 @@
  * job's own event; the worker never touches the HTTP request.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -158,20 +157,17 @@ static json_t *take_capture(int fd, bool *truncated) {
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-static void sha256_hex(const uint8_t *p, size_t n, char out[65]) {
-  unsigned char md[32];
-  unsigned len = 0;
-  EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static void run_deploy(worker_t *w, wh_job_t *job) {
   wh_daemon_t *d = w->d;
   wh_diag_t diag;
   char digest[65];
-  sha256_hex(job->body, job->body_len, digest);
+  if (!wh_reg_sha256_hex(job->body, job->body_len, digest)) {
+    fail(job, 500, "internal", "cannot compute SHA-256");
+    return;
+  }
   wh_diag_clear(&diag);
-  wh_deployment_t *dep = wh_deps_compile(d, NULL, job->options, job->body, job->body_len, &diag);
+  wh_deployment_t *dep =
+      wh_deps_compile(d, NULL, digest, job->options, job->body, job->body_len, &diag);
   if (!dep) {
     char msg[400];
     bool comp = job->body_len >= 8 && job->body[6] == 1;

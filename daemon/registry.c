@@ -204,7 +204,17 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static bool sha256_hex(const uint8_t *p, size_t n, char out[DIGEST_HEX + 1]) {
+bool wh_reg_digest_bytes(const char *hex, uint8_t out[32]) {
+  if (!valid_digest(hex)) return false;
+  for (int i = 0; i < 32; i++) {
+    char c1 = hex[2 * i], c2 = hex[2 * i + 1];
+    out[i] = (uint8_t)(((c1 <= '9' ? c1 - '0' : c1 - 'a' + 10) << 4) |
+                       (c2 <= '9' ? c2 - '0' : c2 - 'a' + 10));
+  }
+  return true;
+}
+
+bool wh_reg_sha256_hex(const uint8_t *p, size_t n, char out[DIGEST_HEX + 1]) {
   uint8_t md[32];
   unsigned len = 0;
   static const uint8_t empty[1];
@@ -434,7 +444,7 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
       return wh_diag_set(diag, WH_EINVAL, -1,
                          "registry: a digest is 64 lowercase hex digits");
     memcpy(hex, digest, sizeof hex);
-  } else if (!sha256_hex(bytes, len, hex)) {
+  } else if (!wh_reg_sha256_hex(bytes, len, hex)) {
     return wh_diag_set(diag, WH_ENOMEM, -1, "registry: cannot compute SHA-256");
   }
 
@@ -726,7 +736,7 @@ int wh_reg_read_blob(wh_reg_t *r, const char *digest, uint8_t **bytes, size_t *l
     err = errno == ENODATA ? WH_ECORRUPT : WH_EIO;
     goto fail;
   }
-  if (!sha256_hex(buf, n, hex)) {
+  if (!wh_reg_sha256_hex(buf, n, hex)) {
     err = WH_ENOMEM;
     goto fail;
   }

@@ -79,6 +79,11 @@ int wh_reg_count(wh_reg_t *r, const char *tenant, uint32_t *n);
 /* Marks every version of (tenant, name) deleted; WH_ENOTFOUND if none is
  * live.  Durable when it returns 0. */
 int wh_reg_delete(wh_reg_t *r, const char *tenant, const char *name);
+/* SHA-256 of n bytes as 64 lowercase hex digits (the registry's digests);
+ * false only if OpenSSL fails. */
+bool wh_reg_sha256_hex(const uint8_t *p, size_t n, char out[65]);
+/* A digest's 32 bytes; false unless `hex` is 64 lowercase hex digits. */
+bool wh_reg_digest_bytes(const char *hex, uint8_t out[32]);
 /* Reads a blob by digest (malloc'ed; caller frees) and checks its
  * SHA-256: WH_ECORRUPT if the file does not match its name. */
 int wh_reg_read_blob(wh_reg_t *r, const char *digest, uint8_t **bytes,
