@@ -107,6 +107,50 @@ struct cm_rinst {
   uint32_t nrmap, caprmap;
 };
 
+/* A short list of (name, pointer), names owned: the host modules and
+ * instances a linker holds (a few each; looked up by a scan). */
+typedef struct named_list {
+  char **names;
+  void **ptrs;
+  uint32_t n, cap;
+} named_list_t;
+
+static void *named_get(const named_list_t *nl, const char *name) {
+  for (uint32_t i = 0; i < nl->n; i++)
+    if (strcmp(nl->names[i], name) == 0) return nl->ptrs[i];
+  return NULL;
+}
+
+/* Sets `name` to `p` (replacing an earlier definition).  0 or WH_ENOMEM. */
+static int named_put(named_list_t *nl, const char *name, void *p) {
+  for (uint32_t i = 0; i < nl->n; i++)
+    if (strcmp(nl->names[i], name) == 0) {
+      nl->ptrs[i] = p;
+      return 0;
+    }
+  if (nl->n == nl->cap) {
+    uint32_t nc = nl->cap ? 2 * nl->cap : 4;
+    char **nn = realloc(nl->names, nc * sizeof *nn);
+    if (!nn) return WH_ENOMEM;
+    nl->names = nn;
+    void **np = realloc(nl->ptrs, nc * sizeof *np);
+    if (!np) return WH_ENOMEM;
+    nl->ptrs = np;
+    nl->cap = nc;
+  }
+  char *copy = strdup(name);
+  if (!copy) return WH_ENOMEM;
+  nl->names[nl->n] = copy;
+  nl->ptrs[nl->n++] = p;
+  return 0;
+}
+
+static void named_fini(named_list_t *nl) {
+  for (uint32_t i = 0; i < nl->n; i++) free(nl->names[i]);
+  free(nl->names);
+  free(nl->ptrs);
+}
+
 struct wh_cm_linker {
   wh_engine_t *engine;
   char **names;
@@ -114,12 +158,8 @@ struct wh_cm_linker {
   void **envs;
   uint32_t n, cap;
   bool trap_missing;
-  char **mnames;             /* host core modules (borrowed) */
-  const wh_module_t **mods;
-  uint32_t nmods, capmods;
-  char **inames;             /* component instances (borrowed) */
-  wh_cm_instance_t **insts;
-  uint32_t ninsts, capinsts;
+  named_list_t mods;         /* host core modules (wh_module_t, borrowed) */
+  named_list_t insts;        /* component instances (wh_cm_instance_t, borrowed) */
   wh_cm_rtype_t **res;       /* host resources (one reference each) */
   uint32_t nres, capres;
   uint32_t *hslot;           /* hash of names by semver key: index + 1, 0 empty */
@@ -244,12 +284,8 @@ void wh_cm_linker_free(wh_cm_linker_t *l) {
   free(l->names);
   free(l->fns);
   free(l->envs);
-  for (uint32_t i = 0; i < l->nmods; i++) free(l->mnames[i]);
-  free(l->mnames);
-  free(l->mods);
-  for (uint32_t i = 0; i < l->ninsts; i++) free(l->inames[i]);
-  free(l->inames);
-  free(l->insts);
+  named_fini(&l->mods);
+  named_fini(&l->insts);
   for (uint32_t i = 0; i < l->nres; i++) rtype_release(l->res[i]);
   free(l->res);
   free(l->hslot);
@@ -422,63 +458,22 @@ int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name, wh_cm_host_fn_
 }
 
 static const wh_module_t *linker_module(const wh_cm_linker_t *l, const char *name) {
-  for (uint32_t i = 0; l && i < l->nmods; i++)
-    if (strcmp(l->mnames[i], name) == 0) return l->mods[i];
-  return NULL;
+  return l ? named_get(&l->mods, name) : NULL;
 }
 
 int wh_cm_linker_define_module(wh_cm_linker_t *l, const char *name, const wh_module_t *m) {
   if (!l || !name || !m) return WH_EINVAL;
   if (linker_module(l, name) || linker_lookup(l, name, true) >= 0) return WH_EEXISTS;
-  if (l->nmods == l->capmods) {
-    uint32_t nc = l->capmods ? 2 * l->capmods : 4;
-    char **nn = realloc(l->mnames, nc * sizeof *nn);
-    if (!nn) return WH_ENOMEM;
-    l->mnames = nn;
-    const wh_module_t **nm = realloc(l->mods, nc * sizeof *nm);
-    if (!nm) return WH_ENOMEM;
-    l->mods = nm;
-    l->capmods = nc;
-  }
-  size_t nl = strlen(name) + 1;
-  char *copy = malloc(nl);
-  if (!copy) return WH_ENOMEM;
-  memcpy(copy, name, nl);
-  l->mnames[l->nmods] = copy;
-  l->mods[l->nmods++] = m;
-  return 0;
+  return named_put(&l->mods, name, (void *)m);
 }
 
 static wh_cm_instance_t *linker_instance(const wh_cm_linker_t *l, const char *name) {
-  for (uint32_t i = 0; l && i < l->ninsts; i++)
-    if (strcmp(l->inames[i], name) == 0) return l->insts[i];
-  return NULL;
+  return l ? named_get(&l->insts, name) : NULL;
 }
 
 int wh_cm_linker_define_instance(wh_cm_linker_t *l, const char *name, wh_cm_instance_t *inst) {
   if (!l || !name || !inst) return WH_EINVAL;
-  for (uint32_t i = 0; i < l->ninsts; i++)
-    if (strcmp(l->inames[i], name) == 0) {
-      l->insts[i] = inst;
-      return 0;
-    }
-  if (l->ninsts == l->capinsts) {
-    uint32_t nc = l->capinsts ? 2 * l->capinsts : 4;
-    char **nn = realloc(l->inames, nc * sizeof *nn);
-    if (!nn) return WH_ENOMEM;
-    l->inames = nn;
-    wh_cm_instance_t **ni = realloc(l->insts, nc * sizeof *ni);
-    if (!ni) return WH_ENOMEM;
-    l->insts = ni;
-    l->capinsts = nc;
-  }
-  size_t nl = strlen(name) + 1;
-  char *copy = malloc(nl);
-  if (!copy) return WH_ENOMEM;
-  memcpy(copy, name, nl);
-  l->inames[l->ninsts] = copy;
-  l->insts[l->ninsts++] = inst;
-  return 0;
+  return named_put(&l->insts, name, inst);   /* a name defined again is replaced */
 }
 
 void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on) {
