@@ -33,7 +33,6 @@
 #include "wh_fs.h"
 
 #define PATH_MAX_BYTES WH_FS_PATH_MAX
-#define READ_MAX 65536u
 
 /* descriptor-type */
 enum { DT_UNKNOWN_ = 0, DT_BLOCK, DT_CHAR, DT_DIR_, DT_FIFO_, DT_LINK, DT_FILE, DT_SOCKET };
@@ -315,18 +314,24 @@ static int open_path_arg(p2_call_t *k, p2_obj_t *d, uint32_t i, int *rc) {
   return fd;
 }
 
-static int d_stat_at(p2_call_t *k) {
+/* stat of the path argument 1 beneath descriptor argument 0: 0 with *st,
+ * or the call's return (an error result or a trap) in *rc. */
+static bool stat_at(p2_call_t *k, struct stat *st, int *rc) {
   p2_obj_t *d = wh_wasi_p2__arg_obj(k, 0, P2_DESCRIPTOR);
-  struct stat st;
-  int rc = 0;
-  if (!d) return P2_TRAPPED;
-  int fd = open_path_arg(k, d, 1, &rc);
-  if (fd < 0) return rc;
-  rc = fstat(fd, &st);
-  int e = errno;
+  *rc = P2_TRAPPED;
+  if (!d) return false;
+  int fd = open_path_arg(k, d, 1, rc);
+  if (fd < 0) return false;
+  int r = fstat(fd, st), e = errno;
   close(fd);
-  if (rc != 0) return ret_errno(k, e);
-  return ret_stat(k, &st);
+  if (r != 0) *rc = ret_errno(k, e);
+  return r == 0;
+}
+
+static int d_stat_at(p2_call_t *k) {
+  struct stat st;
+  int rc;
+  return stat_at(k, &st, &rc) ? ret_stat(k, &st) : rc;
 }
 
 static int d_open_at(p2_call_t *k) {
@@ -425,17 +430,9 @@ static int d_metadata_hash(p2_call_t *k) {
 }
 
 static int d_metadata_hash_at(p2_call_t *k) {
-  p2_obj_t *d = wh_wasi_p2__arg_obj(k, 0, P2_DESCRIPTOR);
   struct stat st;
-  int rc = 0;
-  if (!d) return P2_TRAPPED;
-  int fd = open_path_arg(k, d, 1, &rc);
-  if (fd < 0) return rc;
-  rc = fstat(fd, &st);
-  int e = errno;
-  close(fd);
-  if (rc != 0) return ret_errno(k, e);
-  return ret_hash(k, &st);
+  int rc;
+  return stat_at(k, &st, &rc) ? ret_hash(k, &st) : rc;
 }
 
 /* ---- directory-entry-stream ------------------------------------------------------------ */

@@ -25,6 +25,8 @@
 #ifndef WH_WASI_P2_INT_H
 #define WH_WASI_P2_INT_H
 
+#define READ_MAX 65536u   /* bytes one stream or descriptor read returns at most */
+
 #include <stdbool.h>
 #include <stdint.h>
 

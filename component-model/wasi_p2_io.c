@@ -22,7 +22,6 @@
 #include "wasi_p2_int.h"
 
 #define WRITE_BUDGET 65536u        /* check-write's answer, bytes */
-#define READ_MAX 65536u            /* bytes one read returns at most */
 
 enum { SE_FAILED = 0, SE_CLOSED = 1 };   /* stream-error cases */
 
