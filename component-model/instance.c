@@ -1570,6 +1570,8 @@ int wh_cm_instance_func_handle(wh_cm_instance_t *I, const char *name, wh_cm_func
   return rc;
 }
 
+wh_cm_type_ref_t wh_cm_func_type(const wh_cm_func_t *f) { return f->type; }
+
 int wh_cm_call_func(wh_cm_instance_t *I, wh_cm_func_t *f, const wh_cm_val *args,
                     size_t nargs, wh_cm_val *results, size_t nresults, wh_exec_t *exec) {
   I->trap[0] = '\0';

@@ -251,6 +251,8 @@ int wh_cm_call(wh_cm_instance_t *inst, const char *name, const wh_cm_val *args,
 typedef struct wh_cm_func wh_cm_func_t;
 int wh_cm_instance_func_handle(wh_cm_instance_t *inst, const char *name,
                                wh_cm_func_t **out);
+/* Its FUNC type (for the wh_cm_type_* and JSON functions). */
+wh_cm_type_ref_t wh_cm_func_type(const wh_cm_func_t *f);
 /* As wh_cm_call, on a function `f` from wh_cm_instance_func_handle of
  * the same `inst`. */
 int wh_cm_call_func(wh_cm_instance_t *inst, wh_cm_func_t *f, const wh_cm_val *args,

@@ -394,8 +394,8 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *
     fail(job, 500, "instantiation_failed", diag.msg);
     goto out;
   }
-  wh_cm_type_ref_t fn;
-  rc = wh_cm_instance_func(inst, job->export_name, &fn);
+  wh_cm_func_t *f = NULL;
+  rc = wh_cm_instance_func_handle(inst, job->export_name, &f);
   if (rc) {
     snprintf(why, sizeof why, rc == WH_EEXISTS
              ? "\"%.100s\" is ambiguous: name it as INTERFACE#FUNCTION"
@@ -404,6 +404,7 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *
          why);
     goto out;
   }
+  wh_cm_type_ref_t fn = wh_cm_func_type(f);
   jargs = args_array(c, fn, job->args, why, sizeof why);
   if (!jargs) {
     fail(job, 400, "bad_args", why);
@@ -414,7 +415,7 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *
     fail(job, rc == WH_ENOMEM ? 500 : 400, rc == WH_ENOMEM ? "internal" : "bad_args", diag.msg);
     goto out;
   }
-  rc = wh_cm_call(inst, job->export_name, args, nargs, &result, 1, x);
+  rc = wh_cm_call_func(inst, f, args, nargs, &result, 1, x);
   if (rc == WH_ETRAP) {
     job->status = 422;
     reply = cm_trap_reply(d, job, x, wh_cm_instance_trap(inst));
