@@ -5,7 +5,7 @@
  *
  *   client --HTTP--> I/O thread (libevent) --job--> queue --> worker
  *                      ^                                        |
- *                      +------ event_active(job->done) ---------+
+ *                      +--- its done list (wh_http_job_complete) +
  *
  * The I/O thread parses, authenticates, checks limits and hands a job to
  * the bounded queue; a worker compiles (deploys) or instantiates and calls
@@ -86,7 +86,7 @@ typedef struct wh_job {
   int kind;
   wh_daemon_t *d;
   struct evhttp_request *req;     /* I/O thread only */
-  struct event *done;             /* activated by the worker when done */
+  struct wh_io *io;               /* the I/O thread that answers it */
   uint64_t start_us;
   char request_id[17];
   wh_tenant_t *tenant;
@@ -106,7 +106,7 @@ typedef struct wh_job {
   int status;                     /* HTTP status */
   json_t *reply;                  /* owned reference */
   const char *trap_kind;          /* for metrics; static string or NULL */
-  struct wh_job *next;            /* queue link */
+  struct wh_job *next;            /* queue link, then done-list link */
 } wh_job_t;
 
 /* ---- the daemon ----------------------------------------------------------- */
@@ -134,6 +134,7 @@ struct wh_daemon {
   wh_job_t *q_head, *q_tail;
   uint32_t q_len;
   bool q_stop;
+  uint32_t q_idle;                /* workers waiting on q_cond */
   pthread_t *workers;
   uint32_t nworkers;
 
@@ -190,8 +191,10 @@ json_t *wh_deps_describe(const wh_deployment_t *dep);
 /* http.c */
 int wh_http_start(wh_daemon_t *d, wh_diag_t *diag);
 void wh_http_stop_accepting(wh_daemon_t *d);
-/* Called on the I/O thread when a job completes (sends the reply). */
-void wh_http_job_done(evutil_socket_t fd, short what, void *arg);
+/* Hands a finished job back to the I/O thread that received its request
+ * (any thread; lock-free: the job joins that thread's done list, and the
+ * thread is woken only when the list was empty). */
+void wh_http_job_complete(wh_job_t *job);
 void wh_http_fini(wh_daemon_t *d);
 /* Replies handed to libevent but not yet fully written (drain waits). */
 uint32_t wh_http_replies_pending(void);

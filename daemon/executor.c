@@ -49,7 +49,6 @@ void wh_job_free(wh_job_t *job) {
   if (job->args) json_decref(job->args);
   if (job->reply) json_decref(job->reply);
   if (job->dep) wh_dep_unref(job->dep);
-  if (job->done) event_free(job->done);
   free(job);
 }
 
@@ -634,7 +633,11 @@ static void *worker_main(void *arg) {
     wh_log(WH_LOG_DEBUG, "worker %u: cannot lower its priority", w->index);
   for (;;) {
     pthread_mutex_lock(&d->q_lock);
-    while (!d->q_head && !d->q_stop) pthread_cond_wait(&d->q_cond, &d->q_lock);
+    while (!d->q_head && !d->q_stop) {
+      d->q_idle++;
+      pthread_cond_wait(&d->q_cond, &d->q_lock);
+      d->q_idle--;
+    }
     if (!d->q_head) {
       pthread_mutex_unlock(&d->q_lock);
       break;
@@ -647,7 +650,7 @@ static void *worker_main(void *arg) {
 
     if (job->kind == WH_JOB_DEPLOY) run_deploy(w, job);
     else run_invoke(w, job);
-    event_active(job->done, EV_READ, 0);   /* hand back to the I/O thread */
+    wh_http_job_complete(job);   /* hand back to the I/O thread */
   }
   wh_linker_free(w->linker);
   wh_cm_linker_free(w->cm_strict);
@@ -699,8 +702,12 @@ bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job) {
   else d->q_head = job;
   d->q_tail = job;
   d->q_len++;
-  pthread_cond_signal(&d->q_cond);
+  /* wake a worker only if one is waiting (busy ones take the next job
+   * when they finish), and after the unlock, so it does not wake into a
+   * held mutex */
+  bool wake = d->q_idle > 0;
   pthread_mutex_unlock(&d->q_lock);
+  if (wake) pthread_cond_signal(&d->q_cond);
   return true;
 }
 

@@ -3,7 +3,7 @@
  *
  * Every request goes through on_request, which replies exactly once:
  * either at once (health, metrics, listing, errors found before any work)
- * or, for deploys and invocations, from wh_http_job_done when a worker has
+ * or, for deploys and invocations, from job_done when a worker has
  * finished the job.  Handlers only parse, authenticate, check limits and
  * hand off; they never compile or run guest code.
  *
@@ -60,6 +60,8 @@ typedef struct wh_io {
   conn_clock_t *clocks[1024];     /* request clocks of this thread's connections,
                                    * chained by their bufferevent's address */
   struct event *sweep;
+  struct event *done_ev;          /* active while done_head has jobs */
+  _Atomic(wh_job_t *) done_head;  /* finished jobs, newest first (workers push) */
   pthread_t thread;
   bool running;                   /* thread started (index > 0) */
 } wh_io_t;
@@ -361,11 +363,7 @@ static wh_job_t *new_job(reqctx_t *c, int kind) {
   job->start_us = c->start_us;
   memcpy(job->request_id, c->rid, sizeof job->request_id);
   job->tenant = c->tenant;
-  job->done = event_new(c->io->base, -1, 0, wh_http_job_done, job);
-  if (!job->done) {
-    free(job);
-    return NULL;
-  }
+  job->io = c->io;
   return job;
 }
 
@@ -616,10 +614,46 @@ out:
   if (body) json_decref(body);
 }
 
-void wh_http_job_done(evutil_socket_t fd, short what, void *arg) {
+/* ---- finished jobs ----------------------------------------------------------
+ *
+ * A worker pushes its finished job onto the done list of the I/O thread
+ * that received the request (a lock-free stack) and activates that
+ * thread's done event only when the list was empty: a thread that is
+ * already due to drain the list needs no second wake-up, so under load
+ * one wake-up answers many jobs.  The drain takes the whole list at once
+ * and answers in completion order. */
+
+static void job_done(wh_job_t *job);
+
+void wh_http_job_complete(wh_job_t *job) {
+  wh_io_t *io = job->io;
+  wh_job_t *head = atomic_load_explicit(&io->done_head, memory_order_relaxed);
+  do job->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&io->done_head, &head, job,
+                                                memory_order_release, memory_order_relaxed));
+  if (!head) event_active(io->done_ev, EV_READ, 0);
+}
+
+static void drain_done(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  wh_job_t *job = arg;
+  wh_io_t *io = arg;
+  wh_job_t *list = atomic_exchange_explicit(&io->done_head, NULL, memory_order_acquire);
+  wh_job_t *fifo = NULL;
+  while (list) {   /* newest first -> oldest first */
+    wh_job_t *next = list->next;
+    list->next = fifo;
+    fifo = list;
+    list = next;
+  }
+  while (fifo) {
+    wh_job_t *next = fifo->next;
+    job_done(fifo);
+    fifo = next;
+  }
+}
+
+static void job_done(wh_job_t *job) {
   wh_daemon_t *d = job->d;
   int route = job->kind == WH_JOB_DEPLOY ? R_COMPONENT : R_INVOKE;
   json_t *reply = job->reply;
@@ -861,7 +895,9 @@ static int io_setup(wh_io_t *io, wh_daemon_t *d, uint32_t index, wh_diag_t *diag
                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
   evhttp_set_max_headers_size(io->http, 64 * 1024);
   evhttp_set_bevcb(io->http, conn_bev, io);
-  if (clock_start_sweep(io) != 0) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  io->done_ev = event_new(io->base, -1, 0, drain_done, io);
+  if (!io->done_ev || clock_start_sweep(io) != 0)
+    return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   return 0;
 }
 
@@ -937,6 +973,12 @@ void wh_http_fini(wh_daemon_t *d) {
     }
   for (uint32_t i = 0; i < nios; i++) {
     if (ios[i].http) evhttp_free(ios[i].http);
+    if (ios[i].done_ev) event_free(ios[i].done_ev);
+    /* jobs finished after the drain gave up: their connections are gone */
+    for (wh_job_t *j = atomic_exchange(&ios[i].done_head, NULL), *next; j; j = next) {
+      next = j->next;
+      wh_job_free(j);
+    }
     clock_fini(&ios[i]);
     if (i > 0 && ios[i].base) event_base_free(ios[i].base);
   }
