@@ -190,6 +190,8 @@ json_t *wh_deps_describe(const wh_deployment_t *dep);
 
 /* http.c */
 int wh_http_start(wh_daemon_t *d, wh_diag_t *diag);
+/* An event base for an I/O thread (epoll with its changelist). */
+struct event_base *wh_http_base_new(void);
 void wh_http_stop_accepting(wh_daemon_t *d);
 /* Hands a finished job back to the I/O thread that received its request
  * (any thread; lock-free: the job joins that thread's done list, and the

@@ -260,7 +260,7 @@ int main(int argc, char **argv) {
   else wh_log(WH_LOG_WARN, "compilation cache disabled: %s", diag.msg);
 
   evthread_use_pthreads();
-  d->base = event_base_new();
+  d->base = wh_http_base_new();
   if (!d->base) goto fail;
   d->nworkers = d->cfg.workers ? d->cfg.workers : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
   if (d->nworkers == 0) d->nworkers = 1;
