@@ -343,6 +343,14 @@ static int64_t next_utf8(const uint8_t *s, size_t n, size_t *i) {
 static bool utf8_valid(const uint8_t *s, size_t n, size_t *bad, bool *incomplete) {
   size_t i = 0;
   while (i < n) {
+    /* ASCII eight bytes at a time */
+    while (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
     size_t at = i;
     int64_t cp = next_utf8(s, n, &i);
     if (cp < 0) { *bad = at; *incomplete = cp == -2; return false; }
@@ -1176,4 +1184,41 @@ int wh_cm__lower_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes
     if ((rc = lower_flat(cx, &o, &vals[i], types[i]))) return rc;
   *nflat = o.n;
   return 0;
+}
+
+/* ---- for fused adapters (fuse.c) ---------------------------------------------------- */
+
+void wh_cm__case_shape(const wh_cm_component_t *c, wh_cm_tid_t tid, uint32_t *ncase,
+                       uint32_t *dsize, uint32_t *payload) {
+  const wh_cm_type_t *t = ty(c, tid);
+  *ncase = ncases(t);
+  *dsize = disc_size(*ncase);
+  *payload = payload_offset(c, t);
+}
+
+wh_cm_tid_t wh_cm__case_type(const wh_cm_component_t *c, wh_cm_tid_t tid, uint32_t i) {
+  return case_type(ty(c, tid), i);
+}
+
+int wh_cm__realloc(cm_cx_t *cx, uint32_t old, uint32_t old_size, uint32_t align,
+                   uint32_t new_size, uint32_t *out) {
+  return realloc_checked(cx, old, old_size, align, new_size, out);
+}
+
+int wh_cm__lift_handle(cm_cx_t *cx, uint8_t kind, uint32_t idx, wh_cm_tid_t res,
+                       wh_cm_val *out) {
+  return kind == WH_CM_T_OWN ? lift_own(cx, idx, res, out) : lift_borrow(cx, idx, res, out);
+}
+
+int wh_cm__lower_handle(cm_cx_t *cx, const wh_cm_val *v, uint8_t kind, wh_cm_tid_t res,
+                        uint32_t *out) {
+  return lower_handle(cx, v, kind, res, out);
+}
+
+int wh_cm__utf8_check(cm_cx_t *cx, const uint8_t *s, size_t n) {
+  size_t bad;
+  bool inc;
+  if (utf8_valid(s, n, &bad, &inc)) return 0;
+  if (inc) return wh_cm__trap(cx, "incomplete utf-8 byte sequence from index %zu", bad);
+  return wh_cm__trap(cx, "invalid utf-8 sequence from index %zu", bad);
 }

@@ -127,6 +127,56 @@ cm_htable_t *wh_cm__handles(cm_rinst_t *inst);
 /* Ends a call: releases lends; traps if borrows remain. */
 int wh_cm__call_end(cm_cx_t *cx, cm_call_t *call, bool check);
 
+/* For fuse.c: a variant-like type's case count, discriminant size and
+ * payload offset; the payload type of case i (0: none); realloc with
+ * the spec's checks on its result; one handle lifted out of cx's table
+ * (own: removed; borrow: a lend recorded in cx->call) into a handle
+ * value (no allocation), or lowered into cx's table; UTF-8 validity with
+ * the lifting trap's message. */
+void wh_cm__case_shape(const wh_cm_component_t *c, wh_cm_tid_t t, uint32_t *ncase,
+                       uint32_t *dsize, uint32_t *payload);
+wh_cm_tid_t wh_cm__case_type(const wh_cm_component_t *c, wh_cm_tid_t t, uint32_t i);
+int wh_cm__realloc(cm_cx_t *cx, uint32_t old, uint32_t old_size, uint32_t align,
+                   uint32_t new_size, uint32_t *out);
+int wh_cm__lift_handle(cm_cx_t *cx, uint8_t kind, uint32_t idx, wh_cm_tid_t res,
+                       wh_cm_val *out);
+int wh_cm__lower_handle(cm_cx_t *cx, const wh_cm_val *v, uint8_t kind, wh_cm_tid_t res,
+                        uint32_t *out);
+int wh_cm__utf8_check(cm_cx_t *cx, const uint8_t *s, size_t n);
+
+/* ---- fuse.c: fused adapters -------------------------------------------------
+ * A lowered import whose callee is a function lifted by another
+ * component instance moves its arguments and results straight from one
+ * side's memory and flat values into the other's (see fuse.c).
+ *
+ * Whether the two functions' types (ft1 in c1, ft2 in c2) have one shape
+ * the adapter can walk in parallel; false sends the call through values
+ * (fixed-length lists, or types whose shapes differ). */
+bool wh_cm__fuse_compatible(const wh_cm_component_t *c1, wh_cm_tid_t ft1,
+                            const wh_cm_component_t *c2, wh_cm_tid_t ft2);
+/* Per-slot fix-ups of a signature made only of scalars (bool, integers,
+ * floats, char) flattening to at most 16 params and 1 result: codes in
+ * out[] (params then the result, WH_CM_FIX_*), *n of them.  false if the
+ * signature is not of that kind. */
+enum { WH_CM_FIX_NONE = 0, WH_CM_FIX_BOOL, WH_CM_FIX_S8, WH_CM_FIX_U8, WH_CM_FIX_S16,
+       WH_CM_FIX_U16, WH_CM_FIX_32, WH_CM_FIX_F32, WH_CM_FIX_F64, WH_CM_FIX_CHAR };
+bool wh_cm__fuse_scalar_plan(const wh_cm_component_t *c, wh_cm_tid_t ft, uint8_t *out,
+                             uint32_t *n);
+/* Applies fix-up `code` to one flat slot; WH_ETRAP (cx->trap set) for an
+ * invalid char. */
+int wh_cm__fuse_fix(cm_cx_t *cx, uint8_t code, uint64_t *slot);
+/* Moves values of `types1` (in from->c) lifted from `from` into `to`
+ * as `types2` (in to->c), as lifting + lowering would, with no value
+ * tree in between: flat `in[nin]` -> flat `out` (*nout set) when they
+ * flatten to at most max_flat; otherwise in[0] points at the tuple in
+ * from's memory, and it is copied to *retptr in to's memory (results
+ * into a caller's out pointer) or into space from to's realloc, whose
+ * address goes to out[0].  0, WH_ETRAP (trap message set), WH_ENOMEM. */
+int wh_cm__fuse_values(cm_cx_t *from, cm_cx_t *to, const wh_cm_tid_t *types1,
+                       const wh_cm_tid_t *types2, uint32_t n, uint32_t max_flat,
+                       uint32_t total, const uint64_t *in, uint32_t nin, uint64_t *out,
+                       uint32_t *nout, const uint64_t *retptr);
+
 /* ---- instance.c ----------------------------------------------------------- */
 /* Ends the whole invocation from a host function with `status` (WASI
  * wasi:cli/exit): returns WH_EEXIT for the host function to return; the

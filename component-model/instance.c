@@ -50,6 +50,11 @@ typedef struct wh_cm_func {
   uint32_t np, pflat, rflat;
   const char *cps, *crs;
   uint32_t ncp, ncr;
+  /* a function of another component instance imported whole (a
+   * registered instance): its type as the importing component `lc`
+   * declares it, for canon lower there (`type` is the callee's) */
+  const wh_cm_component_t *lc;
+  wh_cm_tid_t ltype;
 } cm_func_t;
 
 typedef struct citem {
@@ -160,10 +165,13 @@ struct wh_cm_linker {
   bool trap_missing;
   named_list_t mods;         /* host core modules (wh_module_t, borrowed) */
   named_list_t insts;        /* component instances (wh_cm_instance_t, borrowed) */
+  named_list_t isubs;        /* of those, the ones whose exported instance of
+                              * that name is meant: the name (char *, owned) */
   wh_cm_rtype_t **res;       /* host resources (one reference each) */
   uint32_t nres, capres;
   uint32_t *hslot;           /* hash of names by semver key: index + 1, 0 empty */
   uint32_t hcap;             /* a power of two, > 2 * n (or 0) */
+  bool no_fuse;              /* component-to-component calls through values */
 };
 
 struct wh_cm_instance {
@@ -286,6 +294,8 @@ void wh_cm_linker_free(wh_cm_linker_t *l) {
   free(l->envs);
   named_fini(&l->mods);
   named_fini(&l->insts);
+  for (uint32_t i = 0; i < l->isubs.n; i++) free(l->isubs.ptrs[i]);
+  named_fini(&l->isubs);
   for (uint32_t i = 0; i < l->nres; i++) rtype_release(l->res[i]);
   free(l->res);
   free(l->hslot);
@@ -471,13 +481,53 @@ static wh_cm_instance_t *linker_instance(const wh_cm_linker_t *l, const char *na
   return l ? named_get(&l->insts, name) : NULL;
 }
 
+/* Removes `name` from a list; its pointer is freed when `owned`. */
+static bool named_del(named_list_t *nl, const char *name, bool owned) {
+  for (uint32_t i = 0; i < nl->n; i++)
+    if (strcmp(nl->names[i], name) == 0) {
+      free(nl->names[i]);
+      if (owned) free(nl->ptrs[i]);
+      nl->n--;
+      nl->names[i] = nl->names[nl->n];
+      nl->ptrs[i] = nl->ptrs[nl->n];
+      return true;
+    }
+  return false;
+}
+
 int wh_cm_linker_define_instance(wh_cm_linker_t *l, const char *name, wh_cm_instance_t *inst) {
   if (!l || !name || !inst) return WH_EINVAL;
+  named_del(&l->isubs, name, true);
   return named_put(&l->insts, name, inst);   /* a name defined again is replaced */
+}
+
+int wh_cm_linker_define_instance_export(wh_cm_linker_t *l, const char *name,
+                                        wh_cm_instance_t *inst, const char *export_name) {
+  if (!l || !name || !inst || !export_name) return WH_EINVAL;
+  char *copy = strdup(export_name);
+  if (!copy) return WH_ENOMEM;
+  named_del(&l->isubs, name, true);
+  if (named_put(&l->isubs, name, copy) != 0) {
+    free(copy);
+    return WH_ENOMEM;
+  }
+  int rc = named_put(&l->insts, name, inst);
+  if (rc) named_del(&l->isubs, name, true);
+  return rc;
+}
+
+int wh_cm_linker_undefine_instance(wh_cm_linker_t *l, const char *name) {
+  if (!l || !name) return WH_EINVAL;
+  named_del(&l->isubs, name, true);
+  return named_del(&l->insts, name, false) ? 0 : WH_ENOTFOUND;
 }
 
 void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on) {
   if (l) l->trap_missing = on;
+}
+
+void wh_cm_linker_fuse(wh_cm_linker_t *l, bool on) {
+  if (l) l->no_fuse = !on;
 }
 
 /* Appends `name` to a "missing" list (at most 8 names shown). */
@@ -492,7 +542,15 @@ typedef struct check_ctx {
   const wh_cm_component_t *c;
   char missing[1024];
   uint32_t n;
+  const char *const *linked;   /* imports provided otherwise (links) */
+  uint32_t nlinked;
 } check_ctx_t;
+
+static bool is_linked(const check_ctx_t *k, const char *name) {
+  for (uint32_t i = 0; i < k->nlinked; i++)
+    if (strcmp(k->linked[i], name) == 0) return true;
+  return false;
+}
 
 /* An imported instance `name` of type `type`, resolved as import_instance
  * does: a registered instance satisfies it whole; otherwise each export
@@ -527,12 +585,18 @@ static void check_instance(check_ctx_t *k, const char *name, wh_cm_tid_t type, i
 }
 
 int wh_cm_linker_check(const wh_cm_linker_t *l, const wh_cm_component_t *c, wh_diag_t *diag) {
+  return wh_cm_linker_check_linked(l, c, NULL, 0, diag);
+}
+
+int wh_cm_linker_check_linked(const wh_cm_linker_t *l, const wh_cm_component_t *c,
+                              const char *const *linked, uint32_t nlinked, wh_diag_t *diag) {
   if (diag) wh_diag_clear(diag);
   if (!l || !c) return wh_diag_set(diag, WH_EINVAL, -1, "no linker or component");
   const wh_cm_type_t *root = wh_cm__ty(c, c->root->type);
-  check_ctx_t k = {.l = l, .c = c};
+  check_ctx_t k = {.l = l, .c = c, .linked = linked, .nlinked = nlinked};
   for (uint32_t i = 0; i < root->nimp; i++) {
     const wh_cm_item_t *im = &root->imp[i];
+    if (is_linked(&k, im->name)) continue;
     switch (im->ext.sort) {
     case WH_CM_SORT_TYPE: break;
     case WH_CM_SORT_FUNC:
@@ -808,6 +872,156 @@ out_noargs:
   if (rc == WH_ENOMEM) return wh_caller_trap(caller, "out of memory");
   if (rc) return wh_caller_trap(caller, "%s", trap[0] ? trap : "trap");
   return 0;
+}
+
+/* A lowered import whose callee another component instance lifted: the
+ * fused adapter (fuse.c).  Filled once at `canon lower`, so a call
+ * looks nothing up:
+ *   pt/rt ....... the caller's param and result types (its component)
+ *   pflat ....... their flat counts (spilled past 16 / 1)
+ *   ncore ....... core params of the lowered function (retptr included)
+ *   retptr ...... the result goes through a caller-supplied pointer
+ *   scalar ...... every param and the result is a scalar: the slots pass
+ *                 straight through, with fix[] applied (none if `plain`) */
+typedef struct fuse_env {
+  cm_rinst_t *caller;
+  cm_func_t *callee;
+  wh_memory_t *mem;
+  wh_func_t *realloc;
+  uint8_t enc;
+  wh_cm_tid_t *pt, rt;
+  uint32_t np, pflat, rflat, ncore;
+  bool retptr, scalar, plain;
+  uint8_t fix[WH_CM_MAX_FLAT_PARAMS + 2];
+  uint32_t nfix;
+} fuse_env_t;
+
+/* Passes an engine trap through with its kind, or traps with `trap`. */
+static int adapter_trap(wh_caller_t *caller, wh_exec_t *x, int rc, const char *trap) {
+  if (rc == WH_EEXIT) return WH_EEXIT;
+  if (rc == WH_ETRAP) {
+    wh_trap_code_t kind = wh_exec_trap(x, NULL, NULL);
+    if (kind == WH_TRAP_DEADLINE || kind == WH_TRAP_INTERRUPTED || kind == WH_TRAP_OUT_OF_FUEL)
+      return WH_ETRAP;
+  }
+  if (rc == WH_ENOMEM) return wh_caller_trap(caller, "out of memory");
+  return wh_caller_trap(caller, "%s", trap[0] ? trap : "trap");
+}
+
+/* The trampoline of a fused adapter: canon lower of the caller and canon
+ * lift of the callee in one, in the spec's order (arguments moved in,
+ * the call, results moved out, post-return, the callee's borrow scope
+ * closed). */
+static int fused_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
+  fuse_env_t *fe = env;
+  cm_rinst_t *ri = fe->caller;
+  cm_func_t *f = fe->callee;
+  cm_rinst_t *ci = f->inst;
+  wh_exec_t *x = wh_caller_exec(caller);
+  char trap[CM_TRAPMSG] = "";
+  int rc;
+  if (!ri->may_leave) return wh_caller_trap(caller, "cannot leave component instance");
+  if (!ci->may_enter) return wh_caller_trap(caller, "cannot enter component instance");
+  if (fe->scalar) {
+    /* flat scalars: the caller's slots are the callee's, fixed up */
+    cm_cx_t cx = {ri->top->c, x, NULL, NULL, 0, ri, NULL, trap};
+    if (!fe->plain)
+      for (uint32_t i = 0; i < fe->np; i++)
+        if ((rc = wh_cm__fuse_fix(&cx, fe->fix[i], &slots[i]))) return adapter_trap(caller, x, rc, trap);
+    ci->may_enter = false;
+    rc = call_sig(x, f->core, f->cps, f->ncp, f->ncr, slots);
+    if (rc == 0 && fe->rt && !fe->plain) rc = wh_cm__fuse_fix(&cx, fe->fix[fe->np], &slots[0]);
+    if (rc == 0 && f->post) {
+      uint64_t keep = slots[0], ps[1] = {keep};
+      ci->may_leave = false;
+      rc = call_sig(x, f->post, f->crs, f->ncr, 0, ps);
+      ci->may_leave = true;
+      slots[0] = keep;
+    }
+    ci->may_enter = true;
+    if (rc == WH_ETRAP && !trap[0]) core_trap(x, trap);
+    return rc ? adapter_trap(caller, x, rc, trap) : 0;
+  }
+  cm_call_t lend, scope;       /* the caller's lends; the callee's borrows */
+  memset(&lend, 0, sizeof lend);
+  memset(&scope, 0, sizeof scope);
+  cm_cx_t from = {ri->top->c, x, fe->mem, fe->realloc, fe->enc, ri, &lend, trap};
+  cm_cx_t to = {ci->top->c, x, f->mem, f->realloc, f->enc, ci, &scope, trap};
+  uint64_t rp = fe->retptr ? slots[fe->ncore - 1] : 0;
+  uint64_t args[WH_CM_MAX_FLAT_PARAMS + 1];
+  uint32_t nargs = 0;
+  ci->may_enter = false;
+  rc = wh_cm__fuse_values(&from, &to, fe->pt, f->pt, fe->np, WH_CM_MAX_FLAT_PARAMS, fe->pflat,
+                          slots, fe->retptr ? fe->ncore - 1 : fe->ncore, args, &nargs, NULL);
+  if (rc) goto done;
+  if (nargs != f->ncp) {
+    rc = wh_cm__trap(&to, "adapter: core signature mismatch");
+    goto done;
+  }
+  memcpy(slots, args, nargs * sizeof *slots);
+  rc = call_sig(x, f->core, f->cps, f->ncp, f->ncr, slots);
+  if (rc == WH_ETRAP) core_trap(x, trap);
+  if (rc) goto done;
+  uint64_t core_res[2] = {f->ncr ? slots[0] : 0, 0};
+  if (fe->rt) {
+    uint32_t nout = 0;
+    uint64_t out[2];
+    rc = wh_cm__fuse_values(&to, &from, &f->rt, &fe->rt, 1, WH_CM_MAX_FLAT_RESULTS, fe->rflat,
+                            core_res, f->ncr, out, &nout, fe->retptr ? &rp : NULL);
+    if (rc) goto done;
+    if (nout) slots[0] = out[0];
+  }
+  if (f->post) {
+    ci->may_leave = false;
+    rc = call_sig(x, f->post, f->crs, f->ncr, 0, core_res);
+    ci->may_leave = true;
+    if (rc == WH_ETRAP) core_trap(x, trap);
+    if (rc) goto done;
+  }
+  rc = wh_cm__call_end(&to, &scope, true);
+done:
+  if (scope.lend_inst) wh_cm__call_end(&to, &scope, false);
+  wh_cm__call_end(&from, &lend, false);
+  ci->may_enter = true;
+  return rc ? adapter_trap(caller, x, rc, trap) : 0;
+}
+
+/* A fused adapter for `canon lower` of `callee` into `r`, or NULL when the
+ * call must go through values (see fuse.c; a host or missing callee, the
+ * same instance, fusing switched off on the linker, shapes it cannot
+ * walk). */
+static fuse_env_t *fuse_env(wh_cm_instance_t *I, cm_rinst_t *r, cm_func_t *callee,
+                            const lower_env_t *le, const char *ps, const char *rs) {
+  if (!callee || callee->kind != CF_LIFTED || !callee->core || callee->inst == r) return NULL;
+  if (I->linker && I->linker->no_fuse) return NULL;
+  const wh_cm_component_t *c = I->c, *cc = callee->inst->top->c;
+  if (!wh_cm__fuse_compatible(c, le->type, cc, callee->type)) return NULL;
+  fuse_env_t *fe = ialloc(I, sizeof *fe);
+  if (!fe) return NULL;
+  const wh_cm_type_t *ft = &c->types[wh_cm__peel(c, le->type)];
+  fe->caller = r;
+  fe->callee = callee;
+  fe->mem = le->mem;
+  fe->realloc = le->realloc;
+  fe->enc = le->enc;
+  fe->np = ft->n;
+  fe->pt = ialloc(I, (ft->n ? ft->n : 1) * sizeof *fe->pt);
+  if (!fe->pt) return NULL;
+  for (uint32_t i = 0; i < ft->n; i++) fe->pt[i] = ft->f[i].type;
+  fe->rt = ft->a;
+  fe->pflat = wh_cm__flat_total(c, fe->pt, fe->np, WH_CM_MAX_FLAT_PARAMS);
+  fe->rflat = fe->rt ? wh_cm__flat_total(cc, &callee->rt, 1, WH_CM_MAX_FLAT_RESULTS) : 0;
+  fe->ncore = (uint32_t)strlen(ps);
+  fe->retptr = fe->rt && rs[0] == '\0';
+  fe->scalar = wh_cm__fuse_scalar_plan(c, le->type, fe->fix, &fe->nfix) &&
+               fe->nfix == fe->np + (fe->rt ? 1 : 0) && fe->np == callee->ncp &&
+               fe->ncore == fe->np && callee->ncr == (fe->rt ? 1u : 0u);
+  fe->plain = true;
+  for (uint32_t i = 0; i < fe->nfix; i++)
+    if (fe->fix[i] != WH_CM_FIX_NONE && fe->fix[i] != WH_CM_FIX_32) fe->plain = false;
+  /* FIX_32 keeps the low 32 bits of a slot the engine already gives as
+   * an i32: nothing to do for it either */
+  return fe;
 }
 
 /* Resource built-ins. */
@@ -1086,7 +1300,17 @@ static int import_registered(ictx_t *cx, cm_rinst_t *r, const char *name,
                            "import %s#%s: mismatched resource types", name, e->name);
       if (!rmap_put(r, e->ext.type, got->p)) return oom(cx);
     }
-    if (!ival_put(I, iv, e->name, e->ext.sort, got->p)) return oom(cx);
+    void *item = got->p;
+    if (e->ext.sort == WH_CM_SORT_FUNC && item) {
+      /* the same callee, typed as this component sees it */
+      cm_func_t *g = ialloc(I, sizeof *g);
+      if (!g) return oom(cx);
+      *g = *(cm_func_t *)item;
+      g->lc = I->c;
+      g->ltype = e->ext.type;
+      item = g;
+    }
+    if (!ival_put(I, iv, e->name, e->ext.sort, item)) return oom(cx);
   }
   *p = iv;
   return 0;
@@ -1111,7 +1335,18 @@ static int import_instance(ictx_t *cx, cm_rinst_t *r, const char *name, wh_cm_ti
   ival_t *iv = ialloc(I, sizeof *iv);
   if (!iv) return oom(cx);
   wh_cm_instance_t *reg = linker_instance(l, name);
-  if (reg) return import_registered(cx, r, name, it, &reg->root->exports, iv, p);
+  if (reg) {
+    ival_t *src = &reg->root->exports;
+    const char *sub = named_get(&l->isubs, name);
+    if (sub) {   /* the registered instance's exported instance `sub` */
+      item_t *si = ival_get(src, sub);
+      if (!si || si->sort != WH_CM_SORT_INSTANCE || !si->p)
+        return wh_diag_set(cx->diag, WH_EUNLINKABLE, -1,
+                           "import %s: the linked instance exports no instance %s", name, sub);
+      src = si->p;
+    }
+    return import_registered(cx, r, name, it, src, iv, p);
+  }
   for (uint32_t i = 0; i < it->nexp; i++) {
     const wh_cm_item_t *e = &it->exp[i];
     void *ep = NULL;
@@ -1268,7 +1503,7 @@ static int do_canon(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d) {
     if (!ci || !le) return oom(cx);
     le->caller = r;
     le->callee = callee;
-    le->type = callee ? callee->type : 0;
+    le->type = !callee ? 0 : callee->lc == I->c && callee->ltype ? callee->ltype : callee->type;
     le->mem = mem;
     le->realloc = rea;
     le->enc = cn->encoding;
@@ -1277,6 +1512,11 @@ static int do_canon(ictx_t *cx, cm_rinst_t *r, const wh_cm_def_t *d) {
     ci->lowered = callee;
     if (le->type) wh_cm__core_sig(I->c, le->type, true, ci->params, ci->results);
     if (!callee) return wh_diag_set(cx->diag, WH_EUNLINKABLE, d->offset, "function %u not available", cn->func);
+    fuse_env_t *fe = fuse_env(I, r, callee, le, ci->params, ci->results);
+    if (fe) {
+      ci->fn = fused_fn;
+      ci->env = fe;
+    }
     return vpush(&r->cfuncs, ci) ? 0 : oom(cx);
   }
   default: {
@@ -1429,7 +1669,15 @@ static int instantiate_comp(ictx_t *cx, const wh_cm_comp_t *comp, cm_rinst_t *ou
       if (sort == WH_CM_SORT_FUNC && p && d->u.item.ext.type) {
         /* an export may ascribe a type: keep the callee, retype it */
         cm_func_t *f = p;
-        if (f->type != d->u.item.ext.type) {
+        if (f->lc == I->c) {
+          /* a registered instance's function: its calls keep the
+           * callee's types, the ascription is this component's view */
+          cm_func_t *g = ialloc(I, sizeof *g);
+          if (!g) return oom(cx);
+          *g = *f;
+          g->ltype = d->u.item.ext.type;
+          p = g;
+        } else if (f->type != d->u.item.ext.type) {
           cm_func_t *g = ialloc(I, sizeof *g);
           if (!g) return oom(cx);
           *g = *f;
@@ -1556,10 +1804,13 @@ static int find_func(wh_cm_instance_t *I, const char *name, cm_func_t **out) {
   return count ? WH_EEXISTS : WH_ENOTFOUND;
 }
 
+/* The type of `f` in the component of the instance it was found in. */
+static wh_cm_tid_t func_type_here(const cm_func_t *f) { return f->lc ? f->ltype : f->type; }
+
 int wh_cm_instance_func(wh_cm_instance_t *I, const char *name, wh_cm_type_ref_t *type) {
   cm_func_t *f;
   int rc = find_func(I, name, &f);
-  if (rc == 0 && type) *type = f->type;
+  if (rc == 0 && type) *type = func_type_here(f);
   return rc;
 }
 
@@ -1570,7 +1821,7 @@ int wh_cm_instance_func_handle(wh_cm_instance_t *I, const char *name, wh_cm_func
   return rc;
 }
 
-wh_cm_type_ref_t wh_cm_func_type(const wh_cm_func_t *f) { return f->type; }
+wh_cm_type_ref_t wh_cm_func_type(const wh_cm_func_t *f) { return func_type_here(f); }
 
 int wh_cm_call_func(wh_cm_instance_t *I, wh_cm_func_t *f, const wh_cm_val *args,
                     size_t nargs, wh_cm_val *results, size_t nresults, wh_exec_t *exec) {

@@ -165,6 +165,12 @@ int wh_cm_linker_define_func(wh_cm_linker_t *l, const char *name,
 /* When on, imported functions the linker lacks are linked to functions
  * that trap "import X was not provided" instead of failing. */
 void wh_cm_linker_trap_missing(wh_cm_linker_t *l, bool on);
+/* On (the default): a component's import satisfied by a function
+ * another component instance lifts is called through a fused adapter
+ * that moves arguments and results memory to memory (fuse.c).  Off:
+ * through wh_cm_val values (lift, then lower), for benchmarks and tests
+ * that compare the two.  Applies to instances made afterwards. */
+void wh_cm_linker_fuse(wh_cm_linker_t *l, bool on);
 /* Defines a host core module (name copied; `m` borrowed: it must outlive
  * the linker and every instance linked with it), for a component's
  * `(import "name" (core module ...))` or an imported instance's core
@@ -182,6 +188,26 @@ int wh_cm_linker_define_module(wh_cm_linker_t *l, const char *name,
  * instance.  0, WH_EINVAL, WH_ENOMEM. */
 int wh_cm_linker_define_instance(wh_cm_linker_t *l, const char *name,
                                  wh_cm_instance_t *inst);
+/* The same with the instance `inst` exports as `export_name` (an
+ * exported interface, "ns:pkg/iface@1.0.0") instead of its top-level
+ * exports: how one component's export satisfies another's import of the
+ * interface.  0, WH_EINVAL, WH_ENOMEM; an `inst` without that instance
+ * export makes instantiation fail with WH_EUNLINKABLE. */
+int wh_cm_linker_define_instance_export(wh_cm_linker_t *l, const char *name,
+                                        wh_cm_instance_t *inst, const char *export_name);
+/* Removes the instance defined as `name` (a host that links instances
+ * for one instantiation at a time, on a linker it keeps).  0 or
+ * WH_ENOTFOUND. */
+int wh_cm_linker_undefine_instance(wh_cm_linker_t *l, const char *name);
+/* Whether export `name` of `exporter` can satisfy import `name` of
+ * `importer` (both borrowed), from their types alone (link.c): the same
+ * sort, and for an instance every function and type the import lists,
+ * with equal types (names of parameters, fields and cases included).
+ * 0; WH_ENOTFOUND (the importer has no such import) or WH_EUNLINKABLE,
+ * with `why` (n bytes) naming the item and, for a function, both WIT
+ * types. */
+int wh_cm_link_check(const wh_cm_component_t *importer, const char *name,
+                     const wh_cm_component_t *exporter, char *why, size_t n);
 
 /* ---- host resources ---------------------------------------------------------
  * A component that imports `resource r` gets its handles' meaning from
@@ -221,6 +247,10 @@ int wh_cm_linker_define_resource(wh_cm_linker_t *l, const char *name,
  * components and values never are). */
 int wh_cm_linker_check(const wh_cm_linker_t *l, const wh_cm_component_t *c,
                        wh_diag_t *diag);
+/* The same, with the imports named in linked[n] counted as provided
+ * (linked to another component's exports by the host). */
+int wh_cm_linker_check_linked(const wh_cm_linker_t *l, const wh_cm_component_t *c,
+                              const char *const *linked, uint32_t n, wh_diag_t *diag);
 
 /* Instantiates `c` (borrowed; must outlive the instance) on `exec`.
  * `alloc` may be NULL (on demand).  Errors: WH_EUNLINKABLE (diag names

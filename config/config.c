@@ -21,13 +21,14 @@
 #include "wh_config.h"
 
 typedef enum key_type {
-  T_STR, T_PATH, T_U32, T_U64, T_SIZE, T_DUR, T_LISTEN, T_KEY
+  T_STR, T_PATH, T_U32, T_U64, T_SIZE, T_DUR, T_LISTEN, T_KEY, T_BOOL, T_TIER
 } key_type_t;
 
 static const char *const type_names[] = {
     [T_STR] = "string", [T_PATH] = "path", [T_U32] = "integer",
     [T_U64] = "integer", [T_SIZE] = "size", [T_DUR] = "duration",
-    [T_LISTEN] = "address list", [T_KEY] = "hex SHA-256"};
+    [T_LISTEN] = "address list", [T_KEY] = "hex SHA-256", [T_BOOL] = "boolean",
+    [T_TIER] = "interp, native or auto"};
 
 enum { IN_CONFIG, IN_LIMITS, IN_TENANT };   /* what `off` is relative to */
 
@@ -92,6 +93,15 @@ static const cfg_key_t keys[] = {
    "released memory slots that keep their module's image mapped for its next instance"},
   {"pool", "max_wasm_stack", T_SIZE, CFG(max_wasm_stack), 64 * KiB, 1 * GiB, "1 MiB",
    "value stack of one invocation; deeper recursion traps \"call stack exhausted\""},
+
+  {"engine", "simd", T_BOOL, CFG(simd), 0, 1, "false",
+   "accept modules that use SIMD (`v128`, the 0xfd instructions); `false` refuses them at "
+   "deploy as unsupported"},
+  {"engine", "tier", T_TIER, CFG(tier), 0, 2, "interp",
+   "how guest code runs: `interp` (the interpreter), `native` (compiled to x86-64 through "
+   "LLVM when deployed and cached like the rest; SIMD modules stay interpreted; needs a "
+   "build with LLVM) or `auto` (the interpreter first; native code compiled in the "
+   "background serves later instances)"},
 
   {"limits", "fuel_per_invocation", T_U64, LIM(fuel_per_invocation), 0, UINT64_MAX / 2,
    "1000000000", "fuel units one invocation may burn (about one per instruction); 0 = unmetered"},
@@ -285,6 +295,19 @@ static int set_value(ctx_t *x, const cfg_key_t *k, uint8_t *base, const char *se
         return failf(x, "[%s] %s: '%s' is not hexadecimal", section, k->name, value);
       out[i] = (uint8_t)(hi << 4 | lo);
     }
+    return 1;
+  }
+  case T_BOOL:
+    if (strcmp(value, "true") == 0) *(bool *)field = true;
+    else if (strcmp(value, "false") == 0) *(bool *)field = false;
+    else return failf(x, "[%s] %s: '%.40s' is not true or false", section, k->name, value);
+    return 1;
+  case T_TIER: {
+    int t = wh_tier_parse(value);
+    if (t < 0) return failf(x, "[%s] %s: '%.40s' is not interp, native or auto", section, k->name, value);
+    if (!wh_tier_available((wh_tier_t)t))
+      return failf(x, "[%s] %s: %s: this wharf was not built with LLVM", section, k->name, value);
+    *(wh_tier_t *)field = (wh_tier_t)t;
     return 1;
   }
   case T_SIZE: rc = wh_cfg_parse_size(value, &v); break;

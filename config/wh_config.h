@@ -60,6 +60,9 @@ typedef struct wh_config {
   /* [pool] */
   wh_pool_config_t pool;
   uint64_t max_wasm_stack;
+  /* [engine] */
+  bool simd;                      /* accept SIMD (v128) modules */
+  wh_tier_t tier;                 /* interp, native or auto */
   /* [limits] */
   wh_cfg_limits_t limits;
   /* [tenant.NAME] */

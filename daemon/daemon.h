@@ -71,6 +71,12 @@ typedef struct wh_deployment {
   size_t envc;
   uint64_t compile_us;
   bool cached;                    /* compiled artifact came from the cache */
+  /* deploy-time links (?link=IMPORT=COMPONENT): import links[i].import is
+   * satisfied by link_deps[i] (referenced: the target pinned at the
+   * version it had when the link was made; deploy.c) */
+  wh_reg_link_t *links;
+  struct wh_deployment **link_deps;
+  size_t nlinks;
 } wh_deployment_t;
 
 void wh_dep_ref(wh_deployment_t *d);
@@ -182,6 +188,24 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e, const 
  * canonical JSON text (*out malloc'ed; NULL when there are none).  On a
  * bad option returns WH_EINVAL with the reason in `why`. */
 int wh_deps_parse_options(const char *query, char **out, char *why, size_t n);
+/* Resolves a component deployment's links (deploy option `link`) against
+ * the tenant's live components and checks each import's type against the
+ * target's export (wh_cm_link_check).  0, or the HTTP status to answer
+ * (404: no such component of this tenant; 400: not linkable, `why` names
+ * both types) with the error code in *code. */
+int wh_deps_link(wh_daemon_t *d, wh_deployment_t *dep, const char *tenant, const char **code,
+                 char *why, size_t n);
+/* wh_cm_linker_check on `l` with dep's linked imports counted as provided. */
+int wh_deps_check_imports(const wh_deployment_t *dep, const wh_cm_linker_t *l, wh_diag_t *diag);
+/* Instantiates component deployment `dep` on `x` from `alloc`, after the
+ * components it links to (recursively), each with `strict` or `stub` as
+ * its options say; their instances go to *linked (*nlinked of them), to
+ * free with wh_deps_free_linked after *out.  Errors as wh_cm_instantiate. */
+int wh_deps_instantiate(const wh_deployment_t *dep, wh_cm_linker_t *strict,
+                        wh_cm_linker_t *stub, wh_exec_t *x, wh_inst_alloc_t *alloc,
+                        wh_cm_instance_t **out, wh_cm_instance_t ***linked, size_t *nlinked,
+                        wh_diag_t *diag);
+void wh_deps_free_linked(wh_cm_instance_t **linked, size_t n);
 /* Loads every registry deployment at start-up; counts failures. */
 int wh_deps_load_all(wh_daemon_t *d, uint32_t *loaded, uint32_t *failed);
 /* A deployment as JSON: name, kind, version, digest, size, options,

@@ -32,6 +32,9 @@ static void free_strings(char **v, size_t n) {
 
 void wh_dep_unref(wh_deployment_t *d) {
   if (!d || atomic_fetch_sub(&d->refs, 1) != 1) return;
+  for (size_t i = 0; i < d->nlinks; i++) wh_dep_unref(d->link_deps ? d->link_deps[i] : NULL);
+  free(d->links);
+  free(d->link_deps);
   wh_module_free(d->module);
   wh_cm_component_free(d->component);
   free_strings(d->args, d->nargs);
@@ -142,7 +145,43 @@ bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name) {
  *   stub_missing_imports=true|false  {"stub_missing_imports": true}
  *   env=NAME=VALUE (repeatable)      {"env": {"NAME": "VALUE", ...}}
  *   arg=VALUE (repeatable)           {"args": ["VALUE", ...]}
+ *   link=IMPORT=COMPONENT[,...]      {"link": {"IMPORT": "COMPONENT", ...}}
+ *     (repeatable)                   the versions linked go to the
+ *                                    registry's links table (wh_deps_link)
  */
+
+/* Adds the "IMPORT=COMPONENT[,...]" of one link= option to `links`. */
+static int parse_links(const char *v, json_t *links, char *why, size_t n) {
+  char buf[2048];
+  if (strlen(v) >= sizeof buf) {
+    snprintf(why, n, "link: at most %zu bytes", sizeof buf - 1);
+    return WH_EINVAL;
+  }
+  strcpy(buf, v);
+  char *save = NULL;
+  for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char *eq = strrchr(item, '=');
+    if (!eq || eq == item || !wh_reg_valid_name(eq + 1)) {
+      snprintf(why, n, "link: expected IMPORT=COMPONENT, got \"%.60s\"", item);
+      return WH_EINVAL;
+    }
+    *eq = '\0';
+    if (strlen(item) > WH_REG_IMPORT_MAX) {
+      snprintf(why, n, "link: an import name is at most %d bytes", WH_REG_IMPORT_MAX);
+      return WH_EINVAL;
+    }
+    if (json_object_get(links, item)) {
+      snprintf(why, n, "link: %.100s is linked twice", item);
+      return WH_EINVAL;
+    }
+    json_t *t = json_string(eq + 1);
+    if (!t || json_object_set_new(links, item, t) != 0) {   /* a key must be UTF-8 */
+      snprintf(why, n, "link: %.60s: not UTF-8", item);
+      return WH_EINVAL;
+    }
+  }
+  return 0;
+}
 
 static bool parse_bool(const char *v, bool *out) {
   if (!strcmp(v, "true") || !strcmp(v, "1")) *out = true;
@@ -160,9 +199,9 @@ int wh_deps_parse_options(const char *query, char **out, char *why, size_t n) {
     snprintf(why, n, "the query string is not valid (percent-encoding?)");
     return WH_EINVAL;
   }
-  json_t *o = json_object(), *env = json_object(), *args = json_array();
+  json_t *o = json_object(), *env = json_object(), *args = json_array(), *links = json_object();
   int rc = WH_ENOMEM;
-  if (!o || !env || !args) goto done;
+  if (!o || !env || !args || !links) goto done;
   rc = WH_EINVAL;
   for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
     if (!strcmp(kv->key, "stub_missing_imports")) {
@@ -197,6 +236,8 @@ int wh_deps_parse_options(const char *query, char **out, char *why, size_t n) {
         goto done;
       }
       json_object_set_new(env, name, v);
+    } else if (!strcmp(kv->key, "link")) {
+      if (parse_links(kv->value, links, why, n)) goto done;
     } else if (!strcmp(kv->key, "arg")) {
       json_t *v = json_string(kv->value);
       if (!v) {
@@ -205,13 +246,14 @@ int wh_deps_parse_options(const char *query, char **out, char *why, size_t n) {
       }
       json_array_append_new(args, v);
     } else {
-      snprintf(why, n, "unknown deploy option \"%.60s\" (stub_missing_imports, env, arg)",
+      snprintf(why, n, "unknown deploy option \"%.60s\" (stub_missing_imports, env, arg, link)",
                kv->key);
       goto done;
     }
   }
   if (json_array_size(args)) json_object_set(o, "args", args);
   if (json_object_size(env)) json_object_set(o, "env", env);
+  if (json_object_size(links)) json_object_set(o, "link", links);
   rc = 0;
   if (json_object_size(o)) {
     *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -230,6 +272,7 @@ done:
   json_decref(o);
   json_decref(env);
   json_decref(args);
+  json_decref(links);
   evhttp_clear_headers(&q);
   return rc;
 }
@@ -255,6 +298,28 @@ static int apply_options(wh_deployment_t *dep, const char *text, wh_diag_t *diag
       dep->nargs++;
     }
     if (dep->nargs != json_array_size(args)) rc = WH_ENOMEM;
+  }
+  json_t *links = json_object_get(o, "link");
+  if (rc == 0 && json_is_object(links) && json_object_size(links)) {
+    size_t nl = json_object_size(links);
+    dep->links = calloc(nl, sizeof *dep->links);
+    dep->link_deps = calloc(nl, sizeof *dep->link_deps);
+    const char *k;
+    json_t *v;
+    if (!dep->links || !dep->link_deps) {
+      rc = WH_ENOMEM;
+    } else {
+      json_object_foreach(links, k, v) {
+        const char *target = json_string_value(v);
+        if (!target || strlen(k) > WH_REG_IMPORT_MAX || !wh_reg_valid_name(target)) {
+          json_decref(o);
+          return wh_diag_set(diag, WH_ECORRUPT, -1, "deploy option link is malformed");
+        }
+        strcpy(dep->links[dep->nlinks].import, k);
+        strcpy(dep->links[dep->nlinks].target, target);
+        dep->nlinks++;
+      }
+    }
   }
   if (rc == 0 && json_is_object(env) && json_object_size(env)) {
     dep->envp = calloc(json_object_size(env), sizeof *dep->envp);
@@ -353,24 +418,202 @@ fail:
   return NULL;
 }
 
-static int load_one(void *ctx, const wh_reg_entry_t *e) {
-  wh_daemon_t *d = ctx;
+/* ---- links ------------------------------------------------------------------
+ *
+ * A deploy with ?link=IMPORT=COMPONENT resolves COMPONENT among the
+ * tenant's live deployments (another tenant's names are not visible:
+ * 404), checks that its export IMPORT fits the import (400 naming both
+ * types otherwise), and pins it: the deployment references the target's
+ * wh_deployment_t, and the registry's links table records its version
+ * and digest.  A later redeploy of the target does not change the link
+ * (redeploy the linking component to follow it); deleting a target that
+ * the latest version of another component links to is refused (409,
+ * http.c via wh_reg_delete).  At start-up a link finds its pinned
+ * version in the table, or compiles it from the registry.
+ */
+
+int wh_deps_link(wh_daemon_t *d, wh_deployment_t *dep, const char *tenant, const char **code,
+                 char *why, size_t n) {
+  for (size_t i = 0; i < dep->nlinks; i++) {
+    wh_reg_link_t *l = &dep->links[i];
+    wh_deployment_t *t = wh_deps_get(d, tenant, l->target);
+    if (!t) {
+      *code = "link_target_not_found";
+      snprintf(why, n, "link %.200s=%s: no component named %s", l->import, l->target,
+               l->target);
+      return 404;
+    }
+    dep->link_deps[i] = t;   /* the reference goes with dep */
+    if (!t->component || !dep->component) {
+      *code = "link_mismatch";
+      snprintf(why, n, "link %.200s=%s: only components link to components (%s is a core "
+               "module)", l->import, l->target, t->component ? "this" : l->target);
+      return 400;
+    }
+    char msg[1200];
+    int rc = wh_cm_link_check(dep->component, l->import, t->component, msg, sizeof msg);
+    if (rc) {
+      *code = "link_mismatch";
+      snprintf(why, n, "link %.200s=%s: %s", l->import, l->target, msg);
+      return 400;
+    }
+    l->target_version = t->reg.version;
+    memcpy(l->target_digest, t->reg.digest, sizeof l->target_digest);
+  }
+  return 0;
+}
+
+int wh_deps_check_imports(const wh_deployment_t *dep, const wh_cm_linker_t *l,
+                          wh_diag_t *diag) {
+  const char *names[64] = {NULL};
+  const char **v = dep->nlinks <= 64 ? names : malloc(dep->nlinks * sizeof *v);
+  if (!v) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  for (size_t i = 0; i < dep->nlinks; i++) v[i] = dep->links[i].import;
+  int rc = wh_cm_linker_check_linked(l, dep->component, v, (uint32_t)dep->nlinks, diag);
+  if (v != names) free(v);
+  return rc;
+}
+
+#define LINK_DEPTH_MAX 8
+
+static int instantiate_rec(const wh_deployment_t *dep, wh_cm_linker_t *strict,
+                           wh_cm_linker_t *stub, wh_exec_t *x, wh_inst_alloc_t *alloc,
+                           wh_cm_instance_t **out, wh_cm_instance_t ***linked, size_t *nlinked,
+                           size_t *cap, int depth, wh_diag_t *diag) {
+  *out = NULL;
+  if (depth > LINK_DEPTH_MAX)
+    return wh_diag_set(diag, WH_EUNLINKABLE, -1, "links nest deeper than %d", LINK_DEPTH_MAX);
+  wh_cm_instance_t *mine[16], **targets = dep->nlinks <= 16 ? mine
+                                          : calloc(dep->nlinks, sizeof *targets);
+  if (!targets) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  int rc = 0;
+  for (size_t i = 0; i < dep->nlinks && rc == 0; i++) {
+    rc = instantiate_rec(dep->link_deps[i], strict, stub, x, alloc, &targets[i], linked, nlinked,
+                         cap, depth + 1, diag);
+    if (rc) break;
+    if (*nlinked == *cap) {
+      size_t nc = *cap ? 2 * *cap : 4;
+      wh_cm_instance_t **nv = realloc(*linked, nc * sizeof *nv);
+      if (!nv) {
+        wh_cm_instance_free(targets[i]);
+        rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+        break;
+      }
+      *linked = nv;
+      *cap = nc;
+    }
+    (*linked)[(*nlinked)++] = targets[i];   /* freed by the caller, after */
+  }
+  wh_cm_linker_t *l = dep->stub_missing_imports ? stub : strict;
+  size_t defined = 0;
+  for (; rc == 0 && defined < dep->nlinks; defined++)
+    rc = wh_cm_linker_define_instance_export(l, dep->links[defined].import, targets[defined],
+                                             dep->links[defined].import);
+  if (rc == 0) rc = wh_cm_instantiate(l, dep->component, x, alloc, out, diag);
+  else if (rc == WH_ENOMEM) wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  for (size_t i = 0; i < defined; i++) wh_cm_linker_undefine_instance(l, dep->links[i].import);
+  if (targets != mine) free(targets);
+  return rc;
+}
+
+int wh_deps_instantiate(const wh_deployment_t *dep, wh_cm_linker_t *strict,
+                        wh_cm_linker_t *stub, wh_exec_t *x, wh_inst_alloc_t *alloc,
+                        wh_cm_instance_t **out, wh_cm_instance_t ***linked, size_t *nlinked,
+                        wh_diag_t *diag) {
+  size_t cap = 0;
+  *linked = NULL;
+  *nlinked = 0;
+  if (dep->nlinks == 0)
+    return wh_cm_instantiate(dep->stub_missing_imports ? stub : strict, dep->component, x,
+                             alloc, out, diag);
+  return instantiate_rec(dep, strict, stub, x, alloc, out, linked, nlinked, &cap, 0, diag);
+}
+
+void wh_deps_free_linked(wh_cm_instance_t **linked, size_t n) {
+  /* the last made links to the ones before it: free in reverse */
+  for (size_t i = n; i > 0; i--) wh_cm_instance_free(linked[i - 1]);
+  free(linked);
+}
+
+static wh_deployment_t *load_entry(wh_daemon_t *d, const wh_reg_entry_t *e, int depth,
+                                   wh_diag_t *diag);
+
+/* The pinned targets of a loaded deployment (start-up): the table's
+ * deployment when it is the pinned version, else that version compiled
+ * from the registry.  0, or an error in diag. */
+static int load_links(wh_daemon_t *d, wh_deployment_t *dep, int depth, wh_diag_t *diag) {
+  wh_reg_link_t *v = NULL;
+  size_t n = 0;
+  if (!dep->component) return 0;
+  int rc = wh_reg_links(d->reg, dep->reg.tenant, dep->reg.name, dep->reg.version, &v, &n);
+  if (rc) return wh_diag_set(diag, rc, -1, "cannot read the links: %s", wh_strerror(rc));
+  if (n != dep->nlinks) {
+    free(v);
+    return wh_diag_set(diag, WH_ECORRUPT, -1, "the links table and the options disagree");
+  }
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    size_t k = 0;   /* the option with this import */
+    while (k < dep->nlinks && strcmp(dep->links[k].import, v[i].import) != 0) k++;
+    if (k == dep->nlinks) {
+      rc = wh_diag_set(diag, WH_ECORRUPT, -1, "link %s is not in the options", v[i].import);
+      break;
+    }
+    dep->links[k] = v[i];
+    wh_deployment_t *t = wh_deps_get(d, dep->reg.tenant, v[i].target);
+    if (t && t->reg.version != v[i].target_version) {
+      wh_dep_unref(t);
+      t = NULL;
+    }
+    if (!t) {
+      wh_reg_entry_t te;
+      rc = wh_reg_get_version(d->reg, dep->reg.tenant, v[i].target, v[i].target_version, &te);
+      if (rc) {
+        rc = wh_diag_set(diag, rc, -1, "link %s: %s v%u is gone", v[i].import, v[i].target,
+                         v[i].target_version);
+        break;
+      }
+      t = load_entry(d, &te, depth + 1, diag);
+      if (!t) rc = diag->code ? diag->code : WH_EINVAL;
+    }
+    dep->link_deps[k] = t;
+  }
+  free(v);
+  return rc;
+}
+
+/* Compiles a registry entry (from the cache, else its blob) and its
+ * links; NULL with diag set on failure. */
+static wh_deployment_t *load_entry(wh_daemon_t *d, const wh_reg_entry_t *e, int depth,
+                                   wh_diag_t *diag) {
+  if (depth > LINK_DEPTH_MAX) {
+    wh_diag_set(diag, WH_EUNLINKABLE, -1, "links nest deeper than %d", LINK_DEPTH_MAX);
+    return NULL;
+  }
   uint8_t *bytes = NULL;
   size_t len = 0;
-  wh_diag_t diag;
-  wh_diag_clear(&diag);
-  int rc = 0;
+  wh_diag_clear(diag);
   /* from the cache first: a hit needs neither the bytes nor their hash */
-  wh_deployment_t *dep = wh_deps_compile(d, e, NULL, e->options, NULL, 0, &diag);
+  wh_deployment_t *dep = wh_deps_compile(d, e, NULL, e->options, NULL, 0, diag);
   if (!dep) {
-    wh_diag_clear(&diag);
-    rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
-    dep = rc ? NULL : wh_deps_compile(d, e, NULL, e->options, bytes, len, &diag);
+    wh_diag_clear(diag);
+    int rc = wh_reg_read_blob(d->reg, e->digest, &bytes, &len);
+    if (rc) wh_diag_set(diag, rc, -1, "%s", wh_strerror(rc));
+    dep = rc ? NULL : wh_deps_compile(d, e, NULL, e->options, bytes, len, diag);
     free(bytes);
   }
+  if (dep && dep->nlinks && load_links(d, dep, depth, diag) != 0) {
+    wh_dep_unref(dep);
+    dep = NULL;
+  }
+  return dep;
+}
+
+static int load_one(void *ctx, const wh_reg_entry_t *e) {
+  wh_daemon_t *d = ctx;
+  wh_diag_t diag;
+  wh_deployment_t *dep = load_entry(d, e, 0, &diag);
   if (!dep) {
-    wh_log(WH_LOG_ERROR, "startup: %s/%s v%u: %s", e->tenant, e->name, e->version,
-           rc ? wh_strerror(rc) : diag.msg);
+    wh_log(WH_LOG_ERROR, "startup: %s/%s v%u: %s", e->tenant, e->name, e->version, diag.msg);
     return 0;
   }
   wh_deps_put(d, dep);
@@ -518,6 +761,14 @@ json_t *wh_deps_describe(const wh_deployment_t *dep) {
   if (dep->reg.options[0]) {
     json_t *o = json_loads(dep->reg.options, 0, NULL);
     if (o) json_object_set_new(desc, "options", o);
+  }
+  if (dep->nlinks) {
+    json_t *links = json_array();
+    for (size_t i = 0; i < dep->nlinks; i++)
+      json_array_append_new(links, json_pack("{s:s, s:s, s:i}", "import", dep->links[i].import,
+                                             "target", dep->links[i].target, "target_version",
+                                             (int)dep->links[i].target_version));
+    json_object_set_new(desc, "links", links);
   }
   return desc;
 }

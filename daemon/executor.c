@@ -181,9 +181,18 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
          msg);
     return;
   }
+  /* deploy-time links (?link=): resolved and type-checked first */
+  const char *lcode = NULL;
+  char lwhy[1600];
+  int lstatus = dep->nlinks ? wh_deps_link(d, dep, job->tenant->name, &lcode, lwhy, sizeof lwhy) : 0;
+  if (lstatus) {
+    fail(job, lstatus, lcode, lwhy);
+    wh_dep_unref(dep);
+    return;
+  }
   int link = dep->component
-                 ? wh_cm_linker_check(dep->stub_missing_imports ? w->cm_stub : w->cm_strict,
-                                      dep->component, &diag)
+                 ? wh_deps_check_imports(dep, dep->stub_missing_imports ? w->cm_stub
+                                                                        : w->cm_strict, &diag)
                  : wh_linker_check(w->linker, dep->module, &diag);
   if (link != 0) {
     char msg[1200];
@@ -214,8 +223,8 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   }
   wh_reg_entry_t e;
   if (rc == 0)
-    rc = wh_reg_deploy(d->reg, job->tenant->name, job->name, job->body, job->body_len, digest,
-                       job->options, &e, &diag);
+    rc = wh_reg_deploy_linked(d->reg, job->tenant->name, job->name, job->body, job->body_len,
+                              digest, job->options, dep->links, dep->nlinks, &e, &diag);
   if (rc == 0) {
     dep->reg = e;
     wh_dep_ref(dep);
@@ -365,7 +374,6 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *
   wh_exec_t *x = w->x;
   const wh_deployment_t *dep = job->dep;
   const wh_cm_component_t *c = dep->component;
-  wh_cm_linker_t *l = dep->stub_missing_imports ? w->cm_stub : w->cm_strict;
   wh_cm_instance_t *inst = NULL;
   wh_cm_val *args = NULL, result;
   size_t nargs = 0;
@@ -375,7 +383,10 @@ static json_t *invoke_component(worker_t *w, wh_job_t *job, const wh_wasi_p2_t *
   char why[300];
   memset(&result, 0, sizeof result);
   wh_diag_clear(&diag);
-  int rc = wh_cm_instantiate(l, c, x, wh_pool_allocator(d->pool), &inst, &diag);
+  wh_cm_instance_t **linked = NULL;   /* instances of the components dep links to */
+  size_t nlinked = 0;
+  int rc = wh_deps_instantiate(dep, w->cm_strict, w->cm_stub, x, wh_pool_allocator(d->pool), &inst,
+                               &linked, &nlinked, &diag);
   if (rc == WH_ELIMIT) {
     fail(job, 503, "pool_exhausted", "no free instance slot; retry shortly");
     goto out;
@@ -443,6 +454,7 @@ out:
   wh_cm_vals_free(args, nargs);
   json_decref(jargs);
   wh_cm_instance_free(inst);
+  wh_deps_free_linked(linked, nlinked);
   return reply;
 }
 

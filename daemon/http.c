@@ -439,6 +439,13 @@ static void do_delete(reqctx_t *c, const char *name) {
     finish_error(c, 404, "not_found", "no component of that name");
     return;
   }
+  if (rc == WH_EBUSY) {   /* a linked component depends on it (docs/API.md "Links") */
+    char by[WH_REG_NAME_MAX + 1] = "another component", msg[400];
+    wh_reg_linked_by(c->d->reg, c->tenant->name, name, by);
+    snprintf(msg, sizeof msg, "%s links to %s; redeploy or delete %s first", by, name, by);
+    finish_error(c, 409, "linked", msg);
+    return;
+  }
   if (rc) {
     finish_error(c, 500, "storage_error", "cannot update the registry");
     return;

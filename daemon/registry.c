@@ -20,6 +20,9 @@
  *   names (tenant, name) -> last_version  the highest version ever handed
  *                                         out, so none is reused after a
  *                                         delete
+ *   links (tenant, name, version, import) the component a version's import
+ *     -> target, target_version,          is linked to, pinned to the
+ *        target_digest                    target's version at deploy (3)
  *
  * Deploy: hash (unless the caller did) -> if the blob is not there with
  * the right size, write a temp file beside it, fsync -> under the lock:
@@ -74,7 +77,7 @@
 #include "registry.h"
 #include "wh_fs.h"
 
-#define REG_SCHEMA 2                /* PRAGMA user_version this file writes */
+#define REG_SCHEMA 3                /* PRAGMA user_version this file writes */
 #define REG_BUSY_TIMEOUT_MS 5000
 #define REG_FOREACH_BATCH 256       /* rows fetched per lock hold in foreach */
 #define DIGEST_HEX 64
@@ -102,6 +105,18 @@ static const char *const migrations[REG_SCHEMA] = {
     ") WITHOUT ROWID;",
     /* 1 -> 2: deploy options (JSON text; '' for none) */
     "ALTER TABLE deployments ADD COLUMN options TEXT NOT NULL DEFAULT '';",
+    /* 2 -> 3: deploy-time links, each pinned to the target's version */
+    "CREATE TABLE links ("
+    "  tenant TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"             /* the linking component */
+    "  version INTEGER NOT NULL,"       /* ... its version */
+    "  import TEXT NOT NULL,"           /* the import the link satisfies */
+    "  target TEXT NOT NULL,"           /* the same tenant's component */
+    "  target_version INTEGER NOT NULL,"
+    "  target_digest TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant, name, version, import)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX links_target ON links (tenant, target);",
 };
 
 enum {
@@ -116,6 +131,10 @@ enum {
   ST_ALL_AFTER,
   ST_LIVE_DIGESTS,
   ST_DELETE_DIGEST,
+  ST_LINK_INSERT,
+  ST_LINKS,
+  ST_LINKED_BY,
+  ST_GET_VERSION,
   ST__COUNT
 };
 
@@ -148,6 +167,18 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_LIVE_DIGESTS] = "SELECT DISTINCT digest FROM deployments WHERE deleted_ms IS NULL",
     [ST_DELETE_DIGEST] = "UPDATE deployments SET deleted_ms = ?2"
                          " WHERE digest = ?1 AND deleted_ms IS NULL",
+    [ST_LINK_INSERT] = "INSERT INTO links (tenant, name, version, import, target,"
+                       " target_version, target_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_LINKS] = "SELECT import, target, target_version, target_digest FROM links"
+                 " WHERE tenant = ?1 AND name = ?2 AND version = ?3 ORDER BY import",
+    /* the latest live version of another name that links to ?2 */
+    [ST_LINKED_BY] = "SELECT l.name FROM links l WHERE l.tenant = ?1 AND l.target = ?2"
+                     " AND l.name != ?2 AND l.version = (SELECT MAX(d.version)"
+                     " FROM deployments d WHERE d.tenant = l.tenant AND d.name = l.name"
+                     " AND d.deleted_ms IS NULL) ORDER BY l.name LIMIT 1",
+    [ST_GET_VERSION] = "SELECT name, version, digest, size, created_ms, options"
+                       " FROM deployments WHERE tenant = ?1 AND name = ?2 AND version = ?3"
+                       " AND deleted_ms IS NULL",
 };
 
 struct wh_reg {
@@ -420,6 +451,13 @@ static void drop_blob_if_unused(wh_reg_t *r, const char *digest) {
 int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                   const uint8_t *bytes, size_t len, const char *digest,
                   const char *options, wh_reg_entry_t *out, wh_diag_t *diag) {
+  return wh_reg_deploy_linked(r, tenant, name, bytes, len, digest, options, NULL, 0, out, diag);
+}
+
+int wh_reg_deploy_linked(wh_reg_t *r, const char *tenant, const char *name,
+                         const uint8_t *bytes, size_t len, const char *digest,
+                         const char *options, const wh_reg_link_t *links, size_t nlinks,
+                         wh_reg_entry_t *out, wh_diag_t *diag) {
   char hex[DIGEST_HEX + 1], tmp[PATH_MAX] = "";
   bool locked = false;
   int err = 0, rc;
@@ -436,6 +474,10 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
   if (len > (uint64_t)INT64_MAX)
     return wh_diag_set(diag, WH_EINVAL, -1, "registry: component too large");
   if (!options) options = "";
+  for (size_t i = 0; i < nlinks; i++)
+    if (!links[i].import[0] || !wh_reg_valid_name(links[i].target) ||
+        !valid_digest(links[i].target_digest) || links[i].target_version < 1)
+      return wh_diag_set(diag, WH_EINVAL, -1, "registry: link %zu is malformed", i);
   if (strlen(options) > WH_REG_OPTIONS_MAX)
     return wh_diag_set(diag, WH_EINVAL, -1, "registry: deploy options over %d bytes",
                        WH_REG_OPTIONS_MAX);
@@ -490,6 +532,22 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
   if (rc != SQLITE_DONE) {
     err = db_error(r, rc, diag, "cannot insert the deployment");
     goto fail_drop;
+  }
+  for (size_t i = 0; i < nlinks; i++) {
+    s = stmt(r, ST_LINK_INSERT);
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, name);
+    sqlite3_bind_int64(s, 3, version);
+    bind_text(s, 4, links[i].import);
+    bind_text(s, 5, links[i].target);
+    sqlite3_bind_int64(s, 6, links[i].target_version);
+    bind_text(s, 7, links[i].target_digest);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+      err = db_error(r, rc, diag, "cannot insert a link");
+      goto fail_drop;
+    }
   }
   if ((rc = exec_sql(r, "COMMIT")) != SQLITE_OK) {
     err = db_error(r, rc, diag, "cannot commit the deployment");
@@ -640,6 +698,101 @@ fail:
   return err;
 }
 
+/* ---- links ------------------------------------------------------------------------ */
+
+int wh_reg_links(wh_reg_t *r, const char *tenant, const char *name, uint32_t version,
+                 wh_reg_link_t **out, size_t *n) {
+  if (!r || !out || !n || !valid_tenant(tenant) || !wh_reg_valid_name(name)) return WH_EINVAL;
+  *out = NULL;
+  *n = 0;
+  wh_reg_link_t *v = NULL;
+  size_t len = 0, cap = 0;
+  int err = 0, rc;
+  pthread_mutex_lock(&r->lock);
+  sqlite3_stmt *s = stmt(r, ST_LINKS);
+  bind_text(s, 1, tenant);
+  bind_text(s, 2, name);
+  sqlite3_bind_int64(s, 3, version);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *imp = (const char *)sqlite3_column_text(s, 0);
+    const char *target = (const char *)sqlite3_column_text(s, 1);
+    sqlite3_int64 tv = sqlite3_column_int64(s, 2);
+    const char *td = (const char *)sqlite3_column_text(s, 3);
+    if (!imp || !target || !td || strlen(imp) > WH_REG_IMPORT_MAX ||
+        !wh_reg_valid_name(target) || !valid_digest(td) || tv < 1 || tv > UINT32_MAX) {
+      err = WH_ECORRUPT;
+      break;
+    }
+    if (len == cap) {
+      size_t ncap = cap ? cap * 2 : 4;
+      wh_reg_link_t *nv = realloc(v, ncap * sizeof *v);
+      if (!nv) {
+        err = WH_ENOMEM;
+        break;
+      }
+      v = nv;
+      cap = ncap;
+    }
+    memset(&v[len], 0, sizeof v[len]);
+    strcpy(v[len].import, imp);
+    strcpy(v[len].target, target);
+    v[len].target_version = (uint32_t)tv;
+    strcpy(v[len].target_digest, td);
+    len++;
+  }
+  if (!err && rc != SQLITE_DONE) err = db_error(r, rc, NULL, "links");
+  sqlite3_reset(s);
+  pthread_mutex_unlock(&r->lock);
+  if (err) {
+    free(v);
+    return err;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
+int wh_reg_linked_by(wh_reg_t *r, const char *tenant, const char *name,
+                     char out[WH_REG_NAME_MAX + 1]) {
+  if (!r || !out || !valid_tenant(tenant) || !wh_reg_valid_name(name)) return WH_EINVAL;
+  int err = WH_ENOTFOUND;
+  pthread_mutex_lock(&r->lock);
+  sqlite3_stmt *s = stmt(r, ST_LINKED_BY);
+  bind_text(s, 1, tenant);
+  bind_text(s, 2, name);
+  int rc = sqlite3_step(s);
+  const char *by = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+  if (by && strlen(by) <= WH_REG_NAME_MAX) {
+    strcpy(out, by);
+    err = 0;
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    err = db_error(r, rc, NULL, "linked_by");
+  }
+  sqlite3_reset(s);
+  pthread_mutex_unlock(&r->lock);
+  return err;
+}
+
+int wh_reg_get_version(wh_reg_t *r, const char *tenant, const char *name, uint32_t version,
+                       wh_reg_entry_t *out) {
+  if (!r || !out || !valid_tenant(tenant) || !wh_reg_valid_name(name)) return WH_EINVAL;
+  int err = 0;
+  pthread_mutex_lock(&r->lock);
+  sqlite3_stmt *s = stmt(r, ST_GET_VERSION);
+  bind_text(s, 1, tenant);
+  bind_text(s, 2, name);
+  sqlite3_bind_int64(s, 3, version);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    if (!read_latest(s, tenant, out)) err = WH_ECORRUPT;
+  } else {
+    err = rc == SQLITE_DONE ? WH_ENOTFOUND : db_error(r, rc, NULL, "get version");
+  }
+  sqlite3_reset(s);
+  pthread_mutex_unlock(&r->lock);
+  return err;
+}
+
 /* ---- delete -------------------------------------------------------------------- */
 
 int wh_reg_delete(wh_reg_t *r, const char *tenant, const char *name) {
@@ -652,8 +805,22 @@ int wh_reg_delete(wh_reg_t *r, const char *tenant, const char *name) {
     err = db_error(r, rc, NULL, "delete");
     goto fail;
   }
+  /* a live component linked to this one keeps it */
+  sqlite3_stmt *s = stmt(r, ST_LINKED_BY);
+  bind_text(s, 1, tenant);
+  bind_text(s, 2, name);
+  rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) {
+    err = WH_EBUSY;
+    goto fail;
+  }
+  if (rc != SQLITE_DONE) {
+    err = db_error(r, rc, NULL, "delete");
+    goto fail;
+  }
   /* The blobs the name's live rows use, to drop after the commit. */
-  sqlite3_stmt *s = stmt(r, ST_NAME_DIGESTS);
+  s = stmt(r, ST_NAME_DIGESTS);
   bind_text(s, 1, tenant);
   bind_text(s, 2, name);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

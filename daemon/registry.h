@@ -33,7 +33,19 @@
 #define WH_REG_NAME_MAX 128
 #define WH_REG_OPTIONS_MAX 4096
 
+#define WH_REG_IMPORT_MAX 256
+
 typedef struct wh_reg wh_reg_t;
+
+/* A deploy-time link: import `import` of a version is satisfied by the
+ * export of the same name of the tenant's component `target`, pinned to
+ * the version (and bytes) it had when the link was made. */
+typedef struct wh_reg_link {
+  char import[WH_REG_IMPORT_MAX + 1];
+  char target[WH_REG_NAME_MAX + 1];
+  uint32_t target_version;
+  char target_digest[65];
+} wh_reg_link_t;
 
 typedef struct wh_reg_entry {
   char tenant[WH_REG_TENANT_MAX + 1];
@@ -67,6 +79,24 @@ void wh_reg_close(wh_reg_t *r);
 int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                   const uint8_t *bytes, size_t len, const char *digest,
                   const char *options, wh_reg_entry_t *out, wh_diag_t *diag);
+/* wh_reg_deploy with the version's links (links[nlinks], borrowed),
+ * committed in the same transaction. */
+int wh_reg_deploy_linked(wh_reg_t *r, const char *tenant, const char *name,
+                         const uint8_t *bytes, size_t len, const char *digest,
+                         const char *options, const wh_reg_link_t *links, size_t nlinks,
+                         wh_reg_entry_t *out, wh_diag_t *diag);
+/* The links of version `version` of (tenant, name), by import name;
+ * *out is malloc'ed (caller frees; NULL when *n is 0). */
+int wh_reg_links(wh_reg_t *r, const char *tenant, const char *name, uint32_t version,
+                 wh_reg_link_t **out, size_t *n);
+/* The first (by name) of the tenant's other components whose latest
+ * live version links to `name`, into out; WH_ENOTFOUND if none. */
+int wh_reg_linked_by(wh_reg_t *r, const char *tenant, const char *name,
+                     char out[WH_REG_NAME_MAX + 1]);
+/* A given live version of (tenant, name) (an older one a link pins);
+ * WH_ENOTFOUND if it is not live. */
+int wh_reg_get_version(wh_reg_t *r, const char *tenant, const char *name, uint32_t version,
+                       wh_reg_entry_t *out);
 /* The latest live version of (tenant, name); WH_ENOTFOUND if none. */
 int wh_reg_get(wh_reg_t *r, const char *tenant, const char *name,
                wh_reg_entry_t *out);
@@ -77,7 +107,9 @@ int wh_reg_list(wh_reg_t *r, const char *tenant, wh_reg_entry_t **out,
 /* Live names the tenant has. */
 int wh_reg_count(wh_reg_t *r, const char *tenant, uint32_t *n);
 /* Marks every version of (tenant, name) deleted; WH_ENOTFOUND if none is
- * live.  Durable when it returns 0. */
+ * live, WH_EBUSY (nothing changed) while the latest live version of
+ * another of the tenant's components links to it (wh_reg_linked_by
+ * names one).  Durable when it returns 0. */
 int wh_reg_delete(wh_reg_t *r, const char *tenant, const char *name);
 /* SHA-256 of n bytes as 64 lowercase hex digits (the registry's digests);
  * false only if OpenSSL fails. */

@@ -4,8 +4,8 @@
  * after the compilation cache (docs/CACHE.md).
  *
  *   wharf run [--dir HOST[::GUEST]]... [--env K[=V]]... [--fuel N] [--timeout MS]
- *             [--invoke NAME] [--data-dir DIR] FILE.wasm|FILE.cwasm [ARGS...]
- *   wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]
+ *             [--invoke NAME] [--simd] [--tier T] [--data-dir DIR] FILE.wasm|FILE.cwasm [ARGS...]
+ *   wharf compile [--fuel] [--epoch] [--simd] [--tier T] [--data-dir DIR] FILE.wasm [-o OUT]
  *   wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]
  *   wharf inspect FILE
  *
@@ -16,7 +16,8 @@
  * Loading, for `wharf run`: a FILE that starts with the serialized-module
  * magic ("WHARFMOD", what `wharf compile` writes) is deserialized, not
  * compiled; it must come from an engine with the same fingerprint, i.e.
- * `wharf compile --fuel` for `run --fuel`, `--epoch` for `run --timeout`.
+ * `wharf compile --fuel` for `run --fuel`, `--epoch` for `run --timeout`,
+ * `--simd` for `run --simd` (SIMD modules are refused without it).
  * Otherwise, when --data-dir DIR or $WHARF_DATA_DIR names a data
  * directory, the module goes through the compilation cache in DIR/cache
  * (loaded if cached, else compiled and stored); without one it is simply
@@ -76,6 +77,8 @@ typedef struct run_opts {
   uint64_t fuel;
   uint64_t timeout_ms;    /* 0: none */
   const char *invoke;
+  bool simd;              /* --simd: accept SIMD (v128) modules */
+  int tier;               /* --tier: wh_tier_t */
   const char *data_dir;   /* --data-dir or $WHARF_DATA_DIR; NULL: no cache */
   const char *file;
   char **args;            /* guest arguments after FILE */
@@ -88,7 +91,7 @@ static void usage(FILE *out)
 {
   fprintf(out,
           "usage: wharf run [OPTIONS] FILE.wasm|FILE.cwasm [ARGS...]\n"
-          "       wharf compile [--fuel] [--epoch] [--data-dir DIR] FILE.wasm [-o OUT]\n"
+          "       wharf compile [--fuel] [--epoch] [--simd] [--tier T] [--data-dir DIR] FILE.wasm [-o OUT]\n"
           "       wharf cache stats|gc|clear [--data-dir DIR] [--max-size SIZE] [--all]\n"
           "       wharf inspect FILE\n"
           "       wharf --version\n"
@@ -105,13 +108,18 @@ static void usage(FILE *out)
           "  --timeout MS         trap \"deadline exceeded\" after MS milliseconds\n"
           "  --invoke NAME        call export NAME instead of _start, with ARGS as\n"
           "                       its parameters, and print its results\n"
+          "  --simd               accept modules that use SIMD (v128 values and\n"
+          "                       instructions), which are refused without it\n"
+          "  --tier T             interp (default), native (LLVM-compiled code)\n"
+          "                       or auto\n"
           "  --data-dir DIR       load through the compilation cache in DIR/cache\n"
           "                       (default: $WHARF_DATA_DIR; neither: no cache)\n"
           "\n"
           "compile: precompiles FILE to OUT (default FILE with .cwasm for .wasm),\n"
           "which `wharf run` loads without compiling; with --data-dir and no -o,\n"
           "stores it in the cache instead.  The engine configuration is part of\n"
-          "the result: --fuel for runs with --fuel, --epoch for runs with --timeout.\n"
+          "the result: --fuel for runs with --fuel, --epoch for runs with --timeout,\n"
+          "--simd for runs with --simd, --tier for runs with --tier.\n"
           "\n"
           "cache (DIR from --data-dir or $WHARF_DATA_DIR):\n"
           "  stats                counters and size of DIR/cache\n"
@@ -213,6 +221,13 @@ static int parse_run(int argc, char **argv, run_opts_t *o)
       }
     } else if ((v = opt_value(argc, argv, &i, "--invoke", &missing)) != NULL) {
       o->invoke = v;
+    } else if (strcmp(argv[i], "--simd") == 0) {
+      o->simd = true;
+    } else if ((v = opt_value(argc, argv, &i, "--tier", &missing)) != NULL) {
+      if ((o->tier = wh_tier_parse(v)) < 0) {
+        fprintf(stderr, "wharf: --tier wants interp, native or auto, not '%s'\n", v);
+        return EXIT_USAGE;
+      }
     } else if ((v = opt_value(argc, argv, &i, "--data-dir", &missing)) != NULL) {
       o->data_dir = v;
     } else {
@@ -575,6 +590,15 @@ static int cmd_compile(int argc, char **argv)
       ec.fuel = true;
     } else if (strcmp(argv[i], "--epoch") == 0) {
       ec.epoch_interrupt = true;
+    } else if (strcmp(argv[i], "--simd") == 0) {
+      ec.simd = true;
+    } else if ((v = opt_value(argc, argv, &i, "--tier", &missing)) != NULL) {
+      int t = wh_tier_parse(v);
+      if (t < 0) {
+        fprintf(stderr, "wharf: --tier wants interp, native or auto, not '%s'\n", v);
+        goto done;
+      }
+      ec.tier = (wh_tier_t)t;
     } else if ((v = opt_value(argc, argv, &i, "--data-dir", &missing)) != NULL) {
       data_dir = v;
     } else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
@@ -937,6 +961,8 @@ static int cmd_run(int argc, char **argv)
   wh_engine_config_default(&ec);
   ec.fuel = o.fuel_set;
   ec.epoch_interrupt = o.timeout_ms != 0;
+  ec.simd = o.simd;
+  ec.tier = (wh_tier_t)o.tier;
   e = wh_engine_new(&ec);
   if (e == NULL) {
     fprintf(stderr, "wharf: out of memory\n");

@@ -240,6 +240,8 @@ int main(int argc, char **argv) {
   wh_engine_config_t ec;
   wh_engine_config_default(&ec);
   ec.max_wasm_stack = d->cfg.max_wasm_stack;
+  ec.simd = d->cfg.simd;
+  ec.tier = d->cfg.tier;
   d->engine = wh_engine_new(&ec);
   if (!d->engine || wh_epoch_start(5) != 0) {
     wh_log(WH_LOG_ERROR, "cannot create the engine");

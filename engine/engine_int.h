@@ -186,6 +186,9 @@ struct wh_module {
   uint8_t *declared_funcs;/* bitmap: may be named by ref.func */
   char *module_name;      /* name section */
 
+  struct wh_native_code *native; /* the native tier's code, or NULL */
+  char *native_reason;    /* why a module of a native engine has none */
+
   _Atomic(void *) attachment;   /* see wh_module_attach */
   void (*attachment_fini)(void *);
 };

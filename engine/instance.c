@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "engine_int.h"
+#include "native.h"
 
 /* ---- memories ------------------------------------------------------------ */
 
@@ -610,6 +611,10 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
     f->type = m->defs[i].ft;
     f->inst = inst;
     f->def = i;
+    if (m->native) {        /* callers see a host function (native.h) */
+      f->host = wh__native_host_entry;
+      f->env = f;
+    }
     inst->funcs[m->nfunc_imports + i] = f;
   }
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) {

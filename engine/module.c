@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "native.h"
 #include "wcode.h"
 
 #ifndef WHARF_VERSION
@@ -38,6 +39,11 @@ wh_engine_t *wh_engine_new(const wh_engine_config_t *cfg) {
            WH_WCODE_VERSION, e->cfg.fuel ? 1 : 0, e->cfg.epoch_interrupt ? 1 : 0,
            e->cfg.simd ? 1 : 0,
            sizeof(void *) * 8);
+  if (e->cfg.tier == WH_TIER_NATIVE) {  /* native code: the CPU and layout too */
+    size_t n = strlen(e->fingerprint);
+    snprintf(e->fingerprint + n, sizeof e->fingerprint - n, "/native/%s/l%08x",
+             wh__native_cpu_id(), wh__native_layout_hash());
+  }
   wh__interp_labels();
   return e;
 }
@@ -154,6 +160,21 @@ wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
   m->engine = e;
   if (wh__decode_module(m, bytes, len, diag)) goto fail;
   if (wh__compile_module(m, bytes, len, diag)) goto fail;
+  if (e->cfg.tier == WH_TIER_NATIVE) {
+    wh_diag_t nd;
+    wh_diag_clear(&nd);
+    int rc = wh__native_compile(m, &nd);
+    if (rc == WH_EUNSUPPORTED && wh__native_available()) {
+      m->native_reason = strdup(nd.msg);   /* SIMD: the interpreter runs it */
+      if (!m->native_reason) {
+        wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+        goto fail;
+      }
+    } else if (rc) {
+      if (diag) *diag = nd;
+      goto fail;
+    }
+  }
   return m;
 fail:
   wh_module_free(m);
@@ -165,7 +186,33 @@ void wh_module_free(wh_module_t *m) {
   void *att = atomic_load(&m->attachment);
   if (att && m->attachment_fini) m->attachment_fini(att);
   wh__module_fini(m);
+  wh__native_free(m->native);
+  free(m->native_reason);
   free(m);
+}
+
+wh_tier_t wh_module_tier(const wh_module_t *m, const char **reason) {
+  if (reason) *reason = m->native ? NULL : m->native_reason;
+  return m->native ? WH_TIER_NATIVE : WH_TIER_INTERP;
+}
+
+bool wh_tier_available(wh_tier_t t) {
+  return t == WH_TIER_INTERP || wh__native_available();
+}
+
+const char *wh_tier_name(wh_tier_t t) {
+  switch (t) {
+  case WH_TIER_NATIVE: return "native";
+  case WH_TIER_AUTO: return "auto";
+  default: return "interp";
+  }
+}
+
+int wh_tier_parse(const char *name) {
+  if (strcmp(name, "interp") == 0) return WH_TIER_INTERP;
+  if (strcmp(name, "native") == 0) return WH_TIER_NATIVE;
+  if (strcmp(name, "auto") == 0) return WH_TIER_AUTO;
+  return -1;
 }
 
 uint32_t wh_module_import_count(const wh_module_t *m) { return m->nimports; }

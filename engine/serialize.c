@@ -25,7 +25,10 @@
  * must be wharfd's alone.
  *
  * Version 2 replaced version 1's SHA-256 of the payload by wh__sum64: the
- * hash alone cost half of a tier-0 compile on every load.
+ * hash alone cost half of a tier-0 compile on every load.  Version 3 ends
+ * the payload with the native tier's part (write_native): u8 0 (none),
+ * 1 + u64 length + the ELF object (loaded, never recompiled), or 2 + the
+ * reason a native engine's module runs in the interpreter.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,11 +36,12 @@
 
 #include "blob.h"
 #include "engine_int.h"
+#include "native.h"
 #include "interp_dispatch.h" /* WH_INTERP_COMPUTED_GOTO: how code is threaded */
 #include "wcode.h"
 
 #define WH_BLOB_MAGIC "WHARFMOD"
-#define WH_BLOB_VERSION 2u
+#define WH_BLOB_VERSION 3u
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -125,6 +129,19 @@ static bool put_code(wbuf_t *b, const wh_func_def_t *d) {
   return true;
 }
 
+static void write_native(wbuf_t *b, const wh_module_t *m) {
+  if (m->native) {
+    put_u8(b, 1);
+    put_u64(b, m->native->obj_len);
+    put(b, m->native->obj, m->native->obj_len);
+  } else if (m->native_reason) {
+    put_u8(b, 2);
+    put_str(b, m->native_reason);
+  } else {
+    put_u8(b, 0);
+  }
+}
+
 static bool write_module(wbuf_t *b, const wh_module_t *m) {
   put_u32(b, m->ntypes);
   for (uint32_t i = 0; i < m->ntypes; i++) {
@@ -208,6 +225,7 @@ static bool write_module(wbuf_t *b, const wh_module_t *m) {
     put_str(b, d->name);
     ok = put_code(b, d);
   }
+  if (ok) write_native(b, m);
   return ok && !b->oom;
 }
 
@@ -607,6 +625,24 @@ static int check_code(const wh_module_t *m, wh_func_def_t *d, code_scratch_t *sc
   return 0;
 }
 
+/* The native part (write_native); only an engine of tier native has one. */
+static int read_native(rbuf_t *r, wh_module_t *m) {
+  uint8_t kind = get_u8(r);
+  if (r->bad) return WH_ECORRUPT;
+  if (kind == 0) return m->engine->cfg.tier == WH_TIER_NATIVE ? WH_ECORRUPT : 0;
+  if (m->engine->cfg.tier != WH_TIER_NATIVE) return WH_ECORRUPT;
+  if (kind == 2) {
+    m->native_reason = get_str(r, false);
+    return m->native_reason ? 0 : r->oom ? WH_ENOMEM : WH_ECORRUPT;
+  }
+  if (kind != 1) return WH_ECORRUPT;
+  uint64_t len = get_u64(r);
+  const uint8_t *obj = r->bad || len > (uint64_t)(r->end - r->p) ? NULL : take(r, (size_t)len);
+  if (!obj) return WH_ECORRUPT;
+  int rc = wh__native_load(m, obj, (size_t)len, NULL);
+  return rc == WH_ENOMEM ? WH_ENOMEM : rc ? WH_ECORRUPT : 0;
+}
+
 static int read_module(rbuf_t *r, wh_module_t *m) {
   wh_engine_t *e = m->engine;
   m->ntypes = get_count(r, 8);
@@ -798,6 +834,7 @@ static int read_module(rbuf_t *r, wh_module_t *m) {
   }
   free(sc.starts);
   free(sc.targets);
+  if (rc == 0) rc = read_native(r, m);
   if (rc == 0 && (r->bad || r->p != r->end)) rc = r->oom ? WH_ENOMEM : WH_ECORRUPT;
   return rc;
 }

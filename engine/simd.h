@@ -30,6 +30,8 @@
 #ifndef WH_SIMD_H
 #define WH_SIMD_H
 
+#include <stdint.h>
+
 enum wh_simd_form {
   WH_SIMD_LOAD, WH_SIMD_STORE, WH_SIMD_LLANE, WH_SIMD_SLANE, WH_SIMD_CONST,
   WH_SIMD_SHUF, WH_SIMD_SPLAT, WH_SIMD_EXTRACT, WH_SIMD_REPLACE, WH_SIMD_UN,
@@ -279,5 +281,23 @@ enum wh_simd_form {
 
 /* Number of sub-opcodes the table spans (0x00 .. 0xff). */
 #define WH_SIMD_SUBOPS 256
+
+/* The rows numbered densely in table order, WH_SOP_<NAME>: the index of a
+ * row's handler in interp_simd.c's table. */
+enum wh_simd_op {
+#define WH__SOP(name, sub, form, t, n) WH_SOP_##name,
+  WH_SIMD_OPS(WH__SOP)
+#undef WH__SOP
+  WH_SOP__COUNT
+};
+
+/* A row's handler (interp_simd.c): runs the V_<NAME> op at ip on the frame
+ * at fp, memory operands through inst's memories.  Returns the op's length
+ * in bytes (the caller's next ip is ip + that), or 0 when a memory access
+ * is out of bounds (the caller traps; nothing was written). */
+struct wh_instance;
+typedef uint32_t wh_vm__simd_fn(uint64_t *fp, const uint8_t *ip,
+                                const struct wh_instance *inst);
+extern wh_vm__simd_fn *const wh_vm__simd_fns[WH_SOP__COUNT];
 
 #endif /* WH_SIMD_H */

@@ -1,8 +1,9 @@
 /*
  * simd_lanes.h - what each SIMD instruction (simd.h) computes, lane by
  * lane: one static inline function per row, wh_simd_<NAME>, included by
- * interp.c only (after its scalar helpers, which the float lanes share so
- * that NaN, -0 and saturation behave exactly as the scalar ops do).
+ * interp_simd.c (every row) and interp.c (the few it runs inline), after
+ * interp_num.h's scalar helpers, which the float lanes share so that NaN,
+ * -0 and saturation behave exactly as the scalar ops do.
  *
  * This is the portable path: plain loops over the lanes of a union, which
  * GCC and clang vectorise for the simple shapes.  A v128 in a frame is two
@@ -20,6 +21,8 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#include "interp_num.h"
 
 typedef union wh_v128 {
   uint8_t u8[16];

@@ -64,6 +64,15 @@ typedef struct wh_val {
 
 /* ---- engine ------------------------------------------------------------ */
 
+/* Execution tiers: the interpreter (always there), native code through
+ * LLVM (builds with WHARF_LLVM), or auto: the interpreter first, native
+ * code compiled in the background for later instances. */
+typedef enum wh_tier {
+  WH_TIER_INTERP = 0,
+  WH_TIER_NATIVE = 1,
+  WH_TIER_AUTO = 2,
+} wh_tier_t;
+
 typedef struct wh_engine_config {
   bool fuel;              /* compile fuel metering in (DESIGN.md section 3) */
   bool epoch_interrupt;   /* compile deadline/interrupt checks in */
@@ -71,6 +80,7 @@ typedef struct wh_engine_config {
   uint32_t max_call_depth;/* wasm frames per exec; 0 = 10000 */
   bool simd;              /* accept the SIMD proposal (v128, 0xfd ops);
                            * off by default: then WH_EUNSUPPORTED */
+  wh_tier_t tier;         /* WH_TIER_INTERP by default */
 } wh_engine_config_t;
 
 /* Fills `cfg` with defaults: fuel and epoch checks on, 1 MiB stack. */
@@ -93,6 +103,16 @@ const char *wh_engine_fingerprint(const wh_engine_t *e);
 wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
                            wh_diag_t *diag);
 void wh_module_free(wh_module_t *m);
+/* The tier `m`'s code runs in (WH_TIER_INTERP or WH_TIER_NATIVE).  When
+ * its engine wanted native code and `m` runs in the interpreter anyway
+ * (a SIMD module), *reason (may be NULL) says why; else it is NULL.
+ * Borrowed from the module. */
+wh_tier_t wh_module_tier(const wh_module_t *m, const char **reason);
+/* True when this build can run `t` (native and auto need WHARF_LLVM). */
+bool wh_tier_available(wh_tier_t t);
+/* "interp", "native" or "auto"; and back (-1 for an unknown name). */
+const char *wh_tier_name(wh_tier_t t);
+int wh_tier_parse(const char *name);
 
 /* Serializes a compiled module to a versioned, checksummed blob.  On
  * success *out is malloc'ed (caller frees) and *out_len set. */

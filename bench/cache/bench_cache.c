@@ -5,6 +5,10 @@
  *   wharf-bench-cache [SIGHTGLASS_DIR [COMPONENTS_DIR]]
  *       defaults: $WHARF_TESTDATA/bench/sightglass, $WHARF_TESTDATA/components
  *   WHARF_BENCH_REPS=N          repetitions per input (default 21)
+ *   WHARF_BENCH_TIER=T          interp (default) or native: the tier the
+ *                               engine compiles for (native: LLVM at O2;
+ *                               its artifact carries the object code, and
+ *                               a load maps it without recompiling)
  *
  * Core modules (every *.wasm under SIGHTGLASS_DIR that is one), in the
  * same run and interleaved rep by rep, medians of:
@@ -192,7 +196,19 @@ int main(int argc, char **argv) {
 
   char tmp[] = "/tmp/wharf-bench-cache.XXXXXX";
   if (!mkdtemp(tmp)) return 1;
-  wh_engine_t *e = wh_engine_new(NULL);
+  wh_engine_config_t ecfg;
+  wh_engine_config_default(&ecfg);
+  const char *tier_env = getenv("WHARF_BENCH_TIER");
+  if (tier_env) {
+    int tier = wh_tier_parse(tier_env);
+    if (tier < 0 || tier == WH_TIER_AUTO || !wh_tier_available((wh_tier_t)tier)) {
+      fprintf(stderr, "bench: WHARF_BENCH_TIER=%s: not a tier this build can run "
+                      "(interp, or native with WHARF_LLVM)\n", tier_env);
+      return 2;
+    }
+    ecfg.tier = (wh_tier_t)tier;
+  }
+  wh_engine_t *e = wh_engine_new(&ecfg);
   wh_diag_t d;
   wh_cache_t *c = wh_cache_open(tmp, UINT64_MAX, 0, &d);
   if (!e || !c) {

@@ -7,7 +7,11 @@
 # ../shared/testdata beside the repository) twice: natively with
 # `gcc -O2` (the physical limit) and for wasm32-wasi with clang 14 +
 # wasi-libc.  Each of fib sha256 nbody matmul hashmap (or the BENCHes named)
-# then runs natively, under `wharf run` and under node (V8, through
+# then runs natively, under `wharf run`, under `wharf run --tier native`
+# (precompiled with `wharf compile --tier native`, so LLVM's time is not
+# in the run; it is reported as compile ms per MB of wasm, and "start ms"
+# is a run of the precompiled file at size 0: process start, cache-artifact
+# load, instantiation) and under node (V8, through
 # node-wasi.mjs); every runner runs it BENCH_REPS times (default 3) and
 # the median wall time is kept.  Every run must print the same
 # `checksum N` line.  Prints one table row per bench and a geometric-mean
@@ -145,9 +149,28 @@ for b in $benches; do
   # "$@" holds the size argument, or nothing for the default size.
   set --
   [ -n "$n" ] && set -- "$n"
-  tn=- tw=- tv=- cn="" cw="" cv=""
+  tn=- tw=- tv=- cn="" cw="" cv="" tj=- cj="" cms=- tl=-
   if run_one "$b" native "$BENCH_BUILD/$b" "$@"; then tn=$median; cn=$checksum; else status=1; fi
   if run_one "$b" wharf "$WHARF" run "$BENCH_BUILD/$b.wasm" "$@"; then tw=$median; cw=$checksum; else status=1; fi
+  # the native tier (a wharf without LLVM leaves its columns "-")
+  t0=$(now_ns)
+  if "$WHARF" compile --tier native "$BENCH_BUILD/$b.wasm" -o "$BENCH_BUILD/$b.native.cwasm" \
+       2>"$out/$b.llvm.log"; then
+    t1=$(now_ns)
+    cms=$(awk -v t=$((t1 - t0)) -v n="$(wc -c <"$BENCH_BUILD/$b.wasm")" \
+          'BEGIN { printf "%.0f", t / 1e6 / (n / 1048576) }')
+    if run_one "$b" wharf-native "$WHARF" run --tier native "$BENCH_BUILD/$b.native.cwasm" "$@"; then
+      tj=$median; cj=$checksum
+    else
+      status=1
+    fi
+    t0=$(now_ns)
+    "$WHARF" run --tier native "$BENCH_BUILD/$b.native.cwasm" 0 >/dev/null 2>&1 || true
+    t1=$(now_ns)
+    tl=$(awk -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", t / 1e6 }')
+  else
+    echo "run.sh: no native tier: $(tail -1 "$out/$b.llvm.log")" >&2
+  fi
   if [ $have_node = 1 ]; then
     if run_one "$b" node "$NODE" --no-concurrent-marking --no-warnings \
          "$here/node-wasi.mjs" "$BENCH_BUILD/$b.wasm" "$@"; then
@@ -156,14 +179,14 @@ for b in $benches; do
       status=1
     fi
   fi
-  for c in "$cw" "$cv"; do
+  for c in "$cw" "$cv" "$cj"; do
     if [ -n "$c" ] && [ -n "$cn" ] && [ "$c" != "$cn" ]; then
       echo "run.sh: $b: checksums differ: native '$cn', wharf '$cw', node '$cv'" >&2
       status=1
     fi
   done
-  echo "$b: native $tn s, wharf $tw s, node $tv s (${cn:-no checksum})" >&2
-  rows="$rows$b $tn $tw $tv
+  echo "$b: native $tn s, wharf $tw s, wharf --tier native $tj s, node $tv s (${cn:-no checksum})" >&2
+  rows="$rows$b $tn $tw $tv $tj $cms $tl
 "
 done
 
@@ -176,11 +199,28 @@ printf '%s' "$rows" | awk '
     printf "\n| bench | native s | wharf s | node s | wharf/native | node/native | wharf/node |\n"
     printf "|---|---:|---:|---:|---:|---:|---:|\n"
   }
-  NF == 4 {
+  NF == 7 {
     wn = ratio($3, $2); vn = ratio($4, $2); wv = ratio($3, $4)
-    acc("wn", wn); acc("vn", vn); acc("wv", wv)
+    jn = ratio($5, $2); jv = ratio($5, $4)
+    acc("wn", wn); acc("vn", vn); acc("wv", wv); acc("jn", jn); acc("jv", jv)
     printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, wn, vn, wv
+    nat = nat sprintf("| %s | %s | %s | %s | %s | %s |\n", $1, $5, jn, jv, $6, $7)
   }
-  END { printf "| geomean | | | | %s | %s | %s |\n", gm("wn"), gm("vn"), gm("wv") }'
+  END {
+    printf "| geomean | | | | %s | %s | %s |\n", gm("wn"), gm("vn"), gm("wv")
+    printf "\nwharf --tier native (precompiled; start = a size-0 run of the .cwasm):\n\n"
+    printf "| bench | wharf native s | wharf native/native | wharf native/node | compile ms/MB | start ms |\n"
+    printf "|---|---:|---:|---:|---:|---:|\n%s", nat
+    printf "| geomean | | %s | %s | | |\n", gm("jn"), gm("jv")
+  }'
+
+# ---- SIMD kernels -------------------------------------------------------------
+# bench/compute/simd/run.sh (wharf --simd vs node vs native, its own
+# table); full runs only: ctest's bench-simd-smoke is its quick run.
+if [ "$quick" = 0 ]; then
+  echo
+  WHARF=$WHARF BENCH_BUILD=$BENCH_BUILD/simd BENCH_REPS=$BENCH_REPS NODE=$NODE CC=$CC \
+    sh "$here/simd/run.sh" || { [ $? = 77 ] || status=1; }
+fi
 
 exit $status

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds the test components from source into OUTDIR:
 #
-#   tests/components/build.sh OUTDIR [c|js|all]
+#   tests/components/build.sh OUTDIR [c|link|js|all]
 #
 #   c   OUTDIR/clock_random.wasm   clock_random.c + clock_random.wit:
 #         clang --target=wasm32-wasi -mexec-model=reactor (wasi-libc)
-#         -> jco embed --wit -> jco new --wasi-reactor --adapt
+#         -> embed the world (link/embed.mjs: `jco embed` by world name)
+#         -> jco new --wasi-reactor --adapt
 #            wasi_snapshot_preview1=<testdata adapter>
+#   link OUTDIR/link_provider.wasm, link_consumer.wasm, link_provider_bad.wasm
+#         link/*.c + link/store.wit (store_bad.wit): the same C pipeline;
+#         the deploy-time linking test (tests/wharfd, group components)
 #   js  OUTDIR/calc_js.wasm        calc_js.js + calc_js.wit: componentize-js
 #         with the WASI features the WASI 0.2 host covers (http and
 #         fetch-event disabled; stdio, random and clocks kept); 10-25 s on an
@@ -24,7 +28,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-out=${1:?usage: build.sh OUTDIR [c|js|all]}
+out=${1:?usage: build.sh OUTDIR [c|link|js|all]}
 what=${2:-all}
 testdata=${WHARF_TESTDATA:-$repo/../shared/testdata}
 npm_dir=${WHARF_NPM_DIR:-$repo/build/npm}
@@ -56,12 +60,13 @@ stale() {  # target inputs...: true when target is missing or older
   return 1
 }
 
-build_c() {
-  local src=$here/clock_random.c wit=$here/clock_random.wit
-  local target=$out/clock_random.wasm
+# build_c_one SRC WIT WORLD TARGET: a C reactor component, rebuilt when
+# stale (clang + wasi-libc -> jco embed -> jco new with the adapter)
+build_c_one() {
+  local src=$1 wit=$2 world=$3 target=$4
   stale "$target" "$src" "$wit" "$here/build.sh" "$stamp" "$adapter" || return 0
   command -v clang >/dev/null 2>&1 || skip "clang not found (Debian: apt-get install clang lld wasi-libc)"
-  local tmp=$out/clock_random.tmp
+  local tmp=${target%.wasm}.tmp
   rm -rf "$tmp"
   mkdir -p "$tmp"
   # -s: wasi-libc's debug sections are of no use here
@@ -74,12 +79,28 @@ build_c() {
     cat "$tmp/cc.log" >&2
     return 1
   fi
-  jco embed --wit "$wit" -n clock-random "$tmp/core.wasm" -o "$tmp/embed.wasm" >&2
+  JCO_MODULES=$mods node --import "$preload" "$here/link/embed.mjs" "$tmp/core.wasm" "$wit" \
+      "$world" "$tmp/embed.wasm" >&2
   jco new "$tmp/embed.wasm" --wasi-reactor \
       --adapt "wasi_snapshot_preview1=$adapter" -o "$tmp/component.wasm" >&2
   mv "$tmp/component.wasm" "$target"
   rm -rf "$tmp"
   echo "built $target" >&2
+}
+
+build_c() {
+  build_c_one "$here/clock_random.c" "$here/clock_random.wit" clock-random \
+              "$out/clock_random.wasm"
+}
+
+# the linking test's components (link/): provider and consumer of
+# wharf:link/store@0.1.0, and a provider whose greet has another type
+build_link() {
+  local l=$here/link
+  # (two worlds in one package: embedded by name through link/embed.mjs)
+  build_c_one "$l/provider.c" "$l/store.wit" wharf:link/provider@0.1.0 "$out/link_provider.wasm"
+  build_c_one "$l/consumer.c" "$l/store.wit" wharf:link/consumer@0.1.0 "$out/link_consumer.wasm"
+  build_c_one "$l/provider_bad.c" "$l/store_bad.wit" provider-bad "$out/link_provider_bad.wasm"
 }
 
 build_js() {
@@ -97,7 +118,8 @@ build_js() {
 
 case $what in
   c) build_c ;;
+  link) build_link ;;
   js) build_js ;;
-  all) build_c; build_js ;;
-  *) echo "build.sh: unknown target $what (c, js or all)" >&2; exit 2 ;;
+  all) build_c; build_link; build_js ;;
+  *) echo "build.sh: unknown target $what (c, link, js or all)" >&2; exit 2 ;;
 esac

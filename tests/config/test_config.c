@@ -52,6 +52,23 @@ static void test_sizes_and_durations(void) {
   CU_ASSERT(wh_cfg_parse_duration("1h", &v) != 0);
 }
 
+/* [engine] simd is a boolean: off by default, only true or false taken */
+static void test_engine_simd(void) {
+  wh_config_t c;
+  wh_diag_t d;
+  CU_ASSERT_EQUAL_FATAL(wh_cfg_defaults(&c), 0);
+  CU_ASSERT_FALSE(c.simd);
+  wh_cfg_fini(&c);
+  CU_ASSERT_EQUAL_FATAL(load("[engine]\nsimd = true\n", &c, &d), 0);
+  CU_ASSERT_TRUE(c.simd);
+  wh_cfg_fini(&c);
+  CU_ASSERT_EQUAL_FATAL(load("[engine]\nsimd = false\n", &c, &d), 0);
+  CU_ASSERT_FALSE(c.simd);
+  wh_cfg_fini(&c);
+  CU_ASSERT_EQUAL(load("[engine]\nsimd = yes\n", &c, &d), WH_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "test.conf:2: [engine] simd: 'yes' is not true or false"));
+}
+
 static void test_full_file(void) {
   char text[2048];
   snprintf(text, sizeof text,
@@ -166,6 +183,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "every key has its documented default", test_defaults);
   CU_add_test(s, "sizes and durations parse with their units", test_sizes_and_durations);
   CU_add_test(s, "a full file parses, tenants inherit [limits]", test_full_file);
+  CU_add_test(s, "[engine] simd is off by default and takes true or false", test_engine_simd);
   CU_add_test(s, "bad files fail at the right line with a reason", test_errors);
   CU_add_test(s, "rules spanning keys are enforced", test_whole_file_rules);
   CU_add_test(s, "docs/CONFIG.md agrees with the key table", test_docs_agree);

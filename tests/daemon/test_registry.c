@@ -516,7 +516,7 @@ static void test_reopen(void) {
   wh_reg_close(r);
 
   /* On disk: WAL mode, the schema version, a fresh open reconciles nothing. */
-  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 2);
+  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 3);
   CU_ASSERT_EQUAL(db_int(dir, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
   remove_dir(dir);
 }
@@ -586,11 +586,12 @@ static void test_options(void) {
   wh_reg_close(r);
 
   /* back to schema 1 by hand: drop the column, as an older wharf wrote it */
-  CU_ASSERT_EQUAL_FATAL(db_exec(dir, "ALTER TABLE deployments DROP COLUMN options;"
+  CU_ASSERT_EQUAL_FATAL(db_exec(dir, "DROP TABLE links;"
+                                     "ALTER TABLE deployments DROP COLUMN options;"
                                      "PRAGMA user_version = 1"), SQLITE_OK);
   r = open_reg(dir, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 2);
+  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 3);
   CU_ASSERT_EQUAL(wh_reg_get(r, "t", "b", &e), 0);
   CU_ASSERT_EQUAL(e.version, 2);
   CU_ASSERT_STRING_EQUAL(e.options, "");
@@ -598,6 +599,77 @@ static void test_options(void) {
   CU_ASSERT_EQUAL(e.version, 3);
   CU_ASSERT_EQUAL(wh_reg_get(r, "t", "b", &e), 0);
   CU_ASSERT_STRING_EQUAL(e.options, opts);
+  wh_reg_close(r);
+  remove_dir(dir);
+}
+
+/* Links: stored with the version that makes them, read back by version;
+ * a target stays while the latest version of a dependant links to it
+ * (WH_EBUSY, the dependant named); a schema-2 registry (before links)
+ * migrates in place. */
+static void test_links(void) {
+  char *dir = make_dir();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+  wh_reg_t *r = open_reg(dir, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  wh_reg_entry_t lib1, lib2, app, e;
+  wh_diag_t d;
+  CU_ASSERT_EQUAL_FATAL(wh_reg_deploy(r, "t", "lib", (const uint8_t *)"lib1", 4, NULL, NULL, &lib1, &d), 0);
+  wh_reg_close(r);
+  /* back to schema 2, as the wharf before links wrote it */
+  CU_ASSERT_EQUAL_FATAL(db_exec(dir, "DROP TABLE links; PRAGMA user_version = 2"), SQLITE_OK);
+  r = open_reg(dir, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  CU_ASSERT_EQUAL(db_int(dir, "PRAGMA user_version"), 3);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "lib", &e), 0);
+
+  wh_reg_link_t l[2];
+  memset(l, 0, sizeof l);
+  snprintf(l[0].import, sizeof l[0].import, "%s", "ns:pkg/iface@1.0.0");
+  snprintf(l[0].target, sizeof l[0].target, "%s", "lib");
+  l[0].target_version = lib1.version;
+  memcpy(l[0].target_digest, lib1.digest, sizeof l[0].target_digest);
+  CU_ASSERT_EQUAL_FATAL(wh_reg_deploy_linked(r, "t", "app", (const uint8_t *)"app", 3, NULL, NULL,
+                                             l, 1, &app, &d), 0);
+  /* a malformed link stores nothing */
+  l[1] = l[0];
+  l[1].target_version = 0;
+  CU_ASSERT_EQUAL(wh_reg_deploy_linked(r, "t", "bad", (const uint8_t *)"b", 1, NULL, NULL, &l[1], 1,
+                                       &e, &d), WH_EINVAL);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "bad", &e), WH_ENOTFOUND);
+
+  wh_reg_link_t *got = NULL;
+  size_t n = 0;
+  CU_ASSERT_EQUAL_FATAL(wh_reg_links(r, "t", "app", app.version, &got, &n), 0);
+  CU_ASSERT_EQUAL_FATAL(n, 1);
+  CU_ASSERT_STRING_EQUAL(got[0].import, "ns:pkg/iface@1.0.0");
+  CU_ASSERT_STRING_EQUAL(got[0].target, "lib");
+  CU_ASSERT_EQUAL(got[0].target_version, lib1.version);
+  CU_ASSERT_STRING_EQUAL(got[0].target_digest, lib1.digest);
+  free(got);
+  CU_ASSERT_EQUAL(wh_reg_links(r, "t", "lib", lib1.version, &got, &n), 0);
+  CU_ASSERT_EQUAL(n, 0);
+  free(got);
+
+  /* a redeployed target keeps the pinned version readable */
+  CU_ASSERT_EQUAL_FATAL(wh_reg_deploy(r, "t", "lib", (const uint8_t *)"lib2", 4, NULL, NULL, &lib2, &d), 0);
+  CU_ASSERT_EQUAL(wh_reg_get_version(r, "t", "lib", lib1.version, &e), 0);
+  CU_ASSERT_STRING_EQUAL(e.digest, lib1.digest);
+  CU_ASSERT_EQUAL(wh_reg_get_version(r, "t", "lib", 99, &e), WH_ENOTFOUND);
+
+  /* deleting the target is refused while app links to it */
+  char by[WH_REG_NAME_MAX + 1];
+  CU_ASSERT_EQUAL(wh_reg_delete(r, "t", "lib"), WH_EBUSY);
+  CU_ASSERT_EQUAL(wh_reg_linked_by(r, "t", "lib", by), 0);
+  CU_ASSERT_STRING_EQUAL(by, "app");
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "lib", &e), 0);
+  /* another tenant's link never holds this tenant's name */
+  CU_ASSERT_EQUAL(wh_reg_linked_by(r, "u", "lib", by), WH_ENOTFOUND);
+  /* app redeployed without the link: lib may go */
+  CU_ASSERT_EQUAL_FATAL(wh_reg_deploy(r, "t", "app", (const uint8_t *)"app2", 4, NULL, NULL, &e, &d), 0);
+  CU_ASSERT_EQUAL(wh_reg_linked_by(r, "t", "lib", by), WH_ENOTFOUND);
+  CU_ASSERT_EQUAL(wh_reg_delete(r, "t", "lib"), 0);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "lib", &e), WH_ENOTFOUND);
   wh_reg_close(r);
   remove_dir(dir);
 }
@@ -986,6 +1058,8 @@ int main(void) {
   CU_add_test(suite, "a reopened registry keeps everything; one handle at a time", test_reopen);
   CU_add_test(suite, "a newer schema or a bad directory is refused", test_newer_schema);
   CU_add_test(suite, "deploy options; schema 1 migrates", test_options);
+  CU_add_test(suite, "links pin their target and keep it from deletion; schema 2 migrates",
+              test_links);
   CU_add_test(suite, "open removes orphans and temp files, retires rows without blobs", test_reconcile);
   CU_add_test(suite, "read_blob detects a blob that does not match its digest", test_corrupt_blob);
   CU_add_test(suite, "a failing statement is WH_EIO with SQLite's message", test_db_errors);

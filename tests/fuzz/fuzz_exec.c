@@ -20,6 +20,10 @@
  *     trap kind, fuel consumed, result bits) and in the final memories and
  *     globals
  *
+ * The engine has SIMD on (wh_engine_config_t.simd), so v128 code is
+ * decoded, validated, translated and run too; v128 params are zero
+ * vectors, v128 results and globals are compared by their bits.
+ *
  * Checked beyond "no crash, no leak": wh_call returns only 0, WH_ETRAP or
  * WH_EEXIT; a trap has a kind and a message; results carry the declared
  * types; a serialized module behaves as the original (ENGINE.md: "the same
@@ -47,7 +51,10 @@ static bool verbose;   /* $WHARF_FUZZ_VERBOSE: one line per input and call */
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  engine = wh_engine_new(NULL);
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.simd = true;
+  engine = wh_engine_new(&cfg);
   if (!engine) fuzz_fail("wh_engine_new failed");
   have_deadline = wh_epoch_start(10) == 0;
   verbose = getenv("WHARF_FUZZ_VERBOSE") != NULL;
@@ -98,6 +105,7 @@ static char type_char(uint8_t t) {
   case 0x7c: return 'F';
   case 0x70: return 'r';
   case 0x6f: return 'e';
+  case 0x7b: return 'v';
   default: return 0;
   }
 }
@@ -278,6 +286,7 @@ static wh_val_t zero_val(char t) {
   case 'f': v.type = WH_F32; break;
   case 'F': v.type = WH_F64; break;
   case 'r': v.type = WH_FUNCREF; break;
+  case 'v': v.type = WH_V128; break;
   default: v.type = WH_EXTERNREF; break;
   }
   return v;
@@ -365,6 +374,7 @@ static uint64_t val_bits(const wh_val_t *v) {
   case WH_I32: return (uint32_t)v->of.i32;
   case WH_F32: { uint32_t b; memcpy(&b, &v->of.f32, 4); return b; }
   case WH_FUNCREF: case WH_EXTERNREF: return v->of.ref != NULL;
+  case WH_V128: return mix(v->of.v128[0], v->of.v128[1]);
   default: return v->of.bits;
   }
 }

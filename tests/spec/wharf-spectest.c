@@ -1132,12 +1132,13 @@ static bool find_data(char *out, size_t n) {
 
 static void usage(FILE *fp) {
   fprintf(fp,
-          "usage: wharf-spectest [-v] [--simd] [--timeout SEC] [FILE.json ...]\n"
+          "usage: wharf-spectest [-v] [--simd] [--tier interp|native|auto] [--timeout SEC] [FILE.json ...]\n"
           "Runs wast2json spec tests; with no files, every */*.json under\n"
           "$WHARF_TESTDATA/spec/json (else ../shared/testdata/spec/json).\n"
           "  -v          per-file tallies and notes\n"
           "  --simd      also run simd_* files (skipped by default) with the\n"
           "              engine's SIMD support on\n"
+          "  --tier      the engine's execution tier (default interp)\n"
           "  --timeout   seconds per call before it is failed (default 60, "
           "0 = none)\n");
 }
@@ -1145,6 +1146,7 @@ static void usage(FILE *fp) {
 int main(int argc, char **argv) {
   run_t r;
   bool simd = false;
+  int tier = WH_TIER_INTERP;
   int nfiles = 0, status = 1;
   char **files = calloc((size_t)argc + 1, sizeof *files);
   glob_t g;
@@ -1158,6 +1160,18 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-v") == 0) r.verbose = true;
     else if (strcmp(argv[i], "--simd") == 0) simd = true;
+    else if (strcmp(argv[i], "--tier") == 0 && i + 1 < argc) {
+      if ((tier = wh_tier_parse(argv[++i])) < 0) {
+        usage(stderr);
+        status = 2;
+        goto out;
+      }
+      if (!wh_tier_available((wh_tier_t)tier)) {
+        fprintf(stderr, "wharf-spectest: tier %s: wharf was not built with LLVM\n", argv[i]);
+        status = 77;
+        goto out;
+      }
+    }
     else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
       r.timeout_ms = (unsigned)strtoul(argv[++i], NULL, 10) * 1000u;
     else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -1202,6 +1216,7 @@ int main(int argc, char **argv) {
   wh_engine_config_t cfg;
   wh_engine_config_default(&cfg);
   cfg.simd = simd;        /* --simd turns the engine's SIMD support on */
+  cfg.tier = (wh_tier_t)tier;
   r.engine = wh_engine_new(&cfg);
   if (!r.engine) {
     fprintf(stderr, "wharf-spectest: wh_engine_new failed\n");

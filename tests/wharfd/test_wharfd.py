@@ -1277,7 +1277,7 @@ def built_component(env, which):
     """The bytes of tests/components/build.sh's component `which` (c:
     clock_random.wasm, js: calc_js.wasm), built into env.components if
     stale; Skip when a tool it needs is missing."""
-    names = {'c': 'clock_random.wasm', 'js': 'calc_js.wasm'}
+    names = {'c': 'clock_random.wasm', 'js': 'calc_js.wasm', 'link': 'link_consumer.wasm'}
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'components', 'build.sh')
     r = subprocess.run(['bash', script, env.components, which], capture_output=True, text=True)
     if r.returncode == SKIP_RC:
@@ -1398,6 +1398,85 @@ def c_component_wasi(env):
           'print with stub_missing_imports: %r' % r)
     r = d.invoke('clockstub', 'args', [])
     check(r.status == 200 and r.json['result'] == ['clockstub'], 'args without options: %r' % r)
+    d.stop()
+
+
+@test('components')
+def linked_components(env):
+    """Deploy-time links (docs/API.md "Links"): consumer.c's import of
+    wharf:link/store@0.1.0 satisfied by provider.c's export, both built
+    from C at test time; strings, lists, a record and a resource cross
+    the boundary through fused adapters; type mismatches, unknown and
+    other tenants' targets are refused at deploy; a linked target cannot
+    be deleted; a restart keeps the link."""
+    consumer = built_component(env, 'link')
+    with open(os.path.join(env.components, 'link_provider.wasm'), 'rb') as f:
+        provider = f.read()
+    with open(os.path.join(env.components, 'link_provider_bad.wasm'), 'rb') as f:
+        bad = f.read()
+    iface = 'wharf:link/store@0.1.0'
+    d = Wharfd(env, 'components-link')
+    d.start()
+    expect(d.deploy('store', provider), 201, what='deploy the provider')
+    expect(d.deploy('badstore', bad), 201, what='deploy the mismatched provider')
+    r = d.deploy('app', consumer)
+    expect(r, 400, 'unresolvable_import', 'the consumer without a link')
+    check(iface in r.json['error']['message'], 'the missing import is named: %r' % r.json)
+
+    r = d.deploy('app?link=%s=badstore' % iface, consumer)
+    expect(r, 400, 'link_mismatch', 'a link to a store whose greet returns u32')
+    msg = r.json['error']['message']
+    check('func(name: string) -> string' in msg and 'func(name: string) -> u32' in msg,
+          'the mismatch names both types: %r' % msg)
+    expect(d.deploy('app?link=%s=nosuch' % iface, consumer), 404, 'link_target_not_found',
+           'a link to no component')
+    expect(d.deploy('bobstore', provider, as_='bob'), 201, what="bob's provider")
+    expect(d.deploy('app?link=%s=bobstore' % iface, consumer), 404, 'link_target_not_found',
+           "a link to another tenant's component")
+    expect(d.deploy('app?link=nosuch:pkg/x=store', consumer), 400, 'link_mismatch',
+           'a link of an import the component does not have')
+
+    r = d.deploy('app?link=%s=store' % iface, consumer)
+    expect(r, 201, what='deploy the consumer linked to the provider')
+    links = r.json.get('links')
+    check(links == [{'import': iface, 'target': 'store', 'target_version': 1}],
+          'the deploy reply lists the pinned link: %r' % r.json)
+
+    def calls(d):
+        r = d.invoke('app', 'greet-twice', ['wharf été'])
+        expect(r, 200, what='greet-twice')
+        check(r.json['result'] == 'hello, hello, wharf été', 'greet-twice: %r' % r.json)
+        r = d.invoke('app', 'total', [[1, -2, 3, 2147483647, 2147483647]])
+        expect(r, 200, what='total')
+        check(r.json['result'] == 4294967296, 'total (an s64 sum of s32s): %r' % r.json)
+        r = d.invoke('app', 'total', [[]])
+        check(r.status == 200 and r.json['result'] == 0, 'total of nothing: %r' % r)
+        r = d.invoke('app', 'shout', ['key', ['a', 'bc', '', 'déf'], 41])
+        expect(r, 200, what='shout')
+        check(r.json['result'] == {'key': 'KEY', 'tags': ['A', 'BC', '', 'DéF'], 'score': 42},
+              'shout (a record with a list of strings, both ways): %r' % r.json)
+        r = d.invoke('app', 'count', [10, 5])
+        expect(r, 200, what='count')
+        check(r.json['result'] == [15, 'counter=15'],
+              'count (a resource made, used through borrows, dropped): %r' % r.json)
+
+    calls(d)
+    # a redeployed provider does not change the pinned link
+    expect(d.deploy('store', bad), 201, what='redeploy store with the other greet')
+    calls(d)
+    # the target of a live link stays
+    r = d.req('DELETE', '/v1/components/store', as_='alice')
+    expect(r, 409, 'linked', 'delete the linked provider')
+    check('app' in r.json['error']['message'], 'the 409 names the dependant: %r' % r.json)
+    # a restart loads the consumer with its pinned provider
+    d.stop()
+    d.start()
+    calls(d)
+    # redeployed without the link, the consumer no longer holds store
+    expect(d.deploy('app?stub_missing_imports=true', consumer), 201, what='redeploy unlinked')
+    r = d.invoke('app', 'total', [[1]])
+    expect(r, 422, what='the unlinked import traps')
+    expect(d.req('DELETE', '/v1/components/store', as_='alice'), 200, what='delete store now')
     d.stop()
 
 

@@ -1,0 +1,120 @@
+/*
+ * native.h - the optimizing tier (tier 1): wcode -> LLVM IR -> x86-64
+ * object code, loaded by a small ELF loader of our own.  Internal to the
+ * engine; see docs/ENGINE.md "The native tier".
+ *
+ *   wh_module_new (tier native)
+ *     compile.c     wasm -> validated wcode (as for the interpreter)
+ *     native_llvm.c wcode of every function -> one LLVM module -> O2
+ *                   -> an ELF relocatable object in memory (the cache
+ *                   artifact: serialize.c stores it beside the wcode)
+ *     native_load.c object -> one mapping (text, rodata, stubs), R+X
+ *   wh_linker_instantiate
+ *     every defined function of a native module gets the host-ABI
+ *     trampoline wh__native_host_entry as its `host` (env = the func):
+ *     the interpreter, wh_call, WASI and the component model call it like
+ *     any host function, so none of them knows about the tier.
+ *
+ * Generated code, per defined function i:
+ *
+ *   f<i>   internal, typed: RET f(inst, ctx, i64 p0 .. p(n-1)), RET void,
+ *          i64 or a struct of i64 for several results.  Calls between
+ *          functions of one module are direct calls of these; a
+ *          call_indirect whose target belongs to the running instance
+ *          calls it through the constant table wh_ftab.
+ *   wh_e<i> the slot-ABI entry: void wh_e<i>(inst, ctx, uint64_t *slots),
+ *          params in, results out (like wh__interp_run's frame).
+ *
+ * Everything the generated code needs from C comes through `ctx` (one per
+ * activation, on the C stack of wh__native_enter) and the instance's own
+ * fields (offsets baked in; wh__native_layout_hash is part of the engine
+ * fingerprint, so an artifact never meets a build with another layout).
+ * The object has no absolute references to the process: helpers are
+ * called through ctx->rt, so one artifact loads anywhere.
+ *
+ * Traps: a helper records the trap on the exec and siglongjmps to the
+ * innermost wh__native_enter on this thread; no generated frame needs
+ * unwinding.  Fuel lives in x->fuel (shared with the interpreter and host
+ * functions), charged per basic block exactly as the interpreter does.
+ */
+#ifndef WH_NATIVE_H
+#define WH_NATIVE_H
+
+#include "engine_int.h"
+
+/* What generated code reads through its ctx argument.  Field order is
+ * part of the generated code's ABI (see native_llvm.c CTX_*). */
+typedef struct wh_native_ctx {
+  wh_exec_t *x;
+  int64_t *fuel;                 /* &x->fuel */
+  _Atomic uint64_t *deadline;    /* &x->deadline */
+  _Atomic uint64_t *epoch;       /* &wh__epoch */
+  uintptr_t stack_limit;         /* a frame below this: call stack exhausted */
+  int64_t depth;                 /* wasm frames left (the interpreter's
+                                  * max_call_depth, counted alike) */
+  int64_t depth0;                /* depth at entry */
+  int64_t vbase;                 /* the next callee's frame, as a slot index
+                                  * into x->stack: where the interpreter
+                                  * would put it */
+  int64_t vlimit;                /* x->stack_end, as a slot index */
+  const void *const *rt;         /* helper table, indexed by WH_RT_* */
+} wh_native_ctx_t;
+
+/* The helper table (native_rt.c).  X(NAME, C function) */
+enum {
+  WH_RT_TRAP,          /* void (ctx, i32 code), noreturn */
+  WH_RT_EPOCH,         /* void (ctx), noreturn: deadline or interrupt */
+  WH_RT_CALL,          /* void (ctx, inst, wh_func_t *, uint64_t *slots) */
+  WH_RT_MEMORY_GROW,   /* i32 (ctx, inst, i32 mem, i32 delta) */
+  WH_RT_MEMORY_FILL,   /* void (ctx, inst, i32 mem, i32 d, i32 val, i32 n) */
+  WH_RT_MEMORY_COPY,   /* void (ctx, inst, i32 dmem, i32 smem, i32 d, i32 s, i32 n) */
+  WH_RT_MEMORY_INIT,   /* void (ctx, inst, i32 mem, i32 seg, i32 d, i32 s, i32 n) */
+  WH_RT_TABLE_GET,     /* i64 (ctx, inst, i32 t, i32 i) */
+  WH_RT_TABLE_SET,     /* void (ctx, inst, i32 t, i32 i, i64 v) */
+  WH_RT_TABLE_SIZE,    /* i32 (ctx, inst, i32 t) */
+  WH_RT_TABLE_GROW,    /* i32 (ctx, inst, i32 t, i64 init, i32 n) */
+  WH_RT_TABLE_FILL,    /* void (ctx, inst, i32 t, i32 i, i64 v, i32 n) */
+  WH_RT_TABLE_COPY,    /* void (ctx, inst, i32 dt, i32 st, i32 d, i32 s, i32 n) */
+  WH_RT_TABLE_INIT,    /* void (ctx, inst, i32 t, i32 seg, i32 d, i32 s, i32 n) */
+  WH_RT_ELEM_DROP,     /* void (ctx, inst, i32 seg) */
+  WH_RT__COUNT
+};
+
+typedef void (*wh_native_entry_t)(wh_instance_t *inst, wh_native_ctx_t *ctx,
+                                  uint64_t *slots);
+
+/* A module's native code. */
+typedef struct wh_native_code {
+  uint8_t *obj;            /* the ELF object (malloc'ed): the cache artifact */
+  size_t obj_len;
+  uint8_t *map;            /* the loaded image (mmap'ed) */
+  size_t map_len;
+  uint32_t nentries;
+  wh_native_entry_t *entries; /* per defined function */
+} wh_native_code_t;
+
+/* native_llvm.c (or native_none.c without LLVM): translates every function
+ * of `m` and loads the result into m->native.  WH_EUNSUPPORTED with the
+ * reason in diag for a module the tier cannot take (SIMD; or no LLVM in
+ * this build).  Thread-safe (one LLVM context per call). */
+int wh__native_compile(wh_module_t *m, wh_diag_t *diag);
+/* True when this build has the LLVM tier. */
+bool wh__native_available(void);
+/* "cpu/featurehash" of the host, for the fingerprint (static storage). */
+const char *wh__native_cpu_id(void);
+
+/* native_load.c: loads `obj` (copied) as m's native code. */
+int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *diag);
+void wh__native_free(wh_native_code_t *nc);
+/* True when `pc` lies in some loaded native code (signal handler). */
+bool wh__native_pc_in_code(uintptr_t pc);
+
+/* native_rt.c */
+extern const void *const wh__native_rt[WH_RT__COUNT];
+/* The host-ABI trampoline of every defined function of a native module
+ * (env = the wh_func_t). */
+int wh__native_host_entry(wh_caller_t *c, void *env, uint64_t *slots);
+/* A hash of the struct offsets generated code depends on. */
+uint32_t wh__native_layout_hash(void);
+
+#endif /* WH_NATIVE_H */

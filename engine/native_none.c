@@ -1,0 +1,18 @@
+/*
+ * native_none.c - the native tier's compiler in a build without LLVM
+ * (CMake option WHARF_LLVM off): every request for native code fails with
+ * one clear error.  Loading needs no LLVM (native_load.c), but a build
+ * without it never makes or accepts a native fingerprint.
+ */
+#include "native.h"
+
+int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
+  (void)m;
+  return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
+                     "tier native: wharf was not built with LLVM (configure with -DWHARF_LLVM=ON "
+                     "and llvm-19-dev installed)");
+}
+
+bool wh__native_available(void) { return false; }
+
+const char *wh__native_cpu_id(void) { return "none"; }
