@@ -212,3 +212,16 @@ wh_cm_component_t *wh_cm_component_new_cached(wh_engine_t *e, wh_cache_t *cache,
   }
   return wh_cm_component_new_cached_keyed(e, cache, &k, bytes, len, hit, diag);
 }
+
+wh_tier_t wh_cm_component_tier(const wh_cm_component_t *c, const char **reason) {
+  if (reason) *reason = NULL;
+  wh_tier_t tier = c->modules.n ? WH_TIER_NATIVE : WH_TIER_INTERP;
+  for (size_t i = 0; i < c->modules.n; i++) {
+    const char *why = NULL;
+    if (wh_module_tier(c->modules.v[i], &why) != WH_TIER_NATIVE) {
+      if (reason && !*reason) *reason = why;
+      tier = WH_TIER_INTERP;
+    }
+  }
+  return tier;
+}

@@ -165,6 +165,23 @@ bool wh_cm__fuse_scalar_plan(const wh_cm_component_t *c, wh_cm_tid_t ft, uint8_t
 /* Applies fix-up `code` to one flat slot; WH_ETRAP (cx->trap set) for an
  * invalid char. */
 int wh_cm__fuse_fix(cm_cx_t *cx, uint8_t code, uint64_t *slot);
+/* The same walk for the commonest signatures, without the type tree:
+ * params that are strings or scalars flattening to at most 16 values,
+ * a string, a scalar or no result.  wh_cm__fuse_flat_plan fills codes[]
+ * (one a param: WH_CM_FUSE_STRING or a WH_CM_FIX_* code), *n and *res
+ * (WH_CM_FUSE_NONE, _STRING or a fix code); false for other signatures.
+ * wh_cm__fuse_flat_params moves the caller's flat params into the
+ * callee's (out, *nout); wh_cm__fuse_flat_result moves the callee's core
+ * result `core` into the caller: a scalar into *out, a string (`core`
+ * points at its pair) to the caller's out pointer *retptr.  Errors as
+ * wh_cm__fuse_values. */
+enum { WH_CM_FUSE_STRING = 0xF0, WH_CM_FUSE_NONE = 0xF1 };
+bool wh_cm__fuse_flat_plan(const wh_cm_component_t *c, wh_cm_tid_t ft, uint8_t *codes,
+                           uint32_t *n, uint8_t *res);
+int wh_cm__fuse_flat_params(cm_cx_t *from, cm_cx_t *to, const uint8_t *codes, uint32_t n,
+                            const uint64_t *in, uint64_t *out, uint32_t *nout);
+int wh_cm__fuse_flat_result(cm_cx_t *from, cm_cx_t *to, uint8_t code, uint64_t core,
+                            const uint64_t *retptr, uint64_t *out);
 /* Moves values of `types1` (in from->c) lifted from `from` into `to`
  * as `types2` (in to->c), as lifting + lowering would, with no value
  * tree in between: flat `in[nin]` -> flat `out` (*nout set) when they

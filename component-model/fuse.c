@@ -684,6 +684,84 @@ static void tuple_shape(const wh_cm_component_t *c, const wh_cm_tid_t *types, ui
   *size = align_to(s, a);
 }
 
+/* ---- top-level strings and scalars --------------------------------------------------
+ * The common signature of an interface function (scalars and strings in,
+ * a scalar or a string out) without the walk: one code per flat value
+ * group, decided once per adapter. */
+
+bool wh_cm__fuse_flat_plan(const wh_cm_component_t *c, wh_cm_tid_t ft, uint8_t *codes,
+                           uint32_t *n, uint8_t *res) {
+  const wh_cm_type_t *f = ty(c, ft);
+  uint32_t flat = 0;
+  if (f->n > WH_CM_MAX_FLAT_PARAMS) return false;
+  for (uint32_t i = 0; i < f->n; i++) {
+    uint8_t k = ty(c, f->f[i].type)->kind;
+    if (k == WH_CM_T_STRING) {
+      codes[i] = WH_CM_FUSE_STRING;
+      flat += 2;
+    } else if (scalar_kind(k)) {
+      codes[i] = fix_code(k);
+      flat += 1;
+    } else {
+      return false;
+    }
+  }
+  if (flat > WH_CM_MAX_FLAT_PARAMS) return false;
+  *n = f->n;
+  *res = WH_CM_FUSE_NONE;
+  if (f->a) {
+    uint8_t k = ty(c, f->a)->kind;
+    if (k == WH_CM_T_STRING) *res = WH_CM_FUSE_STRING;
+    else if (scalar_kind(k)) *res = fix_code(k);
+    else return false;
+  }
+  return true;
+}
+
+int wh_cm__fuse_flat_params(cm_cx_t *from, cm_cx_t *to, const uint8_t *codes, uint32_t n,
+                            const uint64_t *in, uint64_t *out, uint32_t *nout) {
+  fx_t fx = {from, to};
+  uint32_t k = 0;
+  int rc;
+  for (uint32_t i = 0; i < n; i++) {
+    if (codes[i] == WH_CM_FUSE_STRING) {
+      uint32_t p, l;
+      if ((rc = xfer_string(&fx, (uint32_t)in[k], (uint32_t)in[k + 1], &p, &l))) return rc;
+      out[k++] = p;
+      out[k++] = l;
+    } else {
+      out[k] = in[k];
+      if ((rc = wh_cm__fuse_fix(from, codes[i], &out[k]))) return rc;
+      k++;
+    }
+  }
+  *nout = k;
+  return 0;
+}
+
+int wh_cm__fuse_flat_result(cm_cx_t *from, cm_cx_t *to, uint8_t code, uint64_t core,
+                            const uint64_t *retptr, uint64_t *out) {
+  fx_t fx = {from, to};
+  if (code != WH_CM_FUSE_STRING) {
+    *out = core;
+    return wh_cm__fuse_fix(from, code, out);
+  }
+  /* a string result: its (ptr, len) pair in the callee's memory goes to
+   * the caller's out pointer, with the checks of the spilled case */
+  uint32_t sp = (uint32_t)core, dp = (uint32_t)*retptr, p, l;
+  uint8_t *s = NULL, *o = NULL;
+  int rc;
+  if (sp % 4) return wh_cm__trap(from, "unaligned pointer");
+  if ((rc = at(from, sp, 8, &s))) return wh_cm__trap(from, "pointer out of bounds of memory");
+  if (dp % 4) return wh_cm__trap(to, "unaligned pointer");
+  if ((rc = at(to, dp, 8, &o))) return wh_cm__trap(to, "pointer out of bounds of memory");
+  if ((rc = xfer_string(&fx, (uint32_t)rd(s, 4), (uint32_t)rd(s + 4, 4), &p, &l))) return rc;
+  if ((rc = at(to, dp, 8, &o))) return rc;   /* realloc may have moved it */
+  wr(o, p, 4);
+  wr(o + 4, l, 4);
+  return 0;
+}
+
 int wh_cm__fuse_values(cm_cx_t *from, cm_cx_t *to, const wh_cm_tid_t *types1,
                        const wh_cm_tid_t *types2, uint32_t n, uint32_t max_flat,
                        uint32_t total, const uint64_t *in, uint32_t nin, uint64_t *out,

@@ -894,6 +894,9 @@ typedef struct fuse_env {
   bool retptr, scalar, plain;
   uint8_t fix[WH_CM_MAX_FLAT_PARAMS + 2];
   uint32_t nfix;
+  /* flat: strings and scalars only (wh_cm__fuse_flat_plan) */
+  bool flat;
+  uint8_t codes[WH_CM_MAX_FLAT_PARAMS], rcode;
 } fuse_env_t;
 
 /* Passes an engine trap through with its kind, or traps with `trap`. */
@@ -951,8 +954,11 @@ static int fused_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   uint64_t args[WH_CM_MAX_FLAT_PARAMS + 1];
   uint32_t nargs = 0;
   ci->may_enter = false;
-  rc = wh_cm__fuse_values(&from, &to, fe->pt, f->pt, fe->np, WH_CM_MAX_FLAT_PARAMS, fe->pflat,
-                          slots, fe->retptr ? fe->ncore - 1 : fe->ncore, args, &nargs, NULL);
+  if (fe->flat)
+    rc = wh_cm__fuse_flat_params(&from, &to, fe->codes, fe->np, slots, args, &nargs);
+  else
+    rc = wh_cm__fuse_values(&from, &to, fe->pt, f->pt, fe->np, WH_CM_MAX_FLAT_PARAMS, fe->pflat,
+                            slots, fe->retptr ? fe->ncore - 1 : fe->ncore, args, &nargs, NULL);
   if (rc) goto done;
   if (nargs != f->ncp) {
     rc = wh_cm__trap(&to, "adapter: core signature mismatch");
@@ -963,7 +969,12 @@ static int fused_fn(wh_caller_t *caller, void *env, uint64_t *slots) {
   if (rc == WH_ETRAP) core_trap(x, trap);
   if (rc) goto done;
   uint64_t core_res[2] = {f->ncr ? slots[0] : 0, 0};
-  if (fe->rt) {
+  if (fe->rt && fe->flat) {
+    uint64_t out = 0;
+    rc = wh_cm__fuse_flat_result(&to, &from, fe->rcode, core_res[0], &rp, &out);
+    if (rc) goto done;
+    if (!fe->retptr) slots[0] = out;
+  } else if (fe->rt) {
     uint32_t nout = 0;
     uint64_t out[2];
     rc = wh_cm__fuse_values(&to, &from, &f->rt, &fe->rt, 1, WH_CM_MAX_FLAT_RESULTS, fe->rflat,
@@ -984,6 +995,13 @@ done:
   wh_cm__call_end(&from, &lend, false);
   ci->may_enter = true;
   return rc ? adapter_trap(caller, x, rc, trap) : 0;
+}
+
+/* Whether the callee's core function returns what a flat plan's result
+ * `rcode` needs: one value for a scalar or a string (its pair's
+ * address), none for no result. */
+static bool f_core_results_ok(const cm_func_t *callee, uint8_t rcode) {
+  return callee->ncr == (rcode == WH_CM_FUSE_NONE ? 0u : 1u);
 }
 
 /* A fused adapter for `canon lower` of `callee` into `r`, or NULL when the
@@ -1016,6 +1034,10 @@ static fuse_env_t *fuse_env(wh_cm_instance_t *I, cm_rinst_t *r, cm_func_t *calle
   fe->scalar = wh_cm__fuse_scalar_plan(c, le->type, fe->fix, &fe->nfix) &&
                fe->nfix == fe->np + (fe->rt ? 1 : 0) && fe->np == callee->ncp &&
                fe->ncore == fe->np && callee->ncr == (fe->rt ? 1u : 0u);
+  uint32_t nc = 0;
+  fe->flat = wh_cm__fuse_flat_plan(c, le->type, fe->codes, &nc, &fe->rcode) && nc == fe->np &&
+             fe->retptr == (fe->rcode == WH_CM_FUSE_STRING) &&
+             f_core_results_ok(callee, fe->rcode);
   fe->plain = true;
   for (uint32_t i = 0; i < fe->nfix; i++)
     if (fe->fix[i] != WH_CM_FIX_NONE && fe->fix[i] != WH_CM_FIX_32) fe->plain = false;

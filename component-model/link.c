@@ -6,8 +6,8 @@
  *   importer: (import "ns:pkg/iface" (instance (export "f" (func ...)) ...))
  *   exporter: (export "ns:pkg/iface" (instance ...))
  *
- * Every item the import's type lists must be exported by the exporter
- * with the same name and sort; functions must have equal types (the
+ * Only instance (interface) imports link.  Every item the import's type
+ * lists must be exported by the exporter with the same name and sort; functions must have equal types (the
  * component model's function subtyping is equality): the same parameter
  * names, and value types equal structurally with the same field, case,
  * enum and flag names.  An own/borrow handle must name the resource the
@@ -139,12 +139,8 @@ int wh_cm_link_check(const wh_cm_component_t *importer, const char *name,
              sort_name(ex->ext.sort));
     return WH_EUNLINKABLE;
   }
-  if (im->ext.sort == WH_CM_SORT_FUNC)
-    return same_func(&k, im->ext.type, ex->ext.type) ? 0
-                                                      : mismatch_func(&k, name, im->ext.type,
-                                                                      ex->ext.type);
   if (im->ext.sort != WH_CM_SORT_INSTANCE) {
-    snprintf(why, n, "%s: only functions and instances can be linked", name);
+    snprintf(why, n, "%s: only interface (instance) imports can be linked", name);
     return WH_EUNLINKABLE;
   }
   k.ia = ty(importer, im->ext.type);
@@ -168,8 +164,12 @@ int wh_cm_link_check(const wh_cm_component_t *importer, const char *name,
       const wh_cm_type_t *ta = ty(importer, e->ext.type), *tb = ty(exporter, f->ext.type);
       bool res_a = ta->kind == WH_CM_T_RESOURCE, res_b = tb->kind == WH_CM_T_RESOURCE;
       if (res_a != res_b || (!res_a && !same_val(&k, e->ext.type, f->ext.type, 0))) {
-        snprintf(why, n, "%s: the types differ (%s in the import, %s in the export)", what,
-                 res_a ? "a resource" : "a value type", res_b ? "a resource" : "a value type");
+        if (res_a != res_b)
+          snprintf(why, n, "%s: %s in the import, %s in the export", what,
+                   res_a ? "a resource" : "a value type", res_b ? "a resource" : "a value type");
+        else
+          snprintf(why, n, "%s: the import's type and the export's differ (names or types of "
+                   "fields, cases or elements)", what);
         return WH_EUNLINKABLE;
       }
     }

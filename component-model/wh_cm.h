@@ -83,6 +83,12 @@ wh_cm_component_t *wh_cm_component_new_cached_keyed(wh_engine_t *e, struct wh_ca
                                                     const uint8_t *bytes, size_t len,
                                                     bool *hit, wh_diag_t *diag);
 
+/* The tier the component's core modules run in: WH_TIER_NATIVE when every
+ * one of them has native code, else WH_TIER_INTERP, with *reason (may be
+ * NULL) the first module's reason for staying interpreted (NULL when the
+ * engine never asked for native code).  component-model/cached.c. */
+wh_tier_t wh_cm_component_tier(const wh_cm_component_t *c, const char **reason);
+
 /* Imports and exports of the top-level component, in binary order.
  * `name` is borrowed from the component (NUL-terminated); `type` is the
  * item's type (a FUNC, INSTANCE, COMPONENT, MODULE, or for a type the
@@ -200,9 +206,10 @@ int wh_cm_linker_define_instance_export(wh_cm_linker_t *l, const char *name,
  * WH_ENOTFOUND. */
 int wh_cm_linker_undefine_instance(wh_cm_linker_t *l, const char *name);
 /* Whether export `name` of `exporter` can satisfy import `name` of
- * `importer` (both borrowed), from their types alone (link.c): the same
- * sort, and for an instance every function and type the import lists,
- * with equal types (names of parameters, fields and cases included).
+ * `importer` (both borrowed), from their types alone (link.c): both must
+ * be instances (interfaces), and the export must have every function and
+ * type the import lists, with equal types (names of parameters, fields
+ * and cases included).
  * 0; WH_ENOTFOUND (the importer has no such import) or WH_EUNLINKABLE,
  * with `why` (n bytes) naming the item and, for a function, both WIT
  * types. */

@@ -231,6 +231,11 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
     wh_deps_put(d, dep);
   }
   pthread_mutex_unlock(&deploy_lock);
+  if (rc == WH_ENOTFOUND && dep->nlinks) {   /* a link target deleted meanwhile */
+    fail(job, 409, "link_target_gone", diag.msg);
+    wh_dep_unref(dep);
+    return;
+  }
   if (rc) {
     wh_log(WH_LOG_ERROR, "deploy %s/%s: %s", job->tenant->name, job->name,
            diag.msg[0] ? diag.msg : wh_strerror(rc));
@@ -241,8 +246,14 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   atomic_fetch_add(&d->deploys, 1);
   atomic_fetch_add(&d->compile_us_total, dep->compile_us);
   json_t *desc = wh_deps_describe(dep);
-  json_object_set_new(desc, "compile", json_pack("{s:s, s:f, s:b}", "tier", "interpreter", "ms",
-                                                 dep->compile_us / 1000.0, "cached", dep->cached));
+  const char *why = NULL;
+  wh_tier_t tier = dep->module ? wh_module_tier(dep->module, &why)
+                               : wh_cm_component_tier(dep->component, &why);
+  json_t *compile = json_pack("{s:s, s:f, s:b}", "tier",
+                              tier == WH_TIER_NATIVE ? "native" : "interpreter", "ms",
+                              dep->compile_us / 1000.0, "cached", dep->cached);
+  if (compile && why) json_object_set_new(compile, "tier_reason", json_string(why));
+  json_object_set_new(desc, "compile", compile);
   json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
   wh_dep_unref(dep);
   job->status = 201;

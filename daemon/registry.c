@@ -534,6 +534,21 @@ int wh_reg_deploy_linked(wh_reg_t *r, const char *tenant, const char *name,
     goto fail_drop;
   }
   for (size_t i = 0; i < nlinks; i++) {
+    /* the pinned version must still be live: a delete of the target
+     * commits under the same lock, before or after this transaction */
+    s = stmt(r, ST_GET_VERSION);
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, links[i].target);
+    sqlite3_bind_int64(s, 3, links[i].target_version);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) {
+      err = rc == SQLITE_DONE ? wh_diag_set(diag, WH_ENOTFOUND, -1,
+                                            "registry: link target %s v%u is not deployed",
+                                            links[i].target, links[i].target_version)
+                              : db_error(r, rc, diag, "cannot check a link target");
+      goto fail_drop;
+    }
     s = stmt(r, ST_LINK_INSERT);
     bind_text(s, 1, tenant);
     bind_text(s, 2, name);

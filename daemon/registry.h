@@ -80,7 +80,8 @@ int wh_reg_deploy(wh_reg_t *r, const char *tenant, const char *name,
                   const uint8_t *bytes, size_t len, const char *digest,
                   const char *options, wh_reg_entry_t *out, wh_diag_t *diag);
 /* wh_reg_deploy with the version's links (links[nlinks], borrowed),
- * committed in the same transaction. */
+ * committed in the same transaction; WH_ENOTFOUND (nothing stored) when
+ * a link's target version is no longer live (deleted meanwhile). */
 int wh_reg_deploy_linked(wh_reg_t *r, const char *tenant, const char *name,
                          const uint8_t *bytes, size_t len, const char *digest,
                          const char *options, const wh_reg_link_t *links, size_t nlinks,

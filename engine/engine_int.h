@@ -186,8 +186,10 @@ struct wh_module {
   uint8_t *declared_funcs;/* bitmap: may be named by ref.func */
   char *module_name;      /* name section */
 
-  struct wh_native_code *native; /* the native tier's code, or NULL */
+  struct wh_native_code *native; /* the native tier's code, or NULL; with
+                           * tier auto published later (atomic pointer) */
   char *native_reason;    /* why a module of a native engine has none */
+  struct wh_native_job *native_job; /* tier auto's background compile */
 
   _Atomic(void *) attachment;   /* see wh_module_attach */
   void (*attachment_fini)(void *);

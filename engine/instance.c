@@ -611,7 +611,7 @@ int wh_linker_instantiate_in(wh_linker_t *l, const wh_module_t *m, wh_exec_t *ex
     f->type = m->defs[i].ft;
     f->inst = inst;
     f->def = i;
-    if (m->native) {        /* callers see a host function (native.h) */
+    if (wh__native_of(m)) { /* callers see a host function (native.h) */
       f->host = wh__native_host_entry;
       f->env = f;
     }

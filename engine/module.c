@@ -39,10 +39,10 @@ wh_engine_t *wh_engine_new(const wh_engine_config_t *cfg) {
            WH_WCODE_VERSION, e->cfg.fuel ? 1 : 0, e->cfg.epoch_interrupt ? 1 : 0,
            e->cfg.simd ? 1 : 0,
            sizeof(void *) * 8);
-  if (e->cfg.tier == WH_TIER_NATIVE) {  /* native code: the CPU and layout too */
+  if (e->cfg.tier != WH_TIER_INTERP) {  /* native code: the CPU and layout too */
     size_t n = strlen(e->fingerprint);
-    snprintf(e->fingerprint + n, sizeof e->fingerprint - n, "/native/%s/l%08x",
-             wh__native_cpu_id(), wh__native_layout_hash());
+    snprintf(e->fingerprint + n, sizeof e->fingerprint - n, "/%s/%s/l%08x",
+             wh_tier_name(e->cfg.tier), wh__native_cpu_id(), wh__native_layout_hash());
   }
   wh__interp_labels();
   return e;
@@ -174,6 +174,8 @@ wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
       if (diag) *diag = nd;
       goto fail;
     }
+  } else if (e->cfg.tier == WH_TIER_AUTO) {
+    wh__native_tierup_start(m);   /* no thread: it stays interpreted */
   }
   return m;
 fail:
@@ -185,6 +187,7 @@ void wh_module_free(wh_module_t *m) {
   if (!m) return;
   void *att = atomic_load(&m->attachment);
   if (att && m->attachment_fini) m->attachment_fini(att);
+  wh__native_tierup_stop(m);
   wh__module_fini(m);
   wh__native_free(m->native);
   free(m->native_reason);
@@ -192,8 +195,9 @@ void wh_module_free(wh_module_t *m) {
 }
 
 wh_tier_t wh_module_tier(const wh_module_t *m, const char **reason) {
-  if (reason) *reason = m->native ? NULL : m->native_reason;
-  return m->native ? WH_TIER_NATIVE : WH_TIER_INTERP;
+  const wh_native_code_t *nc = wh__native_of(m);
+  if (reason) *reason = nc ? NULL : __atomic_load_n(&m->native_reason, __ATOMIC_ACQUIRE);
+  return nc ? WH_TIER_NATIVE : WH_TIER_INTERP;
 }
 
 bool wh_tier_available(wh_tier_t t) {

@@ -109,6 +109,16 @@ void wh__native_free(wh_native_code_t *nc);
 /* True when `pc` lies in some loaded native code (signal handler). */
 bool wh__native_pc_in_code(uintptr_t pc);
 
+/* native_tierup.c (tier auto): compiles m in the background, publishing
+ * m->native when done; stop cancels or waits.  Start returns WH_ENOMEM
+ * when no thread could be made (m stays interpreted). */
+int wh__native_tierup_start(wh_module_t *m);
+void wh__native_tierup_stop(wh_module_t *m);
+/* m's native code as published (acquire), or NULL. */
+static inline wh_native_code_t *wh__native_of(const wh_module_t *m) {
+  return __atomic_load_n(&m->native, __ATOMIC_ACQUIRE);
+}
+
 /* native_rt.c */
 extern const void *const wh__native_rt[WH_RT__COUNT];
 /* The host-ABI trampoline of every defined function of a native module

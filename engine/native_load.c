@@ -323,7 +323,7 @@ int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *d
   range_add((uintptr_t)map, (uintptr_t)map + map_len);
   free(sec_addr);
   free(ext_of);
-  m->native = nc;
+  __atomic_store_n(&m->native, nc, __ATOMIC_RELEASE);   /* tier auto: published */
   return 0;
 fail:
   if (nc->map) munmap(nc->map, nc->map_len);

@@ -130,13 +130,15 @@ static bool put_code(wbuf_t *b, const wh_func_def_t *d) {
 }
 
 static void write_native(wbuf_t *b, const wh_module_t *m) {
-  if (m->native) {
+  const wh_native_code_t *nc = wh__native_of(m);   /* tier auto: maybe later */
+  const char *why = __atomic_load_n(&m->native_reason, __ATOMIC_ACQUIRE);
+  if (nc) {
     put_u8(b, 1);
-    put_u64(b, m->native->obj_len);
-    put(b, m->native->obj, m->native->obj_len);
-  } else if (m->native_reason) {
+    put_u64(b, nc->obj_len);
+    put(b, nc->obj, nc->obj_len);
+  } else if (why) {
     put_u8(b, 2);
-    put_str(b, m->native_reason);
+    put_str(b, why);
   } else {
     put_u8(b, 0);
   }
@@ -625,12 +627,13 @@ static int check_code(const wh_module_t *m, wh_func_def_t *d, code_scratch_t *sc
   return 0;
 }
 
-/* The native part (write_native); only an engine of tier native has one. */
+/* The native part (write_native); only engines of tier native or auto
+ * have one. */
 static int read_native(rbuf_t *r, wh_module_t *m) {
   uint8_t kind = get_u8(r);
   if (r->bad) return WH_ECORRUPT;
   if (kind == 0) return m->engine->cfg.tier == WH_TIER_NATIVE ? WH_ECORRUPT : 0;
-  if (m->engine->cfg.tier != WH_TIER_NATIVE) return WH_ECORRUPT;
+  if (m->engine->cfg.tier == WH_TIER_INTERP) return WH_ECORRUPT;
   if (kind == 2) {
     m->native_reason = get_str(r, false);
     return m->native_reason ? 0 : r->oom ? WH_ENOMEM : WH_ECORRUPT;
@@ -886,6 +889,8 @@ static wh_module_t *deserialize(wh_engine_t *e, const uint8_t *blob, size_t len,
     wh_module_free(m);
     return NULL;
   }
+  /* tier auto: an artifact stored before its native code was ready */
+  if (e->cfg.tier == WH_TIER_AUTO && !m->native && !m->native_reason) wh__native_tierup_start(m);
   return m;   /* check_code threaded the code */
 }
 

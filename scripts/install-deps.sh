@@ -12,6 +12,7 @@ pkgs=(
   libssl-dev libjansson-dev libsqlite3-dev libcunit1-dev libinih-dev
   libevent-dev libsystemd-dev
   wabt clang lld wasi-libc libclang-rt-14-dev libclang-rt-14-dev-wasm32
+  llvm-19-dev
   nodejs time python3 openssl
 )
 

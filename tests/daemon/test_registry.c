@@ -670,6 +670,10 @@ static void test_links(void) {
   CU_ASSERT_EQUAL(wh_reg_linked_by(r, "t", "lib", by), WH_ENOTFOUND);
   CU_ASSERT_EQUAL(wh_reg_delete(r, "t", "lib"), 0);
   CU_ASSERT_EQUAL(wh_reg_get(r, "t", "lib", &e), WH_ENOTFOUND);
+  /* a link to a version deleted meanwhile is refused, nothing stored */
+  CU_ASSERT_EQUAL(wh_reg_deploy_linked(r, "t", "late", (const uint8_t *)"late", 4, NULL, NULL, l, 1,
+                                       &e, &d), WH_ENOTFOUND);
+  CU_ASSERT_EQUAL(wh_reg_get(r, "t", "late", &e), WH_ENOTFOUND);
   wh_reg_close(r);
   remove_dir(dir);
 }

@@ -11,7 +11,8 @@
 # Sightglass programs that seed a HashMap from random_get (hashset, regex,
 # rust-json, rust-html-rewriter) differ from run to run on one tier alike
 # (native-diff --control shows it) and are left out; so are the slowest
-# in the interpreter, to keep the test near a minute.
+# to run in the interpreter or to compile (shootout-switch: 8 s of LLVM),
+# to keep the test near a minute.
 set -eu
 diff=$1
 out=$2/native-diff
@@ -38,7 +39,7 @@ for b in blake3-scalar bz2 noop quicksort richards; do
   [ -f "$sg/$b/benchmark.wasm" ] && set -- "$@" --run "$sg/$b/benchmark.wasm,$sg/$b"
 done
 for b in ackermann gimli keccak memmove nestedloop random ratelimit \
-         switch xblabla20 xchacha20; do
+         xblabla20 xchacha20; do
   f=$sg/shootout/shootout-$b.wasm
   [ -f "$f" ] && set -- "$@" --run "$f,$sg/shootout"
 done

@@ -21,6 +21,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "native.h"   /* internal: which code an instance runs */
 #include "wh_engine.h"
 #include "wh_pool.h"
 
@@ -302,6 +303,8 @@ static void test_host_calls(void) {
  * a guest trap: the child must die of the signal (or a sanitizer's
  * report), never return from wh_call. */
 static void test_host_fault_not_swallowed(void) {
+  fprintf(stderr, "\n  (expected: a child process crashing in host_fault, maybe with a "
+                  "sanitizer's report)\n");
   fflush(NULL);
   pid_t pid = fork();
   CU_ASSERT_FATAL(pid >= 0);
@@ -464,6 +467,53 @@ static void test_simd_fallback(void) {
   wh_engine_free(e);
 }
 
+/* Tier auto: the first instance runs in the interpreter while the native
+ * code compiles; once the module reports native, new instances run it,
+ * with the same results and fuel; the old instance keeps working. */
+static void test_auto_tier_up(void) {
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.tier = WH_TIER_AUTO;
+  wh_engine_t *e = wh_engine_new(&cfg);
+  wh_diag_t d;
+  wh_module_t *m = wh_module_new(e, wasm, wasm_len, &d);
+  CU_ASSERT_FATAL(m != NULL);
+  world_t w1 = {.e = e, .m = m}, w2 = {.e = e, .m = m};
+  world_t *ws[2] = {&w1, &w2};
+  for (int k = 0; k < 2; k++) {
+    world_t *w = ws[k];
+    if (k == 1) {   /* wait for the background compile (at most a minute) */
+      for (int i = 0; i < 600 && wh_module_tier(m, NULL) != WH_TIER_NATIVE; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+      }
+      CHECK(wh_module_tier(m, NULL) == WH_TIER_NATIVE, "the module tiers up to native code");
+    }
+    w->l = wh_linker_new(e);
+    w->x = wh_exec_new(e);
+    wh_linker_define_func(w->l, "host", "trap", "i", "i", host_trap, NULL);
+    wh_linker_define_func(w->l, "host", "fault", "", "", host_fault, NULL);
+    wh_linker_define_func(w->l, "host", "reenter", "i", "i", host_reenter, w);
+    CU_ASSERT_FATAL(wh_linker_instantiate(w->l, m, w->x, &w->inst, &d) == 0);
+  }
+  CHECK(wh_instance_func(w2.inst, "spin")->host == wh__native_host_entry,
+        "an instance made after the tier-up runs native code");
+  wh_val_t n = {.type = WH_I32, .of.i32 = 777};
+  outcome_t a = call(&w1, "spin", &n, 1, 1, 1u << 30);
+  outcome_t b = call(&w2, "spin", &n, 1, 1, 1u << 30);
+  CHECK(a.rc == 0 && same(&a, &b), "both instances compute the same, for the same fuel");
+  for (int k = 0; k < 2; k++) {
+    wh_instance_free(ws[k]->inst);
+    wh_exec_free(ws[k]->x);
+    wh_linker_free(ws[k]->l);
+  }
+  wh_module_free(m);
+  /* a module freed while its compile may still be running */
+  wh_module_t *m2 = wh_module_new(e, wasm, wasm_len, &d);
+  wh_module_free(m2);
+  wh_engine_free(e);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static CU_TestInfo tests[] = {
@@ -478,6 +528,7 @@ static CU_TestInfo tests[] = {
     {"deadlines and interrupts", test_deadline_and_interrupt},
     {"cache artifact: serialize and load", test_serialize},
     {"SIMD falls back to the interpreter", test_simd_fallback},
+    {"tier auto: interpreter first, native code for later instances", test_auto_tier_up},
     CU_TEST_INFO_NULL,
 };
 

@@ -395,6 +395,7 @@ class Env:
         self.verbose = args.verbose
         self.soak_seconds = args.soak_seconds
         self.io_threads = args.io_threads
+        self.tier = args.tier
         self.ndaemons = 0
         self.components = os.path.abspath(args.components or os.path.join(
             os.path.dirname(self.wharfd), 'tests', 'components'))
@@ -447,6 +448,7 @@ class Wharfd:
                      'max_memory_size': '64 MiB', 'memory_guard_size': '64 KiB'}
         self.pool.update(pool or {})
         self.limits = dict(limits or {})
+        self.engine = {'tier': env.tier} if env.tier else {}
         self.tenants = {'alice': {}, 'bob': {}} if tenants is None else tenants
         self.tls = tls           # (cert, key) or None
         self.proc = None
@@ -466,7 +468,7 @@ class Wharfd:
         if self.tls:
             server['tls_cert'], server['tls_key'] = self.tls
         for sec, kv in (('server', server), ('storage', self.storage), ('pool', self.pool),
-                        ('limits', self.limits)):
+                        ('limits', self.limits), ('engine', self.engine)):
             if kv:
                 out.append('[%s]' % sec)
                 out += ['%s = %s' % (k, v) for k, v in kv.items()]
@@ -832,6 +834,7 @@ def deploy_get_list_delete(env):
     check(('wasi_snapshot_preview1', 'fd_write') in imps, 'imports %r' % j['imports'])
     c = j.get('compile') or {}
     check(set(c) >= {'tier', 'ms', 'cached'}, 'compile %r' % c)
+    check(c['tier'] == ('native' if env.tier == 'native' else 'interpreter'), 'compile.tier %r' % c)
     check(isinstance(j.get('created_ms'), int), 'created_ms %r' % j.get('created_ms'))
     # PUT is a synonym and makes version 2
     r = d.deploy('life', wasm, method='PUT')
@@ -1435,6 +1438,9 @@ def linked_components(env):
            "a link to another tenant's component")
     expect(d.deploy('app?link=nosuch:pkg/x=store', consumer), 400, 'link_mismatch',
            'a link of an import the component does not have')
+    expect(d.deploy('app?link=%s' % iface, consumer), 400, 'bad_request', 'link without =COMPONENT')
+    expect(d.deploy('app?link=%s=store,%s=badstore' % (iface, iface), consumer), 400,
+           'bad_request', 'one import linked twice')
 
     r = d.deploy('app?link=%s=store' % iface, consumer)
     expect(r, 201, what='deploy the consumer linked to the provider')
@@ -2747,6 +2753,8 @@ def main():
     ap.add_argument('-k', dest='only', help='run only tests whose name contains this')
     ap.add_argument('--io-threads', type=int, default=0,
                     help='run every wharfd with this many I/O threads (default: its config default)')
+    ap.add_argument('--tier', choices=('interp', 'native', 'auto'),
+                    help='run every wharfd with [engine] tier = TIER (default: its config default)')
     ap.add_argument('-v', dest='verbose', action='store_true')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
     ap.add_argument('--components', help='where tests/components/build.sh builds the test '
