@@ -188,6 +188,10 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e, const 
  * canonical JSON text (*out malloc'ed; NULL when there are none).  On a
  * bad option returns WH_EINVAL with the reason in `why`. */
 int wh_deps_parse_options(const char *query, char **out, char *why, size_t n);
+/* Fills dep's option fields (stub_missing_imports, args, envp, links)
+ * from such JSON text; wh_dep_unref frees them.  WH_ECORRUPT for text that
+ * is not such options (a damaged registry row), WH_ENOMEM. */
+int wh_deps_apply_options(wh_deployment_t *dep, const char *text, wh_diag_t *diag);
 /* Resolves a component deployment's links (deploy option `link`) against
  * the tenant's live components and checks each import's type against the
  * target's export (wh_cm_link_check).  0, or the HTTP status to answer

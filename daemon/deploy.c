@@ -278,7 +278,7 @@ done:
 }
 
 /* Fills the deployment's option fields from the JSON text. */
-static int apply_options(wh_deployment_t *dep, const char *text, wh_diag_t *diag) {
+int wh_deps_apply_options(wh_deployment_t *dep, const char *text, wh_diag_t *diag) {
   if (!text || !*text) return 0;
   json_error_t jerr;
   json_t *o = json_loads(text, 0, &jerr);
@@ -370,7 +370,7 @@ wh_deployment_t *wh_deps_compile(wh_daemon_t *d, const wh_reg_entry_t *e, const 
   }
   atomic_store(&dep->refs, 1);
   if (e) dep->reg = *e;
-  if (apply_options(dep, options, diag) != 0) goto fail;
+  if (wh_deps_apply_options(dep, options, diag) != 0) goto fail;
   uint64_t t0 = wh_now_us();
   if (!bytes) {
     if (wh_cache_load_module(d->cache, d->engine, &key, &dep->module, diag) != 0) goto fail;

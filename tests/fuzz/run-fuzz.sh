@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 secs=${1:-10}
 [ $# -gt 0 ] && shift
-targets=${*:-decode exec component config}
+targets=${*:-decode exec component config options}
 FUZZ_BUILD=${FUZZ_BUILD:-$repo/build-fuzz}
 FUZZ_ARTIFACTS=${FUZZ_ARTIFACTS:-$FUZZ_BUILD/artifacts}
 WHARF_TESTDATA=${WHARF_TESTDATA:-$repo/../shared/testdata}
@@ -52,6 +52,7 @@ for t in $targets; do
   case $t in
     component) tseeds=$WHARF_TESTDATA/component-spec pattern='*.wasm' ;;
     config) tseeds=$repo/systemd pattern='*.conf' ;;
+    options) tseeds=$here/options-seeds pattern='*.txt' ;;
     *) tseeds=$seeds pattern='*.wasm' ;;
   esac
   if [ -d "$tseeds" ]; then
@@ -62,9 +63,11 @@ for t in $targets; do
     echo "run-fuzz.sh: no seeds at $tseeds; starting from an empty corpus" >&2
   fi
   echo "== fuzz-$t for ${secs}s ($(find "$corpus" -type f | wc -l) inputs in the corpus)"
+  dict=$here/wasm.dict
+  [ "$t" = options ] && dict=$here/options.dict
   # shellcheck disable=SC2086
   if ! "$FUZZ_BUILD/tests/fuzz-$t" -max_total_time="$secs" -timeout=10 \
-       -rss_limit_mb=2048 -print_final_stats=1 -dict="$here/wasm.dict" \
+       -rss_limit_mb=2048 -print_final_stats=1 -dict="$dict" \
        -artifact_prefix="$FUZZ_ARTIFACTS/$t-" ${FUZZ_FLAGS:-} "$corpus"; then
     echo "run-fuzz.sh: fuzz-$t found a problem; see $FUZZ_ARTIFACTS" >&2
     status=1
