@@ -476,7 +476,8 @@ static wh_module_t *load_module(wh_engine_t *e, const char *file,
       fprintf(stderr,
               "wharf: %s: precompiled for another engine configuration or "
               "wharf build; this run needs '%s' (compile with --fuel for "
-              "--fuel, --epoch for --timeout, --simd for --simd)\n",
+              "--fuel, --epoch for --timeout, --simd for --simd, --tier T "
+              "for --tier T)\n",
               file, wh_engine_fingerprint(e));
       return NULL;
     }

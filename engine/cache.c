@@ -535,8 +535,8 @@ static bool row_sound(const wh_cache_t *c, const char *hex, const char *rel, uin
 static int reconcile_rows(wh_cache_t *c, rows_mode_t mode, wh_cache_gc_report_t *rep) {
   static const char *const sql[] = {
       [ROWS_CHECK] = "SELECT key, path, size FROM entries",
-      [ROWS_CLEAR_UNPINNED] = "SELECT key, path, size FROM entries"
-                              " WHERE key NOT IN (SELECT key FROM pins)",
+      [ROWS_CLEAR_UNPINNED] = ("SELECT key, path, size FROM entries"
+                               " WHERE key NOT IN (SELECT key FROM pins)"),
       [ROWS_CLEAR_ALL] = "SELECT key, path, size FROM entries",
   };
   sqlite3_stmt *s = NULL;

@@ -162,6 +162,7 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   const wh_func_t *fn;       /* call_generic's operands */
   uint64_t *args_;
   const uint8_t *next;
+  enum wh_simd_op sop = 0;   /* the row a SIMD call site runs */
 
   ENTER(d0, args, NULL, inst);
   RELOAD_MEM();
@@ -549,14 +550,15 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   WH_FUSED_CMPS(WH__H_FUSED)
 #undef WH__H_FUSED
 
-/* SIMD: each V_ op calls its out-of-line handler (interp_simd.c says
- * why) and dispatches the next op itself; a call site and a dispatch jump
- * of its own per op keep both well predicted.  The ops that dominate
- * vector loops (v128.load and store; and, or, xor; integer and float add,
- * sub, mul; i8x16.eq) run inline instead, by sub-opcode: without a call
- * they are up to 1.6 times faster in bench/compute/simd's kernels, and
- * their bodies are short.  SIMD_INLINE(sub) is a constant, so each case
- * compiles one of its two paths. */
+/* SIMD: a V_ op names its row (sop) and jumps to its form's call site,
+ * which calls the row's out-of-line handler (interp_simd.c says why) and
+ * dispatches the next op: fourteen sites, one per form, each with its own
+ * dispatch jump.  The ops that dominate vector loops (v128.load and store;
+ * and, or, xor; integer and float add, sub, mul; i8x16.eq) run inline
+ * instead, by sub-opcode: without a call they are up to 1.6 times faster
+ * in bench/compute/simd's kernels, and their bodies are short.
+ * SIMD_INLINE(sub) is a constant, so each case compiles one of its two
+ * paths. */
 #define SIMD_INLINE(sub)                                                      \
   ((sub) == 0x00 || (sub) == 0x0b || (sub) == 0x23 || (sub) == 0x4e ||        \
    (sub) == 0x50 || (sub) == 0x51 || (sub) == 0x6e || (sub) == 0x71 ||        \
@@ -566,8 +568,11 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
    (sub) == 0xf1 || (sub) == 0xf2)
 #define VRD(off) ({ wh_v128_t v_; memcpy(&v_, (uint8_t *)fp + (off), 16); v_; })
 #define VWR(off, v) do { wh_v128_t w_ = (v); memcpy((uint8_t *)fp + (off), &w_, 16); } while (0)
-#define SIMD_CALL(name)                                                       \
-  if (!wh_vm__simd_fns[WH_SOP_##name](fp, ip, inst)) TRAP(MEM_OOB);
+#define SIMD_CALL(name, form)                                                 \
+  {                                                                           \
+    sop = WH_SOP_##name;                                                      \
+    goto simd_##form;                                                         \
+  }
 #define SIMD_CASE_LOAD(name, sub, n)                                          \
   if (SIMD_INLINE(sub)) {                                                     \
     const wh_memory_t *mm = inst->mems[W(3)];                                 \
@@ -575,7 +580,7 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
     if (ea + (1u << (n)) > mm->size) TRAP(MEM_OOB);                           \
     VWR(W(0), wh_simd_##name(mm->base + ea));                                 \
   } else {                                                                    \
-    SIMD_CALL(name)                                                           \
+    SIMD_CALL(name, LOAD)                                                     \
   }
 #define SIMD_CASE_STORE(name, sub, n)                                         \
   if (SIMD_INLINE(sub)) {                                                     \
@@ -584,25 +589,25 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
     if (ea + 16 > mm->size) TRAP(MEM_OOB);                                    \
     wh_simd_V128_STORE(mm->base + ea, VRD(W(1)));                             \
   } else {                                                                    \
-    SIMD_CALL(name)                                                           \
+    SIMD_CALL(name, STORE)                                                    \
   }
 #define SIMD_CASE_BIN(name, sub, n)                                           \
   if (SIMD_INLINE(sub)) {                                                     \
     VWR(W(0), wh_simd_##name(VRD(W(1)), VRD(W(2))));                          \
   } else {                                                                    \
-    SIMD_CALL(name)                                                           \
+    SIMD_CALL(name, BIN)                                                      \
   }
-#define SIMD_CASE_LLANE(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_SLANE(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_CONST(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_SHUF(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_SPLAT(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_EXTRACT(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_REPLACE(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_UN(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_TERN(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_TEST(name, sub, n) SIMD_CALL(name)
-#define SIMD_CASE_SHIFT(name, sub, n) SIMD_CALL(name)
+#define SIMD_CASE_LLANE(name, sub, n) SIMD_CALL(name, LLANE)
+#define SIMD_CASE_SLANE(name, sub, n) SIMD_CALL(name, SLANE)
+#define SIMD_CASE_CONST(name, sub, n) SIMD_CALL(name, CONST)
+#define SIMD_CASE_SHUF(name, sub, n) SIMD_CALL(name, SHUF)
+#define SIMD_CASE_SPLAT(name, sub, n) SIMD_CALL(name, SPLAT)
+#define SIMD_CASE_EXTRACT(name, sub, n) SIMD_CALL(name, EXTRACT)
+#define SIMD_CASE_REPLACE(name, sub, n) SIMD_CALL(name, REPLACE)
+#define SIMD_CASE_UN(name, sub, n) SIMD_CALL(name, UN)
+#define SIMD_CASE_TERN(name, sub, n) SIMD_CALL(name, TERN)
+#define SIMD_CASE_TEST(name, sub, n) SIMD_CALL(name, TEST)
+#define SIMD_CASE_SHIFT(name, sub, n) SIMD_CALL(name, SHIFT)
 #define WH__H_SIMD(name, sub, form, t, n)                                     \
   VM_CASE(V_##name) {                                                         \
     SIMD_CASE_##form(name, sub, n)                                            \
@@ -610,6 +615,16 @@ int wh__interp_run(wh_exec_t *x, const wh_func_t *f, uint64_t *args) {
   }
   WH_SIMD_OPS(WH__H_SIMD)
 #undef WH__H_SIMD
+#define WH__SIMD_SITE(form)                                                   \
+  simd_##form:                                                                \
+    if (!wh_vm__simd_fns[sop](fp, ip, inst)) TRAP(MEM_OOB);                   \
+    NEXT(sizeof WH_KINDS_SIMD_##form - 1);
+  WH__SIMD_SITE(LOAD) WH__SIMD_SITE(STORE) WH__SIMD_SITE(LLANE)
+  WH__SIMD_SITE(SLANE) WH__SIMD_SITE(CONST) WH__SIMD_SITE(SHUF)
+  WH__SIMD_SITE(SPLAT) WH__SIMD_SITE(EXTRACT) WH__SIMD_SITE(REPLACE)
+  WH__SIMD_SITE(UN) WH__SIMD_SITE(BIN) WH__SIMD_SITE(TERN)
+  WH__SIMD_SITE(TEST) WH__SIMD_SITE(SHIFT)
+#undef WH__SIMD_SITE
 
   VM_END
 

@@ -4,10 +4,13 @@
  *
  * Each row of simd.h gets one function here, wh_vm__simd_fns[WH_SOP_<NAME>],
  * which reads its operand words, computes the lanes (simd_lanes.h) and
- * returns the op's length.  interp.c's case for a V_ op is then a call
- * and the op's own dispatch:
+ * returns the op's length, or 0 for an out-of-bounds access.  interp.c's
+ * case for a V_ op names the row and jumps to the call site of its form
+ * (simd.h), one per form, each with its own dispatch:
  *
- *   L_V_I8X16_SHUFFLE:  if (!wh_vm__simd_fns[WH_SOP_I8X16_SHUFFLE](fp, ip, inst))
+ *   L_V_I8X16_SHUFFLE:  sop = WH_SOP_I8X16_SHUFFLE; goto simd_SHUF;
+ *   ...
+ *   simd_SHUF:          if (!wh_vm__simd_fns[sop](fp, ip, inst))
  *                         trap "out of bounds memory access";
  *                       ip += 8 + 4 * 7; dispatch
  *
@@ -18,8 +21,8 @@
  *
  * Why out of line: with the 236 handlers and their inlined lane loops in
  * the computed-goto function, clang 14 with -fsanitize=address,undefined
- * spent over five minutes of CPU on interp.c (tests/fuzz/run-fuzz.sh's
- * build); each function here is small and the file compiles in seconds.
+ * spent 335 s of CPU on interp.c (tests/fuzz/run-fuzz.sh's build; 69 s
+ * now); each function here is small and this file compiles in 4 s.
  * The cost is a call per SIMD op outside the inline set.
  *
  * Operands (wcode.h, "SIMD ops"): a v128 is the slot pair at its byte

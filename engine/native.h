@@ -26,24 +26,26 @@
  *          params in, results out (like wh__interp_run's frame).
  *
  * Everything the generated code needs from C comes through `ctx` (one per
- * activation, on the C stack of wh__native_enter) and the instance's own
+ * activation, on the C stack of native_enter) and the instance's own
  * fields (offsets baked in; wh__native_layout_hash is part of the engine
  * fingerprint, so an artifact never meets a build with another layout).
  * The object has no absolute references to the process: helpers are
  * called through ctx->rt, so one artifact loads anywhere.
  *
  * Traps: a helper records the trap on the exec and siglongjmps to the
- * innermost wh__native_enter on this thread; no generated frame needs
- * unwinding.  Fuel lives in x->fuel (shared with the interpreter and host
- * functions), charged per basic block exactly as the interpreter does.
+ * innermost native entry (native_rt.c native_enter) on this thread; no
+ * generated frame needs unwinding.  Fuel lives in x->fuel (shared with the
+ * interpreter and host functions), charged per basic block exactly as the
+ * interpreter does; frames are counted (and backtraced) in x->frames.
  */
 #ifndef WH_NATIVE_H
 #define WH_NATIVE_H
 
 #include "engine_int.h"
 
-/* What generated code reads through its ctx argument.  Field order is
- * part of the generated code's ABI (see native_llvm.c CTX_*). */
+/* What generated code reads through its ctx argument (one per activation,
+ * on native_enter's stack).  Its offsets are baked into the code and
+ * hashed into the fingerprint (wh__native_layout_hash). */
 typedef struct wh_native_ctx {
   wh_exec_t *x;
   int64_t *fuel;                 /* &x->fuel */
@@ -57,10 +59,13 @@ typedef struct wh_native_ctx {
                                   * into x->stack: where the interpreter
                                   * would put it */
   int64_t vlimit;                /* x->stack_end, as a slot index */
+  wh_frame_t *frames;            /* x->frame_top + 1: native frame k (0 =
+                                  * outermost) records its def in
+                                  * frames[k].def, for backtraces */
   const void *const *rt;         /* helper table, indexed by WH_RT_* */
 } wh_native_ctx_t;
 
-/* The helper table (native_rt.c).  X(NAME, C function) */
+/* The helper table (native_rt.c wh__native_rt), called through ctx->rt. */
 enum {
   WH_RT_TRAP,          /* void (ctx, i32 code), noreturn */
   WH_RT_EPOCH,         /* void (ctx), noreturn: deadline or interrupt */
@@ -103,11 +108,17 @@ bool wh__native_available(void);
 /* "cpu/featurehash" of the host, for the fingerprint (static storage). */
 const char *wh__native_cpu_id(void);
 
+/* Slots the n value types at `types` take in a frame: one each, two for
+ * a v128 (low half first), as the interpreter and wh_call lay them out. */
+static inline uint32_t wh__native_slots(const uint8_t *types, uint32_t n) {
+  uint32_t k = n;
+  for (uint32_t i = 0; i < n; i++) k += types[i] == WH_V128;
+  return k;
+}
+
 /* native_load.c: loads `obj` (copied) as m's native code. */
 int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *diag);
 void wh__native_free(wh_native_code_t *nc);
-/* True when `pc` lies in some loaded native code (signal handler). */
-bool wh__native_pc_in_code(uintptr_t pc);
 
 /* native_tierup.c (tier auto): compiles m in the background, publishing
  * m->native when done; stop cancels or waits.  Start returns WH_ENOMEM

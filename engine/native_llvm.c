@@ -43,6 +43,7 @@ typedef struct opinfo {
   uint8_t sign;         /* load: sign-extending */
   uint8_t multi;        /* load/store: the _M form (memory word) */
   uint16_t base;        /* binop: the op without _IMM; fused: the compare */
+  uint8_t sform, sn;    /* SIMD: the row's form (WH_SIMD_*) and n (simd.h) */
 } opinfo_t;
 
 enum { F_MISC, F_BIN, F_UN, F_LOAD, F_STORE, F_FUSED, F_SIMD };
@@ -85,7 +86,8 @@ static void init_tables(void) {
                                         .imm = 1, .base = WOP_##name};
   WH_FUSED_CMPS(FU)
 #undef FU
-#define SI(name, sub, form, t, n) ops[WOP_V_##name].fam = F_SIMD;
+#define SI(name, sub, form, t, n)                                               \
+  ops[WOP_V_##name] = (opinfo_t){.fam = F_SIMD, .sform = WH_SIMD_##form, .sn = n};
   WH_SIMD_OPS(SI)
 #undef SI
 
@@ -121,7 +123,7 @@ typedef struct jit {
   LLVMContextRef C;
   LLVMModuleRef M;
   LLVMBuilderRef B;
-  LLVMTypeRef t_void, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64, t_ptr;
+  LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f32, t_f64, t_ptr;
   LLVMValueRef *fdir;       /* per def: the typed function */
   LLVMTypeRef *fdir_ty;
   LLVMValueRef ftab;        /* [ndefs x ptr] of fdir */
@@ -133,6 +135,11 @@ typedef struct jit {
 
 /* Offsets baked into the code (see wh__native_layout_hash). */
 #define OFF(type, field) ((uint64_t)offsetof(type, field))
+
+/* Slots a function type's params and results take (a v128 takes two,
+ * low half first, as in the interpreter's frames and wh_call's). */
+#define NPS(ft) wh__native_slots((ft)->types, (ft)->nparams)
+#define NRS(ft) wh__native_slots((ft)->types + (ft)->nparams, (ft)->nresults)
 
 typedef struct fx {
   jit_t *j;
@@ -429,16 +436,24 @@ static LLVMValueRef imm_of(fx_t *f, int t, int32_t w) {
   }
 }
 
-/* min/max exactly as the interpreter: NaN if either is (a + b), -0 < +0 */
-static LLVMValueRef fminmax(fx_t *f, LLVMValueRef a, LLVMValueRef b, int t, bool max) {
+/* The integer type (or vector of them) as wide as float type ft. */
+static LLVMTypeRef int_like(jit_t *j, LLVMTypeRef ft) {
+  if (LLVMGetTypeKind(ft) == LLVMVectorTypeKind)
+    return LLVMVectorType(int_like(j, LLVMGetElementType(ft)), LLVMGetVectorSize(ft));
+  return LLVMGetTypeKind(ft) == LLVMFloatTypeKind ? j->t_i32 : j->t_i64;
+}
+
+/* min/max exactly as the interpreter: NaN if either is (a + b), -0 < +0;
+ * scalars or vectors (lane by lane, the same tests) */
+static LLVMValueRef fminmax(fx_t *f, LLVMValueRef a, LLVMValueRef b, bool max) {
   jit_t *j = f->j;
   LLVMBuilderRef B = j->B;
-  LLVMTypeRef it = t == TY_f32 ? j->t_i32 : j->t_i64;
+  LLVMTypeRef it = int_like(j, LLVMTypeOf(a));
   LLVMValueRef uno = LLVMBuildFCmp(B, LLVMRealUNO, a, b, "");
   LLVMValueRef sum = fp_strict(f, "fadd", LLVMTypeOf(a), NULL, a, b);
   LLVMValueRef eq = LLVMBuildFCmp(B, LLVMRealOEQ, a, b, "");
   LLVMValueRef neg = LLVMBuildICmp(B, LLVMIntSLT, LLVMBuildBitCast(B, a, it, ""),
-                                   LLVMConstInt(it, 0, 0), "");
+                                   LLVMConstNull(it), "");
   LLVMValueRef eqr = max ? LLVMBuildSelect(B, neg, b, a, "") : LLVMBuildSelect(B, neg, a, b, "");
   LLVMValueRef lt = LLVMBuildFCmp(B, max ? LLVMRealOGT : LLVMRealOLT, a, b, "");
   LLVMValueRef ltr = LLVMBuildSelect(B, lt, a, b, "");
@@ -505,8 +520,8 @@ static LLVMValueRef emit_binop(fx_t *f, int op, int t, LLVMValueRef a, LLVMValue
   case WOP_F32_SUB: case WOP_F64_SUB: return fp_strict(f, "fsub", ty, NULL, a, b);
   case WOP_F32_MUL: case WOP_F64_MUL: return fp_strict(f, "fmul", ty, NULL, a, b);
   case WOP_F32_DIV: case WOP_F64_DIV: return fp_strict(f, "fdiv", ty, NULL, a, b);
-  case WOP_F32_MIN: case WOP_F64_MIN: return fminmax(f, a, b, t, false);
-  case WOP_F32_MAX: case WOP_F64_MAX: return fminmax(f, a, b, t, true);
+  case WOP_F32_MIN: case WOP_F64_MIN: return fminmax(f, a, b, false);
+  case WOP_F32_MAX: case WOP_F64_MAX: return fminmax(f, a, b, true);
   case WOP_F32_COPYSIGN: case WOP_F64_COPYSIGN: {
     LLVMTypeRef it = t == TY_f32 ? j->t_i32 : j->t_i64;
     LLVMValueRef sign = LLVMConstInt(it, 1ull << (bits - 1), 0);
@@ -627,6 +642,544 @@ static LLVMValueRef emit_unop(fx_t *f, int op, int ti, int to, LLVMValueRef a) {
   }
 }
 
+/* ---- SIMD ------------------------------------------------------------------ */
+
+/* A v128 is two i64 slots, low half first (the interpreter's layout, so
+ * calls, globals and the host see the same bits).  An op reads the pair
+ * as <2 x i64>, bitcasts it to its lane shape, computes on LLVM vectors
+ * and writes the pair back; SROA keeps it all in registers.  Each op
+ * gives the interpreter's lanes (simd_lanes.h) bit for bit: float
+ * arithmetic uses the strict forms as the scalar ops do, min/max and
+ * the rounding ops share the scalar code's tests. */
+
+enum { VS_I8, VS_I16, VS_I32, VS_I64, VS_F32, VS_F64 };
+
+static const unsigned vs_lanes[] = {16, 8, 4, 2, 4, 2};
+
+static LLVMTypeRef lane_ty(jit_t *j, int s) {
+  switch (s) {
+  case VS_I8: return j->t_i8;
+  case VS_I16: return j->t_i16;
+  case VS_I32: return j->t_i32;
+  case VS_I64: return j->t_i64;
+  case VS_F32: return j->t_f32;
+  default: return j->t_f64;
+  }
+}
+
+static LLVMTypeRef vec_ty(jit_t *j, int s) { return LLVMVectorType(lane_ty(j, s), vs_lanes[s]); }
+
+/* The integer shape of n lanes (16, 8, 4, 2). */
+static int shape_of_lanes(unsigned n) {
+  return n == 16 ? VS_I8 : n == 8 ? VS_I16 : n == 4 ? VS_I32 : VS_I64;
+}
+
+static LLVMValueRef vget(fx_t *f, int32_t off, int s) {
+  jit_t *j = f->j;
+  LLVMValueRef v = LLVMGetPoison(vec_ty(j, VS_I64));
+  v = LLVMBuildInsertElement(j->B, v, get64(f, off), c32(j, 0), "");
+  v = LLVMBuildInsertElement(j->B, v, get64(f, off + 8), c32(j, 1), "");
+  return s == VS_I64 ? v : LLVMBuildBitCast(j->B, v, vec_ty(j, s), "");
+}
+
+static void vput(fx_t *f, int32_t off, LLVMValueRef v) {
+  jit_t *j = f->j;
+  v = LLVMBuildBitCast(j->B, v, vec_ty(j, VS_I64), "");
+  put64(f, off, LLVMBuildExtractElement(j->B, v, c32(j, 0), ""));
+  put64(f, off + 8, LLVMBuildExtractElement(j->B, v, c32(j, 1), ""));
+}
+
+/* A splat constant of shape s (integer lanes). */
+static LLVMValueRef vconst(jit_t *j, int s, uint64_t v) {
+  LLVMValueRef e[16];
+  for (unsigned i = 0; i < vs_lanes[s]; i++) e[i] = LLVMConstInt(lane_ty(j, s), v, 0);
+  return LLVMConstVector(e, vs_lanes[s]);
+}
+
+/* shufflevector(a, b) with the n constant lane indices idx. */
+static LLVMValueRef vshuf(fx_t *f, LLVMValueRef a, LLVMValueRef b, const unsigned *idx, unsigned n) {
+  jit_t *j = f->j;
+  LLVMValueRef m[32];
+  for (unsigned i = 0; i < n; i++) m[i] = c32(j, idx[i]);
+  return LLVMBuildShuffleVector(j->B, a, b ? b : LLVMGetPoison(LLVMTypeOf(a)), LLVMConstVector(m, n), "");
+}
+
+/* Lanes first, first + step, ... (n of them) of v. */
+static LLVMValueRef vpick(fx_t *f, LLVMValueRef v, unsigned first, unsigned step, unsigned n) {
+  unsigned idx[16];
+  for (unsigned i = 0; i < n; i++) idx[i] = first + step * i;
+  return vshuf(f, v, NULL, idx, n);
+}
+
+static LLVMValueRef vsplat(fx_t *f, LLVMValueRef x, int s) {
+  jit_t *j = f->j;
+  LLVMValueRef v = LLVMBuildInsertElement(j->B, LLVMGetPoison(vec_ty(j, s)), x, c32(j, 0), "");
+  unsigned idx[16] = {0};
+  return vshuf(f, v, NULL, idx, vs_lanes[s]);
+}
+
+/* The low (hi = 0) or high half of integer vector v of shape s, each lane
+ * sign- or zero-extended to twice its width: shape s + 1. */
+static LLVMValueRef vwiden(fx_t *f, LLVMValueRef v, int s, bool hi, bool sign) {
+  jit_t *j = f->j;
+  unsigned n = vs_lanes[s] / 2;
+  LLVMValueRef h = vpick(f, v, hi ? n : 0, 1, n);
+  return sign ? LLVMBuildSExt(j->B, h, vec_ty(j, s + 1), "") : LLVMBuildZExt(j->B, h, vec_ty(j, s + 1), "");
+}
+
+static LLVMValueRef vintr(fx_t *f, const char *name, LLVMValueRef a, LLVMValueRef b) {
+  LLVMTypeRef t = LLVMTypeOf(a);
+  LLVMValueRef args[] = {a, b};
+  return intrinsic(f, name, &t, 1, args, b ? 2 : 1);
+}
+
+static LLVMValueRef vclamp(fx_t *f, LLVMValueRef v, int s, int64_t lo, int64_t hi) {
+  v = vintr(f, "llvm.smax", v, vconst(f->j, s, (uint64_t)lo));
+  return vintr(f, "llvm.smin", v, vconst(f->j, s, (uint64_t)hi));
+}
+
+/* Memory operands: width bytes at address slot p + off in memory mi. */
+static LLVMValueRef vload(fx_t *f, LLVMTypeRef t, LLVMValueRef p) {
+  LLVMValueRef v = LLVMBuildLoad2(f->j->B, t, p, "");
+  LLVMSetAlignment(v, 1);
+  LLVMSetMetadata(v, f->j->k_tbaa, f->j->md_mem);
+  return v;
+}
+
+static void vstore(fx_t *f, LLVMValueRef v, LLVMValueRef p) {
+  LLVMValueRef st = LLVMBuildStore(f->j->B, v, p);
+  LLVMSetAlignment(st, 1);
+  LLVMSetMetadata(st, f->j->k_tbaa, f->j->md_mem);
+}
+
+/* a lane-wise compare of shape s, as all-ones / zero integer lanes */
+static LLVMValueRef vicmp(fx_t *f, const int32_t *w, int s, LLVMIntPredicate p) {
+  jit_t *j = f->j;
+  LLVMValueRef c = LLVMBuildICmp(j->B, p, vget(f, w[1], s), vget(f, w[2], s), "");
+  return LLVMBuildSExt(j->B, c, vec_ty(j, s), "");
+}
+
+static LLVMValueRef vfcmp(fx_t *f, const int32_t *w, int s, LLVMRealPredicate p) {
+  jit_t *j = f->j;
+  LLVMValueRef c = LLVMBuildFCmp(j->B, p, vget(f, w[1], s), vget(f, w[2], s), "");
+  return LLVMBuildSExt(j->B, c, vec_ty(j, s == VS_F32 ? VS_I32 : VS_I64), "");
+}
+
+static LLVMValueRef vbinop(fx_t *f, const int32_t *w, int s, LLVMOpcode op) {
+  return LLVMBuildBinOp(f->j->B, op, vget(f, w[1], s), vget(f, w[2], s), "");
+}
+
+static LLVMValueRef vbinintr(fx_t *f, const int32_t *w, int s, const char *name) {
+  return vintr(f, name, vget(f, w[1], s), vget(f, w[2], s));
+}
+
+/* narrowing with saturation: a's lanes then b's, each clamped to lo..hi */
+static LLVMValueRef vnarrow(fx_t *f, const int32_t *w, int s, int64_t lo, int64_t hi) {
+  jit_t *j = f->j;
+  unsigned n = vs_lanes[s], idx[16];
+  for (unsigned i = 0; i < 2 * n; i++) idx[i] = i;
+  LLVMValueRef both = vshuf(f, vget(f, w[1], s), vget(f, w[2], s), idx, 2 * n);
+  LLVMTypeRef wide = LLVMVectorType(lane_ty(j, s), 2 * n);
+  LLVMValueRef e[2] = {LLVMConstInt(lane_ty(j, s), (uint64_t)lo, 0),
+                       LLVMConstInt(lane_ty(j, s), (uint64_t)hi, 0)};
+  LLVMValueRef lov[16], hiv[16];
+  for (unsigned i = 0; i < 2 * n; i++) lov[i] = e[0], hiv[i] = e[1];
+  both = vintr(f, "llvm.smax", both, LLVMConstVector(lov, 2 * n));
+  both = vintr(f, "llvm.smin", both, LLVMConstVector(hiv, 2 * n));
+  (void)wide;
+  return LLVMBuildTrunc(j->B, both, vec_ty(j, s - 1), "");
+}
+
+static LLVMValueRef vextmul(fx_t *f, const int32_t *w, int s, bool hi, bool sign) {
+  return LLVMBuildMul(f->j->B, vwiden(f, vget(f, w[1], s), s, hi, sign),
+                      vwiden(f, vget(f, w[2], s), s, hi, sign), "");
+}
+
+/* pairwise: lanes 2i and 2i+1 of v (shape s) widened and added */
+static LLVMValueRef vextadd(fx_t *f, LLVMValueRef v, int s, bool sign) {
+  jit_t *j = f->j;
+  unsigned n = vs_lanes[s] / 2;
+  LLVMTypeRef wt = vec_ty(j, s + 1);
+  LLVMValueRef ev = vpick(f, v, 0, 2, n), od = vpick(f, v, 1, 2, n);
+  ev = sign ? LLVMBuildSExt(j->B, ev, wt, "") : LLVMBuildZExt(j->B, ev, wt, "");
+  od = sign ? LLVMBuildSExt(j->B, od, wt, "") : LLVMBuildZExt(j->B, od, wt, "");
+  return LLVMBuildAdd(j->B, ev, od, "");
+}
+
+/* float lanes: abs/neg on the bits (a NaN's payload is untouched) */
+static LLVMValueRef vfsign(fx_t *f, const int32_t *w, int s, bool neg) {
+  jit_t *j = f->j;
+  int is = s == VS_F32 ? VS_I32 : VS_I64;
+  uint64_t sign = s == VS_F32 ? 0x80000000u : 1ull << 63;
+  LLVMValueRef v = vget(f, w[1], is);
+  return neg ? LLVMBuildXor(j->B, v, vconst(j, is, sign), "")
+             : LLVMBuildAnd(j->B, v, vconst(j, is, ~sign), "");
+}
+
+static LLVMValueRef vfun(fx_t *f, const int32_t *w, int s, const char *name) {
+  return vintr(f, name, vget(f, w[1], s), NULL);
+}
+
+static LLVMValueRef vfstrict(fx_t *f, const int32_t *w, int s, const char *op) {
+  return fp_strict(f, op, vec_ty(f->j, s), NULL, vget(f, w[1], s), vget(f, w[2], s));
+}
+
+/* v (n lanes) followed by n zero lanes */
+static LLVMValueRef vzero_hi(fx_t *f, LLVMValueRef v, unsigned n) {
+  unsigned idx[8];
+  for (unsigned i = 0; i < 2 * n; i++) idx[i] = i;
+  return vshuf(f, v, LLVMConstNull(LLVMTypeOf(v)), idx, 2 * n);
+}
+
+static LLVMValueRef vtrunc_sat(fx_t *f, LLVMValueRef v, LLVMTypeRef rt, bool sign) {
+  LLVMTypeRef tys[] = {rt, LLVMTypeOf(v)};
+  return intrinsic(f, sign ? "llvm.fptosi.sat" : "llvm.fptoui.sat", tys, 2, &v, 1);
+}
+
+/* UN, BIN and TERN rows: the result vector, or NULL for an op not
+ * translated (the module then stays with the interpreter). */
+static LLVMValueRef emit_simd_arith(fx_t *f, int op, const int32_t *w) {
+  jit_t *j = f->j;
+  LLVMBuilderRef B = j->B;
+  switch (op) {
+#define IC(N, S, P) case WOP_V_##N: return vicmp(f, w, S, P);
+  IC(I8X16_EQ, VS_I8, LLVMIntEQ) IC(I8X16_NE, VS_I8, LLVMIntNE)
+  IC(I8X16_LT_S, VS_I8, LLVMIntSLT) IC(I8X16_LT_U, VS_I8, LLVMIntULT)
+  IC(I8X16_GT_S, VS_I8, LLVMIntSGT) IC(I8X16_GT_U, VS_I8, LLVMIntUGT)
+  IC(I8X16_LE_S, VS_I8, LLVMIntSLE) IC(I8X16_LE_U, VS_I8, LLVMIntULE)
+  IC(I8X16_GE_S, VS_I8, LLVMIntSGE) IC(I8X16_GE_U, VS_I8, LLVMIntUGE)
+  IC(I16X8_EQ, VS_I16, LLVMIntEQ) IC(I16X8_NE, VS_I16, LLVMIntNE)
+  IC(I16X8_LT_S, VS_I16, LLVMIntSLT) IC(I16X8_LT_U, VS_I16, LLVMIntULT)
+  IC(I16X8_GT_S, VS_I16, LLVMIntSGT) IC(I16X8_GT_U, VS_I16, LLVMIntUGT)
+  IC(I16X8_LE_S, VS_I16, LLVMIntSLE) IC(I16X8_LE_U, VS_I16, LLVMIntULE)
+  IC(I16X8_GE_S, VS_I16, LLVMIntSGE) IC(I16X8_GE_U, VS_I16, LLVMIntUGE)
+  IC(I32X4_EQ, VS_I32, LLVMIntEQ) IC(I32X4_NE, VS_I32, LLVMIntNE)
+  IC(I32X4_LT_S, VS_I32, LLVMIntSLT) IC(I32X4_LT_U, VS_I32, LLVMIntULT)
+  IC(I32X4_GT_S, VS_I32, LLVMIntSGT) IC(I32X4_GT_U, VS_I32, LLVMIntUGT)
+  IC(I32X4_LE_S, VS_I32, LLVMIntSLE) IC(I32X4_LE_U, VS_I32, LLVMIntULE)
+  IC(I32X4_GE_S, VS_I32, LLVMIntSGE) IC(I32X4_GE_U, VS_I32, LLVMIntUGE)
+  IC(I64X2_EQ, VS_I64, LLVMIntEQ) IC(I64X2_NE, VS_I64, LLVMIntNE)
+  IC(I64X2_LT_S, VS_I64, LLVMIntSLT) IC(I64X2_GT_S, VS_I64, LLVMIntSGT)
+  IC(I64X2_LE_S, VS_I64, LLVMIntSLE) IC(I64X2_GE_S, VS_I64, LLVMIntSGE)
+#undef IC
+#define FC(N, S, P) case WOP_V_##N: return vfcmp(f, w, S, P);
+  FC(F32X4_EQ, VS_F32, LLVMRealOEQ) FC(F32X4_NE, VS_F32, LLVMRealUNE)
+  FC(F32X4_LT, VS_F32, LLVMRealOLT) FC(F32X4_GT, VS_F32, LLVMRealOGT)
+  FC(F32X4_LE, VS_F32, LLVMRealOLE) FC(F32X4_GE, VS_F32, LLVMRealOGE)
+  FC(F64X2_EQ, VS_F64, LLVMRealOEQ) FC(F64X2_NE, VS_F64, LLVMRealUNE)
+  FC(F64X2_LT, VS_F64, LLVMRealOLT) FC(F64X2_GT, VS_F64, LLVMRealOGT)
+  FC(F64X2_LE, VS_F64, LLVMRealOLE) FC(F64X2_GE, VS_F64, LLVMRealOGE)
+#undef FC
+#define IB(N, S, O) case WOP_V_##N: return vbinop(f, w, S, O);
+  IB(I8X16_ADD, VS_I8, LLVMAdd) IB(I8X16_SUB, VS_I8, LLVMSub)
+  IB(I16X8_ADD, VS_I16, LLVMAdd) IB(I16X8_SUB, VS_I16, LLVMSub) IB(I16X8_MUL, VS_I16, LLVMMul)
+  IB(I32X4_ADD, VS_I32, LLVMAdd) IB(I32X4_SUB, VS_I32, LLVMSub) IB(I32X4_MUL, VS_I32, LLVMMul)
+  IB(I64X2_ADD, VS_I64, LLVMAdd) IB(I64X2_SUB, VS_I64, LLVMSub) IB(I64X2_MUL, VS_I64, LLVMMul)
+  IB(V128_AND, VS_I64, LLVMAnd) IB(V128_OR, VS_I64, LLVMOr) IB(V128_XOR, VS_I64, LLVMXor)
+#undef IB
+#define II(N, S, I) case WOP_V_##N: return vbinintr(f, w, S, I);
+  II(I8X16_ADD_SAT_S, VS_I8, "llvm.sadd.sat") II(I8X16_ADD_SAT_U, VS_I8, "llvm.uadd.sat")
+  II(I8X16_SUB_SAT_S, VS_I8, "llvm.ssub.sat") II(I8X16_SUB_SAT_U, VS_I8, "llvm.usub.sat")
+  II(I16X8_ADD_SAT_S, VS_I16, "llvm.sadd.sat") II(I16X8_ADD_SAT_U, VS_I16, "llvm.uadd.sat")
+  II(I16X8_SUB_SAT_S, VS_I16, "llvm.ssub.sat") II(I16X8_SUB_SAT_U, VS_I16, "llvm.usub.sat")
+  II(I8X16_MIN_S, VS_I8, "llvm.smin") II(I8X16_MIN_U, VS_I8, "llvm.umin")
+  II(I8X16_MAX_S, VS_I8, "llvm.smax") II(I8X16_MAX_U, VS_I8, "llvm.umax")
+  II(I16X8_MIN_S, VS_I16, "llvm.smin") II(I16X8_MIN_U, VS_I16, "llvm.umin")
+  II(I16X8_MAX_S, VS_I16, "llvm.smax") II(I16X8_MAX_U, VS_I16, "llvm.umax")
+  II(I32X4_MIN_S, VS_I32, "llvm.smin") II(I32X4_MIN_U, VS_I32, "llvm.umin")
+  II(I32X4_MAX_S, VS_I32, "llvm.smax") II(I32X4_MAX_U, VS_I32, "llvm.umax")
+#undef II
+  case WOP_V_V128_NOT: return LLVMBuildNot(B, vget(f, w[1], VS_I64), "");
+  case WOP_V_V128_ANDNOT:
+    return LLVMBuildAnd(B, vget(f, w[1], VS_I64), LLVMBuildNot(B, vget(f, w[2], VS_I64), ""), "");
+  case WOP_V_V128_BITSELECT: {
+    LLVMValueRef c = vget(f, w[3], VS_I64);
+    return LLVMBuildOr(B, LLVMBuildAnd(B, vget(f, w[1], VS_I64), c, ""),
+                       LLVMBuildAnd(B, vget(f, w[2], VS_I64), LLVMBuildNot(B, c, ""), ""), "");
+  }
+  case WOP_V_I8X16_SWIZZLE: {
+    /* lanes of a picked by b's bytes; 16 and up pick 0.  pshufb gives 0
+     * for a byte with its top bit set, and reads the low 4 bits: clamp
+     * each index with an unsigned saturating add of 0x70 */
+    LLVMValueRef a = vget(f, w[1], VS_I8), b = vget(f, w[2], VS_I8);
+    if (strstr(cpu_features, "+ssse3")) {
+      LLVMValueRef idx = vintr(f, "llvm.uadd.sat", b, vconst(j, VS_I8, 0x70));
+      LLVMValueRef args[] = {a, idx};
+      return intrinsic(f, "llvm.x86.ssse3.pshuf.b.128", NULL, 0, args, 2);
+    }
+    LLVMValueRef r = LLVMConstNull(vec_ty(j, VS_I8));
+    for (unsigned i = 0; i < 16; i++) {
+      LLVMValueRef k = LLVMBuildExtractElement(B, b, c32(j, i), "");
+      LLVMValueRef lane = LLVMBuildExtractElement(B, a, LLVMBuildAnd(B, k, LLVMConstInt(j->t_i8, 15, 0), ""), "");
+      LLVMValueRef in = LLVMBuildICmp(B, LLVMIntULT, k, LLVMConstInt(j->t_i8, 16, 0), "");
+      r = LLVMBuildInsertElement(B, r, LLVMBuildSelect(B, in, lane, LLVMConstInt(j->t_i8, 0, 0), ""),
+                                 c32(j, i), "");
+    }
+    return r;
+  }
+  case WOP_V_I8X16_ABS: case WOP_V_I16X8_ABS: case WOP_V_I32X4_ABS: case WOP_V_I64X2_ABS: {
+    int s = op == WOP_V_I8X16_ABS ? VS_I8 : op == WOP_V_I16X8_ABS ? VS_I16
+          : op == WOP_V_I32X4_ABS ? VS_I32 : VS_I64;
+    return vintr(f, "llvm.abs", vget(f, w[1], s), LLVMConstInt(j->t_i1, 0, 0));
+  }
+  case WOP_V_I8X16_NEG: return LLVMBuildNeg(B, vget(f, w[1], VS_I8), "");
+  case WOP_V_I16X8_NEG: return LLVMBuildNeg(B, vget(f, w[1], VS_I16), "");
+  case WOP_V_I32X4_NEG: return LLVMBuildNeg(B, vget(f, w[1], VS_I32), "");
+  case WOP_V_I64X2_NEG: return LLVMBuildNeg(B, vget(f, w[1], VS_I64), "");
+  case WOP_V_I8X16_POPCNT: return vintr(f, "llvm.ctpop", vget(f, w[1], VS_I8), NULL);
+  case WOP_V_I8X16_AVGR_U: case WOP_V_I16X8_AVGR_U: {
+    int s = op == WOP_V_I8X16_AVGR_U ? VS_I8 : VS_I16;
+    LLVMTypeRef wt = LLVMVectorType(lane_ty(j, s + 1), vs_lanes[s]);
+    LLVMValueRef a = LLVMBuildZExt(B, vget(f, w[1], s), wt, "");
+    LLVMValueRef b = LLVMBuildZExt(B, vget(f, w[2], s), wt, "");
+    LLVMValueRef one = LLVMConstVector((LLVMValueRef[]){0}, 0);
+    (void)one;
+    LLVMValueRef ones[16];
+    for (unsigned i = 0; i < vs_lanes[s]; i++) ones[i] = LLVMConstInt(lane_ty(j, s + 1), 1, 0);
+    LLVMValueRef c1 = LLVMConstVector(ones, vs_lanes[s]);
+    LLVMValueRef sum = LLVMBuildAdd(B, LLVMBuildAdd(B, a, b, ""), c1, "");
+    return LLVMBuildTrunc(B, LLVMBuildLShr(B, sum, c1, ""), vec_ty(j, s), "");
+  }
+  case WOP_V_I16X8_Q15MULR_SAT_S: {
+    LLVMTypeRef wt = LLVMVectorType(j->t_i32, 8);
+    LLVMValueRef a = LLVMBuildSExt(B, vget(f, w[1], VS_I16), wt, "");
+    LLVMValueRef b = LLVMBuildSExt(B, vget(f, w[2], VS_I16), wt, "");
+    LLVMValueRef e[8], k15[8], lo[8], hi[8];
+    for (unsigned i = 0; i < 8; i++) {
+      e[i] = c32(j, 0x4000);
+      k15[i] = c32(j, 15);
+      lo[i] = c32(j, (uint32_t)-32768);
+      hi[i] = c32(j, 32767);
+    }
+    LLVMValueRef p = LLVMBuildAdd(B, LLVMBuildMul(B, a, b, ""), LLVMConstVector(e, 8), "");
+    p = LLVMBuildAShr(B, p, LLVMConstVector(k15, 8), "");
+    p = vintr(f, "llvm.smax", p, LLVMConstVector(lo, 8));
+    p = vintr(f, "llvm.smin", p, LLVMConstVector(hi, 8));
+    return LLVMBuildTrunc(B, p, vec_ty(j, VS_I16), "");
+  }
+  case WOP_V_I8X16_NARROW_I16X8_S: return vnarrow(f, w, VS_I16, -128, 127);
+  case WOP_V_I8X16_NARROW_I16X8_U: return vnarrow(f, w, VS_I16, 0, 255);
+  case WOP_V_I16X8_NARROW_I32X4_S: return vnarrow(f, w, VS_I32, -32768, 32767);
+  case WOP_V_I16X8_NARROW_I32X4_U: return vnarrow(f, w, VS_I32, 0, 65535);
+#define EX(N, S, HI, SG) case WOP_V_##N: return vwiden(f, vget(f, w[1], S), S, HI, SG);
+  EX(I16X8_EXTEND_LOW_I8X16_S, VS_I8, false, true) EX(I16X8_EXTEND_HIGH_I8X16_S, VS_I8, true, true)
+  EX(I16X8_EXTEND_LOW_I8X16_U, VS_I8, false, false) EX(I16X8_EXTEND_HIGH_I8X16_U, VS_I8, true, false)
+  EX(I32X4_EXTEND_LOW_I16X8_S, VS_I16, false, true) EX(I32X4_EXTEND_HIGH_I16X8_S, VS_I16, true, true)
+  EX(I32X4_EXTEND_LOW_I16X8_U, VS_I16, false, false) EX(I32X4_EXTEND_HIGH_I16X8_U, VS_I16, true, false)
+  EX(I64X2_EXTEND_LOW_I32X4_S, VS_I32, false, true) EX(I64X2_EXTEND_HIGH_I32X4_S, VS_I32, true, true)
+  EX(I64X2_EXTEND_LOW_I32X4_U, VS_I32, false, false) EX(I64X2_EXTEND_HIGH_I32X4_U, VS_I32, true, false)
+#undef EX
+#define EM(N, S, HI, SG) case WOP_V_##N: return vextmul(f, w, S, HI, SG);
+  EM(I16X8_EXTMUL_LOW_I8X16_S, VS_I8, false, true) EM(I16X8_EXTMUL_HIGH_I8X16_S, VS_I8, true, true)
+  EM(I16X8_EXTMUL_LOW_I8X16_U, VS_I8, false, false) EM(I16X8_EXTMUL_HIGH_I8X16_U, VS_I8, true, false)
+  EM(I32X4_EXTMUL_LOW_I16X8_S, VS_I16, false, true) EM(I32X4_EXTMUL_HIGH_I16X8_S, VS_I16, true, true)
+  EM(I32X4_EXTMUL_LOW_I16X8_U, VS_I16, false, false) EM(I32X4_EXTMUL_HIGH_I16X8_U, VS_I16, true, false)
+  EM(I64X2_EXTMUL_LOW_I32X4_S, VS_I32, false, true) EM(I64X2_EXTMUL_HIGH_I32X4_S, VS_I32, true, true)
+  EM(I64X2_EXTMUL_LOW_I32X4_U, VS_I32, false, false) EM(I64X2_EXTMUL_HIGH_I32X4_U, VS_I32, true, false)
+#undef EM
+  case WOP_V_I16X8_EXTADD_PAIRWISE_I8X16_S: return vextadd(f, vget(f, w[1], VS_I8), VS_I8, true);
+  case WOP_V_I16X8_EXTADD_PAIRWISE_I8X16_U: return vextadd(f, vget(f, w[1], VS_I8), VS_I8, false);
+  case WOP_V_I32X4_EXTADD_PAIRWISE_I16X8_S: return vextadd(f, vget(f, w[1], VS_I16), VS_I16, true);
+  case WOP_V_I32X4_EXTADD_PAIRWISE_I16X8_U: return vextadd(f, vget(f, w[1], VS_I16), VS_I16, false);
+  case WOP_V_I32X4_DOT_I16X8_S: {
+    LLVMTypeRef wt = LLVMVectorType(j->t_i32, 8);
+    LLVMValueRef p = LLVMBuildMul(B, LLVMBuildSExt(B, vget(f, w[1], VS_I16), wt, ""),
+                                  LLVMBuildSExt(B, vget(f, w[2], VS_I16), wt, ""), "");
+    return LLVMBuildAdd(B, vpick(f, p, 0, 2, 4), vpick(f, p, 1, 2, 4), "");
+  }
+  /* float */
+  case WOP_V_F32X4_ABS: return vfsign(f, w, VS_F32, false);
+  case WOP_V_F32X4_NEG: return vfsign(f, w, VS_F32, true);
+  case WOP_V_F64X2_ABS: return vfsign(f, w, VS_F64, false);
+  case WOP_V_F64X2_NEG: return vfsign(f, w, VS_F64, true);
+  case WOP_V_F32X4_SQRT: return vfun(f, w, VS_F32, "llvm.sqrt");
+  case WOP_V_F64X2_SQRT: return vfun(f, w, VS_F64, "llvm.sqrt");
+  case WOP_V_F32X4_CEIL: return vfun(f, w, VS_F32, "llvm.ceil");
+  case WOP_V_F64X2_CEIL: return vfun(f, w, VS_F64, "llvm.ceil");
+  case WOP_V_F32X4_FLOOR: return vfun(f, w, VS_F32, "llvm.floor");
+  case WOP_V_F64X2_FLOOR: return vfun(f, w, VS_F64, "llvm.floor");
+  case WOP_V_F32X4_TRUNC: return vfun(f, w, VS_F32, "llvm.trunc");
+  case WOP_V_F64X2_TRUNC: return vfun(f, w, VS_F64, "llvm.trunc");
+  case WOP_V_F32X4_NEAREST: return vfun(f, w, VS_F32, "llvm.nearbyint");
+  case WOP_V_F64X2_NEAREST: return vfun(f, w, VS_F64, "llvm.nearbyint");
+  case WOP_V_F32X4_ADD: return vfstrict(f, w, VS_F32, "fadd");
+  case WOP_V_F32X4_SUB: return vfstrict(f, w, VS_F32, "fsub");
+  case WOP_V_F32X4_MUL: return vfstrict(f, w, VS_F32, "fmul");
+  case WOP_V_F32X4_DIV: return vfstrict(f, w, VS_F32, "fdiv");
+  case WOP_V_F64X2_ADD: return vfstrict(f, w, VS_F64, "fadd");
+  case WOP_V_F64X2_SUB: return vfstrict(f, w, VS_F64, "fsub");
+  case WOP_V_F64X2_MUL: return vfstrict(f, w, VS_F64, "fmul");
+  case WOP_V_F64X2_DIV: return vfstrict(f, w, VS_F64, "fdiv");
+  case WOP_V_F32X4_MIN: case WOP_V_F32X4_MAX: case WOP_V_F64X2_MIN: case WOP_V_F64X2_MAX: {
+    int s = (op == WOP_V_F32X4_MIN || op == WOP_V_F32X4_MAX) ? VS_F32 : VS_F64;
+    return fminmax(f, vget(f, w[1], s), vget(f, w[2], s), op == WOP_V_F32X4_MAX || op == WOP_V_F64X2_MAX);
+  }
+  case WOP_V_F32X4_PMIN: case WOP_V_F32X4_PMAX: case WOP_V_F64X2_PMIN: case WOP_V_F64X2_PMAX: {
+    int s = (op == WOP_V_F32X4_PMIN || op == WOP_V_F32X4_PMAX) ? VS_F32 : VS_F64;
+    LLVMValueRef a = vget(f, w[1], s), b = vget(f, w[2], s);
+    if (op == WOP_V_F32X4_PMIN || op == WOP_V_F64X2_PMIN)   /* b < a ? b : a */
+      return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, b, a, ""), b, a, "");
+    return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, b, ""), b, a, "");   /* a < b ? b : a */
+  }
+  case WOP_V_F32X4_DEMOTE_F64X2_ZERO: {
+    LLVMValueRef d = fp_strict(f, "fptrunc", LLVMVectorType(j->t_f32, 2), vec_ty(j, VS_F64),
+                               vget(f, w[1], VS_F64), NULL);
+    return vzero_hi(f, d, 2);
+  }
+  case WOP_V_F64X2_PROMOTE_LOW_F32X4:
+    return fp_strict(f, "fpext", vec_ty(j, VS_F64), LLVMVectorType(j->t_f32, 2),
+                     vpick(f, vget(f, w[1], VS_F32), 0, 1, 2), NULL);
+  case WOP_V_I32X4_TRUNC_SAT_F32X4_S: return vtrunc_sat(f, vget(f, w[1], VS_F32), vec_ty(j, VS_I32), true);
+  case WOP_V_I32X4_TRUNC_SAT_F32X4_U: return vtrunc_sat(f, vget(f, w[1], VS_F32), vec_ty(j, VS_I32), false);
+  case WOP_V_I32X4_TRUNC_SAT_F64X2_S_ZERO:
+  case WOP_V_I32X4_TRUNC_SAT_F64X2_U_ZERO:
+    return vzero_hi(f, vtrunc_sat(f, vget(f, w[1], VS_F64), LLVMVectorType(j->t_i32, 2),
+                                  op == WOP_V_I32X4_TRUNC_SAT_F64X2_S_ZERO), 2);
+  case WOP_V_F32X4_CONVERT_I32X4_S: return LLVMBuildSIToFP(B, vget(f, w[1], VS_I32), vec_ty(j, VS_F32), "");
+  case WOP_V_F32X4_CONVERT_I32X4_U: return LLVMBuildUIToFP(B, vget(f, w[1], VS_I32), vec_ty(j, VS_F32), "");
+  case WOP_V_F64X2_CONVERT_LOW_I32X4_S:
+    return LLVMBuildSIToFP(B, vpick(f, vget(f, w[1], VS_I32), 0, 1, 2), vec_ty(j, VS_F64), "");
+  case WOP_V_F64X2_CONVERT_LOW_I32X4_U:
+    return LLVMBuildUIToFP(B, vpick(f, vget(f, w[1], VS_I32), 0, 1, 2), vec_ty(j, VS_F64), "");
+  default: return NULL;
+  }
+}
+
+/* One V_ op; false if it is not translated. */
+static bool emit_simd(fx_t *f, int op, const int32_t *w) {
+  jit_t *j = f->j;
+  LLVMBuilderRef B = j->B;
+  const opinfo_t *oi = &ops[op];
+  unsigned bytes = 1u << (oi->sn & 7);
+  switch (oi->sform) {
+  case WH_SIMD_LOAD: {   /* d p off mem */
+    LLVMValueRef p = mem_addr(f, w[1], (uint32_t)w[2], (uint32_t)w[3], bytes), r;
+    switch (op) {
+    case WOP_V_V128_LOAD: r = vload(f, vec_ty(j, VS_I64), p); break;
+    case WOP_V_V128_LOAD8X8_S: case WOP_V_V128_LOAD8X8_U:
+    case WOP_V_V128_LOAD16X4_S: case WOP_V_V128_LOAD16X4_U:
+    case WOP_V_V128_LOAD32X2_S: case WOP_V_V128_LOAD32X2_U: {
+      int s = (op == WOP_V_V128_LOAD8X8_S || op == WOP_V_V128_LOAD8X8_U) ? VS_I8
+            : (op == WOP_V_V128_LOAD16X4_S || op == WOP_V_V128_LOAD16X4_U) ? VS_I16 : VS_I32;
+      bool sign = op == WOP_V_V128_LOAD8X8_S || op == WOP_V_V128_LOAD16X4_S || op == WOP_V_V128_LOAD32X2_S;
+      LLVMValueRef h = vload(f, LLVMVectorType(lane_ty(j, s), vs_lanes[s] / 2), p);
+      r = sign ? LLVMBuildSExt(B, h, vec_ty(j, s + 1), "") : LLVMBuildZExt(B, h, vec_ty(j, s + 1), "");
+      break;
+    }
+    case WOP_V_V128_LOAD8_SPLAT: case WOP_V_V128_LOAD16_SPLAT:
+    case WOP_V_V128_LOAD32_SPLAT: case WOP_V_V128_LOAD64_SPLAT: {
+      int s = shape_of_lanes(16 / bytes);
+      r = vsplat(f, vload(f, lane_ty(j, s), p), s);
+      break;
+    }
+    case WOP_V_V128_LOAD32_ZERO: case WOP_V_V128_LOAD64_ZERO: {
+      int s = shape_of_lanes(16 / bytes);
+      r = LLVMBuildInsertElement(B, LLVMConstNull(vec_ty(j, s)), vload(f, lane_ty(j, s), p), c32(j, 0), "");
+      break;
+    }
+    default: return false;
+    }
+    vput(f, w[0], r);
+    return true;
+  }
+  case WH_SIMD_STORE:    /* p a off mem */
+    vstore(f, vget(f, w[1], VS_I64), mem_addr(f, w[0], (uint32_t)w[2], (uint32_t)w[3], 16));
+    return true;
+  case WH_SIMD_LLANE: {  /* d p a off mem l */
+    int s = shape_of_lanes(16 / bytes);
+    LLVMValueRef p = mem_addr(f, w[1], (uint32_t)w[3], (uint32_t)w[4], bytes);
+    LLVMValueRef l = c32(j, (uint32_t)w[5] & (16 / bytes - 1));
+    vput(f, w[0], LLVMBuildInsertElement(B, vget(f, w[2], s), vload(f, lane_ty(j, s), p), l, ""));
+    return true;
+  }
+  case WH_SIMD_SLANE: {  /* p a off mem l */
+    int s = shape_of_lanes(16 / bytes);
+    LLVMValueRef p = mem_addr(f, w[0], (uint32_t)w[2], (uint32_t)w[3], bytes);
+    LLVMValueRef l = c32(j, (uint32_t)w[4] & (16 / bytes - 1));
+    vstore(f, LLVMBuildExtractElement(B, vget(f, w[1], s), l, ""), p);
+    return true;
+  }
+  case WH_SIMD_CONST:    /* d lo0 lo1 hi0 hi1 */
+    put64(f, w[0], c64(j, (uint64_t)(uint32_t)w[1] | (uint64_t)(uint32_t)w[2] << 32));
+    put64(f, w[0] + 8, c64(j, (uint64_t)(uint32_t)w[3] | (uint64_t)(uint32_t)w[4] << 32));
+    return true;
+  case WH_SIMD_SHUF: {   /* d a b lanes[16] */
+    uint8_t lanes[16];
+    unsigned idx[16];
+    memcpy(lanes, &w[3], 16);
+    for (unsigned i = 0; i < 16; i++) idx[i] = lanes[i] & 31;
+    vput(f, w[0], vshuf(f, vget(f, w[1], VS_I8), vget(f, w[2], VS_I8), idx, 16));
+    return true;
+  }
+  case WH_SIMD_SPLAT: {  /* d x: float lanes splat as their bits */
+    int s = shape_of_lanes(oi->sn);
+    vput(f, w[0], vsplat(f, LLVMBuildTrunc(B, get64(f, w[1]), lane_ty(j, s), ""), s));
+    return true;
+  }
+  case WH_SIMD_EXTRACT: {   /* d a l */
+    int s = shape_of_lanes(oi->sn);
+    LLVMValueRef e = LLVMBuildExtractElement(B, vget(f, w[1], s), c32(j, (uint32_t)w[2] & (oi->sn - 1)), "");
+    if (op == WOP_V_I8X16_EXTRACT_LANE_S || op == WOP_V_I16X8_EXTRACT_LANE_S)
+      e = LLVMBuildSExt(B, e, j->t_i32, "");
+    put64(f, w[0], LLVMBuildZExt(B, e, j->t_i64, ""));
+    return true;
+  }
+  case WH_SIMD_REPLACE: {   /* d a x l */
+    int s = shape_of_lanes(oi->sn);
+    LLVMValueRef x = LLVMBuildTrunc(B, get64(f, w[2]), lane_ty(j, s), "");
+    vput(f, w[0], LLVMBuildInsertElement(B, vget(f, w[1], s), x, c32(j, (uint32_t)w[3] & (oi->sn - 1)), ""));
+    return true;
+  }
+  case WH_SIMD_TEST: {   /* d a */
+    LLVMValueRef r;
+    if (op == WOP_V_V128_ANY_TRUE) {
+      LLVMValueRef v = vget(f, w[1], VS_I64);
+      LLVMValueRef o = LLVMBuildOr(B, LLVMBuildExtractElement(B, v, c32(j, 0), ""),
+                                   LLVMBuildExtractElement(B, v, c32(j, 1), ""), "");
+      r = LLVMBuildICmp(B, LLVMIntNE, o, c64(j, 0), "");
+    } else {
+      int s = shape_of_lanes(oi->sn);
+      LLVMValueRef v = vget(f, w[1], s);
+      if (op == WOP_V_I8X16_ALL_TRUE || op == WOP_V_I16X8_ALL_TRUE || op == WOP_V_I32X4_ALL_TRUE ||
+          op == WOP_V_I64X2_ALL_TRUE) {
+        LLVMValueRef nz = LLVMBuildICmp(B, LLVMIntNE, v, LLVMConstNull(vec_ty(j, s)), "");
+        r = vintr(f, "llvm.vector.reduce.and", nz, NULL);
+      } else {   /* bitmask: lane i's sign is bit i */
+        LLVMValueRef neg = LLVMBuildICmp(B, LLVMIntSLT, v, LLVMConstNull(vec_ty(j, s)), "");
+        r = LLVMBuildBitCast(B, neg, LLVMIntTypeInContext(j->C, oi->sn), "");
+      }
+    }
+    put64(f, w[0], LLVMBuildZExt(B, r, j->t_i64, ""));
+    return true;
+  }
+  case WH_SIMD_SHIFT: {  /* d a x: the count modulo the lane width */
+    int s = shape_of_lanes(oi->sn);
+    unsigned bits = 128 / oi->sn;
+    LLVMValueRef k = LLVMBuildAnd(B, rd(f, w[2], TY_i32), c32(j, bits - 1), "");
+    k = bits < 32 ? LLVMBuildTrunc(B, k, lane_ty(j, s), "")
+      : bits > 32 ? LLVMBuildZExt(B, k, lane_ty(j, s), "") : k;
+    LLVMValueRef a = vget(f, w[1], s), ks = vsplat(f, k, s), r;
+    switch (op) {
+    case WOP_V_I8X16_SHL: case WOP_V_I16X8_SHL: case WOP_V_I32X4_SHL: case WOP_V_I64X2_SHL:
+      r = LLVMBuildShl(B, a, ks, "");
+      break;
+    case WOP_V_I8X16_SHR_S: case WOP_V_I16X8_SHR_S: case WOP_V_I32X4_SHR_S: case WOP_V_I64X2_SHR_S:
+      r = LLVMBuildAShr(B, a, ks, "");
+      break;
+    default: r = LLVMBuildLShr(B, a, ks, ""); break;
+    }
+    vput(f, w[0], r);
+    return true;
+  }
+  default: {             /* UN, BIN, TERN */
+    LLVMValueRef r = emit_simd_arith(f, op, w);
+    if (!r) return false;
+    vput(f, w[0], r);
+    return true;
+  }
+  }
+}
+
 /* ---- calls ---------------------------------------------------------------- */
 
 static LLVMTypeRef ret_type(jit_t *j, uint32_t nres) {
@@ -640,11 +1193,11 @@ static LLVMTypeRef ret_type(jit_t *j, uint32_t nres) {
 }
 
 static LLVMTypeRef direct_type(jit_t *j, const wh_functype_t *ft) {
-  uint32_t n = ft->nparams + 2;
+  uint32_t n = NPS(ft) + 2;
   LLVMTypeRef *p = malloc(n * sizeof *p);
   p[0] = p[1] = j->t_ptr;
-  for (uint32_t i = 0; i < ft->nparams; i++) p[2 + i] = j->t_i64;
-  LLVMTypeRef t = LLVMFunctionType(ret_type(j, ft->nresults), p, n, 0);
+  for (uint32_t i = 0; i < NPS(ft); i++) p[2 + i] = j->t_i64;
+  LLVMTypeRef t = LLVMFunctionType(ret_type(j, NRS(ft)), p, n, 0);
   free(p);
   return t;
 }
@@ -663,24 +1216,24 @@ static void set_vbase(fx_t *f, int32_t argoff) {
 static void call_direct(fx_t *f, LLVMTypeRef fty, LLVMValueRef callee,
                         const wh_functype_t *ft, int32_t argoff) {
   jit_t *j = f->j;
-  uint32_t n = ft->nparams + 2;
+  uint32_t n = NPS(ft) + 2;
   LLVMValueRef *a = malloc(n * sizeof *a);
   a[0] = f->inst;
   a[1] = f->ctx;
-  for (uint32_t i = 0; i < ft->nparams; i++) a[2 + i] = get64(f, argoff + 8 * (int32_t)i);
+  for (uint32_t i = 0; i < NPS(ft); i++) a[2 + i] = get64(f, argoff + 8 * (int32_t)i);
   set_vbase(f, argoff);
   LLVMValueRef r = LLVMBuildCall2(j->B, fty, callee, a, n, "");
   free(a);
-  if (ft->nresults == 1) put64(f, argoff, r);
+  if (NRS(ft) == 1) put64(f, argoff, r);
   else
-    for (uint32_t i = 0; i < ft->nresults; i++)
+    for (uint32_t i = 0; i < NRS(ft); i++)
       put64(f, argoff + 8 * (int32_t)i, LLVMBuildExtractValue(j->B, r, i, ""));
 }
 
 /* Calls any wh_func_t through the runtime (imports, foreign functions). */
 static void call_generic(fx_t *f, LLVMValueRef fn, const wh_functype_t *ft, int32_t argoff) {
   jit_t *j = f->j;
-  for (uint32_t i = 0; i < ft->nparams; i++) {
+  for (uint32_t i = 0; i < NPS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
     LLVMBuildStore(j->B, get64(f, argoff + 8 * (int32_t)i),
                    LLVMBuildGEP2(j->B, j->t_i64, f->argbuf, &idx, 1, ""));
@@ -688,7 +1241,7 @@ static void call_generic(fx_t *f, LLVMValueRef fn, const wh_functype_t *ft, int3
   LLVMValueRef a[] = {f->ctx, f->inst, fn, f->argbuf};
   set_vbase(f, argoff);
   call_rt(f, WH_RT_CALL, a, 4);
-  for (uint32_t i = 0; i < ft->nresults; i++) {
+  for (uint32_t i = 0; i < NRS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
     put64(f, argoff + 8 * (int32_t)i,
           LLVMBuildLoad2(j->B, j->t_i64, LLVMBuildGEP2(j->B, j->t_i64, f->argbuf, &idx, 1, ""), ""));
@@ -750,7 +1303,7 @@ static int op_at(const wh_func_def_t *d, uint32_t pos, uint32_t *words) {
 
 static void emit_return(fx_t *f) {
   jit_t *j = f->j;
-  uint32_t nr = f->d->ft->nresults;
+  uint32_t nr = NRS(f->d->ft);
   LLVMValueRef st = LLVMBuildStore(j->B, f->depth, f->depthp);
   LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
   if (nr == 0) {
@@ -777,7 +1330,7 @@ static int scan(fx_t *f, uint32_t *nslot, uint32_t *nargbuf) {
   const wh_func_def_t *d = f->d;
   const wh_module_t *m = f->j->m;
   *nslot = d->frame_slots > d->nlocals ? d->frame_slots : d->nlocals;
-  if (*nslot < d->ft->nresults) *nslot = d->ft->nresults;
+  if (*nslot < NRS(d->ft)) *nslot = NRS(d->ft);
   *nargbuf = 1;
   for (uint32_t pos = 0, words; pos < d->code_len; pos += 8 + 4 * words) {
     int op = op_at(d, pos, &words);
@@ -814,7 +1367,7 @@ static int scan(fx_t *f, uint32_t *nslot, uint32_t *nargbuf) {
       argoff = rdw(w + 12);
     }
     if (ft) {
-      uint32_t need = ft->nparams > ft->nresults ? ft->nparams : ft->nresults;
+      uint32_t need = NPS(ft) > NRS(ft) ? NPS(ft) : NRS(ft);
       if ((uint32_t)argoff / 8 + need > *nslot) *nslot = (uint32_t)argoff / 8 + need;
       if (need > *nargbuf) *nargbuf = need;
     }
@@ -1042,7 +1595,7 @@ static int translate(jit_t *j, uint32_t di) {
   if (!f.nslot) f.slot[0] = LLVMBuildAlloca(B, j->t_i64, "");
   f.argbuf = LLVMBuildArrayAlloca(B, j->t_i64, c32(j, nargbuf), "");
   for (uint32_t i = 0; i < f.nslot; i++)
-    LLVMBuildStore(B, i < d->ft->nparams ? LLVMGetParam(f.fn, 2 + i) : c64(j, 0), f.slot[i]);
+    LLVMBuildStore(B, i < NPS(d->ft) ? LLVMGetParam(f.fn, 2 + i) : c64(j, 0), f.slot[i]);
   f.fuelp = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, fuel));
   f.deadlinep = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, deadline));
   f.epochp = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, epoch));
@@ -1062,14 +1615,30 @@ static int translate(jit_t *j, uint32_t di) {
   f.depthp = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, depth));
   f.depth = load_tag(&f, j->t_i64, f.depthp, j->md_rt, false);
   trap_if(&f, LLVMBuildICmp(B, LLVMIntSLE, f.depth, c64(j, 0), ""), WH_TRAP_STACK_EXHAUSTED);
-  LLVMValueRef st = LLVMBuildStore(B, LLVMBuildSub(B, f.depth, c64(j, 1), ""), f.depthp);
-  LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
+  /* and the value-stack room the interpreter's frame would take; both
+   * checked before this frame counts (the interpreter's ENTER) */
   f.vbasep = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vbase));
   f.vbase = load_tag(&f, j->t_i64, f.vbasep, j->md_rt, false);
   LLVMValueRef vlimit = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vlimit)),
                                  j->md_rt, true);
   LLVMValueRef vend = LLVMBuildAdd(B, f.vbase, c64(j, d->frame_slots), "");
   trap_if(&f, LLVMBuildICmp(B, LLVMIntSGT, vend, vlimit, ""), WH_TRAP_STACK_EXHAUSTED);
+  LLVMValueRef st = LLVMBuildStore(B, LLVMBuildSub(B, f.depth, c64(j, 1), ""), f.depthp);
+  LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
+  /* ctx->frames[depth0 - depth].def = &module->defs[di], for backtraces */
+  {
+    LLVMValueRef depth0 = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, depth0)),
+                                   j->md_rt, true);
+    LLVMValueRef frames = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, frames));
+    LLVMValueRef k = LLVMBuildMul(B, LLVMBuildSub(B, depth0, f.depth, ""),
+                                  c64(j, sizeof(wh_frame_t)), "");
+    LLVMValueRef slot = LLVMBuildGEP2(B, j->t_i8, frames, &k, 1, "");
+    LLVMValueRef defs = load_fixed(&f, load_fixed(&f, f.inst, OFF(wh_instance_t, module)),
+                                   OFF(wh_module_t, defs));
+    LLVMValueRef def = field_ptr(&f, defs, (uint64_t)di * sizeof(wh_func_def_t));
+    LLVMValueRef fs = LLVMBuildStore(B, def, field_ptr(&f, slot, OFF(wh_frame_t, def)));
+    LLVMSetMetadata(fs, j->k_tbaa, j->md_rt);
+  }
 
   for (uint32_t pos = 0, words; pos < d->code_len; pos += 8 + 4 * words) {
     int op = op_at(d, pos, &words);
@@ -1121,19 +1690,19 @@ static void build_entry(jit_t *j, uint32_t di) {
   LLVMBuilderRef B = j->B;
   LLVMPositionBuilderAtEnd(B, LLVMAppendBasicBlockInContext(j->C, fn, ""));
   LLVMValueRef slots = LLVMGetParam(fn, 2);
-  uint32_t n = ft->nparams + 2;
+  uint32_t n = NPS(ft) + 2;
   LLVMValueRef *a = malloc(n * sizeof *a);
   a[0] = LLVMGetParam(fn, 0);
   a[1] = LLVMGetParam(fn, 1);
-  for (uint32_t i = 0; i < ft->nparams; i++) {
+  for (uint32_t i = 0; i < NPS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
     a[2 + i] = LLVMBuildLoad2(B, j->t_i64, LLVMBuildGEP2(B, j->t_i64, slots, &idx, 1, ""), "");
   }
   LLVMValueRef r = LLVMBuildCall2(B, j->fdir_ty[di], j->fdir[di], a, n, "");
   free(a);
-  for (uint32_t i = 0; i < ft->nresults; i++) {
+  for (uint32_t i = 0; i < NRS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
-    LLVMValueRef v = ft->nresults == 1 ? r : LLVMBuildExtractValue(B, r, i, "");
+    LLVMValueRef v = NRS(ft) == 1 ? r : LLVMBuildExtractValue(B, r, i, "");
     LLVMBuildStore(B, v, LLVMBuildGEP2(B, j->t_i64, slots, &idx, 1, ""));
   }
   LLVMBuildRetVoid(B);
@@ -1151,22 +1720,8 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
   return LLVMMDNodeInContext2(j->C, a, 3);
 }
 
-static bool uses_v128(const wh_module_t *m) {
-  for (uint32_t i = 0; i < m->ntypes; i++) {
-    const wh_functype_t *t = m->types[i];
-    for (uint32_t k = 0; k < t->nparams + t->nresults; k++)
-      if (t->types[k] == WH_V128) return true;
-  }
-  for (uint32_t i = 0; i < m->nglobals; i++)
-    if (m->globals[i].type == WH_V128) return true;
-  return false;
-}
-
 int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
   pthread_once(&init_once, init_tables);
-  if (uses_v128(m))
-    return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
-                       "the native tier does not compile SIMD (v128) yet");
   int rc = 0;
   uint32_t ndefs = m->nfuncs - m->nfunc_imports;
   jit_t J = {.m = m};
@@ -1180,6 +1735,7 @@ int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
   j->t_void = LLVMVoidTypeInContext(j->C);
   j->t_i1 = LLVMInt1TypeInContext(j->C);
   j->t_i8 = LLVMInt8TypeInContext(j->C);
+  j->t_i16 = LLVMInt16TypeInContext(j->C);
   j->t_i32 = LLVMInt32TypeInContext(j->C);
   j->t_i64 = LLVMInt64TypeInContext(j->C);
   j->t_f32 = LLVMFloatTypeInContext(j->C);

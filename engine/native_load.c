@@ -3,9 +3,9 @@
  * into one executable mapping.  A loader of our own rather than ORC's
  * LLJIT: loading a cached artifact is a parse, one mmap, a few hundred
  * relocations and one mprotect (microseconds, no LLVM at all on the load
- * path), the code lands in one range the signal handler can test a PC
- * against, and there are no per-module JITDylibs or symbol names to keep
- * apart.
+ * path), the code lands in one range (what a guard-page signal handler
+ * would test a faulting PC against), and there are no per-module
+ * JITDylibs or symbol names to keep apart.
  *
  * Layout of the mapping (page-aligned; R+X once relocated):
  *
@@ -28,7 +28,6 @@
  */
 #include <elf.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,46 +58,9 @@ static const ext_sym_t ext_syms[] = {
     {"fmaxf", (void *)fmaxf},
 };
 
-/* Loaded ranges, for wh__native_pc_in_code (read from a signal handler:
- * a fixed array, entries published with release stores). */
-#define MAX_RANGES 4096
-static struct { _Atomic uintptr_t lo, hi; } ranges[MAX_RANGES];
-static pthread_mutex_t ranges_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void range_add(uintptr_t lo, uintptr_t hi) {
-  pthread_mutex_lock(&ranges_lock);
-  for (int i = 0; i < MAX_RANGES; i++) {
-    if (atomic_load(&ranges[i].lo) == 0) {
-      atomic_store(&ranges[i].hi, hi);
-      atomic_store(&ranges[i].lo, lo);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&ranges_lock);
-}
-
-static void range_del(uintptr_t lo) {
-  pthread_mutex_lock(&ranges_lock);
-  for (int i = 0; i < MAX_RANGES; i++)
-    if (atomic_load(&ranges[i].lo) == lo) atomic_store(&ranges[i].lo, 0);
-  pthread_mutex_unlock(&ranges_lock);
-}
-
-bool wh__native_pc_in_code(uintptr_t pc) {
-  for (int i = 0; i < MAX_RANGES; i++) {
-    uintptr_t lo = atomic_load_explicit(&ranges[i].lo, memory_order_acquire);
-    if (lo && pc >= lo && pc < atomic_load_explicit(&ranges[i].hi, memory_order_relaxed))
-      return true;
-  }
-  return false;
-}
-
 void wh__native_free(wh_native_code_t *nc) {
   if (!nc) return;
-  if (nc->map) {
-    range_del((uintptr_t)nc->map);
-    munmap(nc->map, nc->map_len);
-  }
+  if (nc->map) munmap(nc->map, nc->map_len);
   free(nc->obj);
   free(nc->entries);
   free(nc);
@@ -320,7 +282,6 @@ int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *d
     if (!nc->entries[d]) BAD("an entry is missing from the native code");
 
   if (mprotect(map, map_len, PROT_READ | PROT_EXEC)) BAD("cannot protect native code");
-  range_add((uintptr_t)map, (uintptr_t)map + map_len);
   free(sec_addr);
   free(ext_of);
   __atomic_store_n(&m->native, nc, __ATOMIC_RELEASE);   /* tier auto: published */

@@ -4,7 +4,7 @@
  * direct call (imports, host functions, the interpreter, other native
  * modules), and the slow operators (grow, bulk memory, tables).
  *
- * An activation is one wh__native_enter on the C stack.  Activations nest
+ * An activation is one native_enter on the C stack.  Activations nest
  * (native -> host -> wh_call -> native) and are chained per thread; a trap
  * always unwinds to the innermost one, whose caller (wh__call_host, the
  * interpreter or wh_call) sees an ordinary host-function error.  Nothing
@@ -77,6 +77,7 @@ static int native_enter(wh_exec_t *x, const wh_func_t *f, uint64_t *slots) {
    * interpreter does, so deep recursion traps at the same depth on both
    * tiers (slots always lie on x's stack: wh_call, the interpreter) */
   ctx.depth0 = ctx.depth;
+  ctx.frames = x->frame_top + 1;
   ctx.vbase = slots >= x->stack && slots < x->stack_end ? slots - x->stack : ctx.vlimit;
   activation_t act;
   act.prev = tls_act;
@@ -87,7 +88,6 @@ static int native_enter(wh_exec_t *x, const wh_func_t *f, uint64_t *slots) {
     return act.rc;
   }
   tls_act = &act;
-  if (!x->engine->cfg.fuel) x->fuel = INT64_MAX; /* never read; kept sane */
   nc->entries[f->def](f->inst, &ctx, slots);
   tls_act = act.prev;
   return 0;
@@ -99,8 +99,14 @@ int wh__native_host_entry(wh_caller_t *c, void *env, uint64_t *slots) {
 
 /* ---- traps ------------------------------------------------------------ */
 
+/* The native frames of this activation, innermost last, as the
+ * interpreter's frames (only .def is filled in). */
+static const wh_frame_t *frames_top(const wh_native_ctx_t *ctx) {
+  return ctx->frames + (ctx->depth0 - ctx->depth) - 1;
+}
+
 static _Noreturn void rt_trap(wh_native_ctx_t *ctx, int32_t code) {
-  unwind(wh__trap(ctx->x, (wh_trap_code_t)code, NULL, NULL, NULL));
+  unwind(wh__trap(ctx->x, (wh_trap_code_t)code, ctx->frames, frames_top(ctx), NULL));
 }
 
 static _Noreturn void rt_epoch(wh_native_ctx_t *ctx) {
@@ -128,24 +134,28 @@ static void rt_call(wh_native_ctx_t *ctx, wh_instance_t *inst, const wh_func_t *
   }
   /* where the interpreter would have the callee's frame: on x's stack
    * at ctx->vbase, above the native frames' reckoned slots and frames */
-  uint32_t np = f->type->nparams, nr = f->type->nresults;
+  uint32_t np = wh__native_slots(f->type->types, f->type->nparams);
+  uint32_t nr = wh__native_slots(f->type->types + f->type->nparams, f->type->nresults);
   uint32_t need = np > nr ? np : nr;
   uint64_t *base = x->stack + ctx->vbase;
-  if (ctx->vbase + (int64_t)need + 1 > ctx->vlimit) rt_trap(ctx, WH_TRAP_STACK_EXHAUSTED);
+  /* (never true for a frame that passed its own check: a safety net) */
+  if (ctx->vbase + (int64_t)need > ctx->vlimit) rt_trap(ctx, WH_TRAP_STACK_EXHAUSTED);
   uint64_t *saved_top = x->stack_top;
   wh_frame_t *saved_frame = x->frame_top;
   int rc;
+  x->frame_top += ctx->depth0 - ctx->depth;   /* our frames count for the callee */
   if (f->host) {
     x->stack_top = base + need;
     rc = wh__call_host(x, f, slots, inst);
   } else {
     memcpy(base, slots, (size_t)np * 8);
-    x->frame_top += ctx->depth0 - ctx->depth;
     rc = wh__interp_run(x, f, base);
     if (rc == 0) memcpy(slots, base, (size_t)nr * 8);
   }
   x->stack_top = saved_top;
   x->frame_top = saved_frame;
+  /* a host's trap gets our frames as its backtrace (as the interpreter) */
+  if (rc == WH_ETRAP && !x->backtrace[0]) wh__trap(x, x->trap, ctx->frames, frames_top(ctx), NULL);
   if (rc) unwind(rc);
 }
 
@@ -268,10 +278,12 @@ uint32_t wh__native_layout_hash(void) {
       offsetof(wh_instance_t, data_dropped), offsetof(wh_module_t, types),
       offsetof(wh_memory_t, base),       offsetof(wh_memory_t, size),
       offsetof(wh_table_t, size),        offsetof(wh_table_t, elems),
-      offsetof(wh_global_t, value),      offsetof(wh_func_t, type),
+      offsetof(wh_global_t, value),      offsetof(wh_global_t, value_hi),      offsetof(wh_func_t, type),
       offsetof(wh_func_t, inst),         offsetof(wh_func_t, def),
       offsetof(wh_native_ctx_t, stack_limit), offsetof(wh_native_ctx_t, depth),
       offsetof(wh_native_ctx_t, vbase), offsetof(wh_native_ctx_t, vlimit),
+      offsetof(wh_native_ctx_t, frames), offsetof(wh_module_t, defs),
+      sizeof(wh_func_def_t), sizeof(wh_frame_t), offsetof(wh_frame_t, def),
       sizeof(wh_native_ctx_t),
       WH_RT__COUNT,
   };

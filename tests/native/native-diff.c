@@ -2,7 +2,7 @@
  * native-diff.c - differential test of the two tiers: the same programs
  * with the same inputs on an interpreter engine and a native engine must
  * give the same results (bit for bit; NaNs by class, see val_bits), the
- * same traps (kind and message),
+ * same traps (kind, message and backtrace),
  * the same exits and output, and consume the same fuel.
  *
  *   native-diff [--control] [--spec DIR] [--run FILE.wasm[,DIR[,ARG...]]]...
@@ -144,6 +144,7 @@ typedef struct result {
   int rc;
   wh_trap_code_t trap;
   char msg[160];
+  char bt[4096];          /* the trap's backtrace */
   uint64_t vals[16];
   size_t nvals;
   uint64_t fuel;
@@ -151,14 +152,16 @@ typedef struct result {
 
 static void record_trap(side_t *s, result_t *r) {
   if (r->rc == WH_ETRAP) {
-    const char *msg;
-    r->trap = wh_exec_trap(s->x, &msg, NULL);
+    const char *msg, *bt;
+    r->trap = wh_exec_trap(s->x, &msg, &bt);
     snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+    snprintf(r->bt, sizeof r->bt, "%s", bt ? bt : "");
   }
 }
 
 static bool results_equal(const result_t *a, const result_t *b) {
   if (a->rc != b->rc || a->trap != b->trap || strcmp(a->msg, b->msg) != 0 ||
+      strcmp(a->bt, b->bt) != 0 ||
       a->fuel != b->fuel || a->nvals != b->nvals)
     return false;
   return memcmp(a->vals, b->vals, a->nvals * sizeof *a->vals) == 0;

@@ -119,6 +119,7 @@ typedef struct outcome {
   int rc;
   wh_trap_code_t trap;
   char msg[128];
+  char bt[4096];          /* backtrace */
   uint64_t bits;
   uint64_t fuel;
 } outcome_t;
@@ -138,9 +139,10 @@ static outcome_t call(world_t *w, const char *name, const wh_val_t *args, size_t
   o.rc = wh_call(w->x, f, args, nargs, res, nres);
   o.fuel = wh_exec_fuel_consumed(w->x);
   if (o.rc == WH_ETRAP) {
-    const char *msg;
-    o.trap = wh_exec_trap(w->x, &msg, NULL);
+    const char *msg, *bt;
+    o.trap = wh_exec_trap(w->x, &msg, &bt);
     snprintf(o.msg, sizeof o.msg, "%s", msg ? msg : "");
+    snprintf(o.bt, sizeof o.bt, "%s", bt ? bt : "");
   } else if (nres) {
     o.bits = res[0].of.bits;
     if (res[0].type == WH_I32 || res[0].type == WH_F32) o.bits &= 0xffffffffu;
@@ -150,7 +152,7 @@ static outcome_t call(world_t *w, const char *name, const wh_val_t *args, size_t
 
 static bool same(const outcome_t *a, const outcome_t *b) {
   return a->rc == b->rc && a->trap == b->trap && strcmp(a->msg, b->msg) == 0 &&
-         a->bits == b->bits && a->fuel == b->fuel;
+         strcmp(a->bt, b->bt) == 0 && a->bits == b->bits && a->fuel == b->fuel;
 }
 
 /* An assertion whose message is a sentence; `cond` is evaluated once. */
@@ -258,10 +260,10 @@ static void both(const char *name, const wh_val_t *args, size_t nargs, size_t nr
   CU_ASSERT_FATAL(world_init(&wn, WH_TIER_NATIVE, false));
   outcome_t a = call(&wi, name, args, nargs, nres, fuel);
   outcome_t b = call(&wn, name, args, nargs, nres, fuel);
-  CHECK(same(&a, &b), "%s: native (rc %d trap %d '%s' bits %llu fuel %llu) agrees with "
-        "interp (rc %d trap %d '%s' bits %llu fuel %llu)", name, b.rc, b.trap, b.msg,
-        (unsigned long long)b.bits, (unsigned long long)b.fuel, a.rc, a.trap, a.msg,
-        (unsigned long long)a.bits, (unsigned long long)a.fuel);
+  CHECK(same(&a, &b), "%s: native (rc %d trap %d '%s' bits %llu fuel %llu bt [%s]) agrees "
+        "with interp (rc %d trap %d '%s' bits %llu fuel %llu bt [%s])", name, b.rc, b.trap, b.msg,
+        (unsigned long long)b.bits, (unsigned long long)b.fuel, b.bt, a.rc, a.trap, a.msg,
+        (unsigned long long)a.bits, (unsigned long long)a.fuel, a.bt);
   *out = b;
   world_fini(&wi);
   world_fini(&wn);
@@ -276,6 +278,7 @@ static void test_stack(void) {
   both("rec", &n, 1, 1, 1u << 30, &o);
   CHECK(o.rc == WH_ETRAP && o.trap == WH_TRAP_STACK_EXHAUSTED,
         "runaway recursion traps \"call stack exhausted\"");
+  CHECK(strstr(o.bt, "more frames") != NULL, "with a backtrace of the frames (%.60s)", o.bt);
   both("forever", NULL, 0, 0, 1u << 30, &o);
   CHECK(o.rc == WH_ETRAP && o.trap == WH_TRAP_STACK_EXHAUSTED,
         "infinite recursion traps \"call stack exhausted\"");
@@ -297,6 +300,10 @@ static void test_host_calls(void) {
   a.of.i32 = 30;
   both("call_reenter", &a, 1, 1, 100000, &o);
   CHECK(o.rc == 0 && o.bits == 30, "wasm -> host -> wasm returns");
+  a.of.i32 = 100000000;   /* the frames of the outer call count for the inner */
+  both("call_reenter", &a, 1, 1, 1u << 30, &o);
+  CHECK(o.rc == WH_ETRAP && o.trap == WH_TRAP_STACK_EXHAUSTED,
+        "runaway recursion under a host call is exhausted at the same depth");
 }
 
 /* A fault in host code, called from native code, is the host's crash, not
