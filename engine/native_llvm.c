@@ -131,6 +131,7 @@ typedef struct jit {
   LLVMValueRef md_mem, md_rt, md_fuel, md_glob, md_empty, md_unlikely;
   LLVMValueRef md_round, md_except;   /* constrained FP operands */
   LLVMAttributeRef strictfp;
+  const char *unsupported;  /* the op that made translate fail with WH_EUNSUPPORTED */
 } jit_t;
 
 /* Offsets baked into the code (see wh__native_layout_hash). */
@@ -706,7 +707,7 @@ static LLVMValueRef vshuf(fx_t *f, LLVMValueRef a, LLVMValueRef b, const unsigne
 
 /* Lanes first, first + step, ... (n of them) of v. */
 static LLVMValueRef vpick(fx_t *f, LLVMValueRef v, unsigned first, unsigned step, unsigned n) {
-  unsigned idx[16];
+  unsigned idx[16] = {0};
   for (unsigned i = 0; i < n; i++) idx[i] = first + step * i;
   return vshuf(f, v, NULL, idx, n);
 }
@@ -731,11 +732,6 @@ static LLVMValueRef vintr(fx_t *f, const char *name, LLVMValueRef a, LLVMValueRe
   LLVMTypeRef t = LLVMTypeOf(a);
   LLVMValueRef args[] = {a, b};
   return intrinsic(f, name, &t, 1, args, b ? 2 : 1);
-}
-
-static LLVMValueRef vclamp(fx_t *f, LLVMValueRef v, int s, int64_t lo, int64_t hi) {
-  v = vintr(f, "llvm.smax", v, vconst(f->j, s, (uint64_t)lo));
-  return vintr(f, "llvm.smin", v, vconst(f->j, s, (uint64_t)hi));
 }
 
 /* Memory operands: width bytes at address slot p + off in memory mi. */
@@ -779,14 +775,12 @@ static LLVMValueRef vnarrow(fx_t *f, const int32_t *w, int s, int64_t lo, int64_
   unsigned n = vs_lanes[s], idx[16];
   for (unsigned i = 0; i < 2 * n; i++) idx[i] = i;
   LLVMValueRef both = vshuf(f, vget(f, w[1], s), vget(f, w[2], s), idx, 2 * n);
-  LLVMTypeRef wide = LLVMVectorType(lane_ty(j, s), 2 * n);
   LLVMValueRef e[2] = {LLVMConstInt(lane_ty(j, s), (uint64_t)lo, 0),
                        LLVMConstInt(lane_ty(j, s), (uint64_t)hi, 0)};
   LLVMValueRef lov[16], hiv[16];
   for (unsigned i = 0; i < 2 * n; i++) lov[i] = e[0], hiv[i] = e[1];
   both = vintr(f, "llvm.smax", both, LLVMConstVector(lov, 2 * n));
   both = vintr(f, "llvm.smin", both, LLVMConstVector(hiv, 2 * n));
-  (void)wide;
   return LLVMBuildTrunc(j->B, both, vec_ty(j, s - 1), "");
 }
 
@@ -932,8 +926,6 @@ static LLVMValueRef emit_simd_arith(fx_t *f, int op, const int32_t *w) {
     LLVMTypeRef wt = LLVMVectorType(lane_ty(j, s + 1), vs_lanes[s]);
     LLVMValueRef a = LLVMBuildZExt(B, vget(f, w[1], s), wt, "");
     LLVMValueRef b = LLVMBuildZExt(B, vget(f, w[2], s), wt, "");
-    LLVMValueRef one = LLVMConstVector((LLVMValueRef[]){0}, 0);
-    (void)one;
     LLVMValueRef ones[16];
     for (unsigned i = 0; i < vs_lanes[s]; i++) ones[i] = LLVMConstInt(lane_ty(j, s + 1), 1, 0);
     LLVMValueRef c1 = LLVMConstVector(ones, vs_lanes[s]);
@@ -1336,8 +1328,6 @@ static int scan(fx_t *f, uint32_t *nslot, uint32_t *nargbuf) {
     int op = op_at(d, pos, &words);
     if (op < 0) return WH_ECORRUPT;
     const uint8_t *w = d->code + pos + 8;
-    if (ops[op].fam == F_SIMD || op == WOP_GLOBAL_GET128 || op == WOP_GLOBAL_SET128)
-      return WH_EUNSUPPORTED;
     if (op == WOP_BR_TABLE) {
       for (uint32_t k = 2; k < words; k++) {
         int64_t t = (int64_t)pos + 8 + 4 * k + rdw(w + 4 * k);
@@ -1391,6 +1381,9 @@ static void emit_op(fx_t *f, int op, const int32_t *w, uint32_t pos, uint32_t wo
     return;
   case F_LOAD: emit_load(f, oi, w); return;
   case F_STORE: emit_store(f, oi, w); return;
+  case F_SIMD:
+    if (!emit_simd(f, op, w)) j->unsupported = wh__wop_names[op];
+    return;
   case F_FUSED: {
     LLVMValueRef a = rd(f, w[0], oi->ti);
     LLVMValueRef b = oi->imm ? (oi->ti == TY_i32 ? c32(j, (uint32_t)w[1]) : c64(j, (uint64_t)(int64_t)w[1]))
@@ -1461,6 +1454,22 @@ static void emit_op(fx_t *f, int op, const int32_t *w, uint32_t pos, uint32_t wo
     } else {
       LLVMValueRef st = LLVMBuildStore(B, get64(f, w[0]), p);
       LLVMSetMetadata(st, j->k_tbaa, j->md_glob);
+    }
+    return;
+  }
+  case WOP_GLOBAL_GET128:
+  case WOP_GLOBAL_SET128: {   /* value is the low half, value_hi the high */
+    LLVMValueRef g = load_fixed_elem(f, load_fixed(f, f->inst, OFF(wh_instance_t, globals)),
+                                     (uint32_t)w[1]);
+    LLVMValueRef p[2] = {field_ptr(f, g, OFF(wh_global_t, value)),
+                         field_ptr(f, g, OFF(wh_global_t, value_hi))};
+    for (int h = 0; h < 2; h++) {
+      if (op == WOP_GLOBAL_GET128) {
+        put64(f, w[0] + 8 * h, load_tag(f, j->t_i64, p[h], j->md_glob, false));
+      } else {
+        LLVMValueRef st = LLVMBuildStore(B, get64(f, w[0] + 8 * h), p[h]);
+        LLVMSetMetadata(st, j->k_tbaa, j->md_glob);
+      }
     }
     return;
   }
@@ -1670,6 +1679,10 @@ static int translate(jit_t *j, uint32_t di) {
     }
     for (uint32_t k = 0; k < words && k < 8; k++) w[k] = rdw(wp + 4 * k);
     emit_op(&f, op, w, pos, words);
+    if (j->unsupported) {
+      rc = WH_EUNSUPPORTED;
+      goto done;
+    }
   }
   if (!terminated(&f)) emit_return(&f);
 done:
@@ -1784,7 +1797,8 @@ int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
   for (uint32_t i = 0; i < ndefs; i++) {
     rc = translate(j, i);
     if (rc == WH_EUNSUPPORTED) {
-      rc = wh_diag_set(diag, rc, -1, "the native tier does not compile SIMD (v128) yet");
+      rc = wh_diag_set(diag, rc, -1, "the native tier does not compile SIMD op %s yet",
+                       j->unsupported);
       goto done;
     }
     if (rc) {

@@ -5,8 +5,9 @@
 #
 # Configures build-fuzz/ (FUZZ_BUILD) with clang, WHARF_FUZZ=ON and the
 # whole project instrumented (-fsanitize=fuzzer-no-link,address,undefined),
-# builds fuzz-decode and fuzz-exec, and runs each TARGET (default: decode
-# exec) for SECONDS (default 10), one after the other, seeded with every
+# builds the fuzz-TARGET binaries and runs each TARGET (default: decode
+# exec component config options, and native when LLVM 19 is there) for
+# SECONDS (default 10), one after the other, seeded (wasm targets) with every
 # .wasm under $WHARF_TESTDATA/spec/json copied into a temporary corpus
 # directory (never into the repository), with the dictionary
 # tests/fuzz/wasm.dict.  Findings (crash-*, leak-*, timeout-*, oom-*) go to
@@ -24,7 +25,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 secs=${1:-10}
 [ $# -gt 0 ] && shift
-targets=${*:-decode exec component config options}
+default_targets="decode exec component config options"
+# fuzz-native needs the LLVM tier (built when llvm-config-19 is there)
+command -v llvm-config-19 >/dev/null 2>&1 && default_targets="$default_targets native"
+targets=${*:-$default_targets}
 FUZZ_BUILD=${FUZZ_BUILD:-$repo/build-fuzz}
 FUZZ_ARTIFACTS=${FUZZ_ARTIFACTS:-$FUZZ_BUILD/artifacts}
 WHARF_TESTDATA=${WHARF_TESTDATA:-$repo/../shared/testdata}
@@ -53,6 +57,7 @@ for t in $targets; do
     component) tseeds=$WHARF_TESTDATA/component-spec pattern='*.wasm' ;;
     config) tseeds=$repo/systemd pattern='*.conf' ;;
     options) tseeds=$here/options-seeds pattern='*.txt' ;;
+    native) tseeds=$seeds pattern='*.wasm' ;;
     *) tseeds=$seeds pattern='*.wasm' ;;
   esac
   if [ -d "$tseeds" ]; then

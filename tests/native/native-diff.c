@@ -7,10 +7,12 @@
  *
  *   native-diff [--control] [--spec DIR] [--run FILE.wasm[,DIR[,ARG...]]]...
  *
- * --spec DIR   every DIR/<name>/<name>.json (wast2json output) but the
- *              simd_* ones: each module command instantiates on both
- *              tiers (start functions compared), each invoke or get (of
- *              any assertion, whatever it expects) runs on both.
+ * --spec DIR   every DIR/<name>/<name>.json (wast2json output), simd_*
+ *              included (both engines have SIMD on): each module command
+ *              instantiates on both tiers (start functions compared), each
+ *              invoke or get (of any assertion, whatever it expects) runs
+ *              on both; v128 results compare bit for bit.  Every module
+ *              the native engine loads must report WH_TIER_NATIVE.
  * --run ...    a WASI command: _start on both tiers with ARGs, DIR (if
  *              given and not empty) preopened as "." and made the working
  *              directory, stdout captured; exit status, stdout and fuel
@@ -40,7 +42,8 @@
 #define FUEL (1ull << 40)
 
 static wh_engine_t *engines[2];     /* interp, native */
-static long compared, disagreed;
+static long compared, disagreed, native_modules;
+static bool check_tier;             /* not --control: engines[1] is native */
 
 #define DISAGREE(...)                                                              \
   do {                                                                             \
@@ -145,7 +148,7 @@ typedef struct result {
   wh_trap_code_t trap;
   char msg[160];
   char bt[4096];          /* the trap's backtrace */
-  uint64_t vals[16];
+  uint64_t vals[32];      /* a v128 takes two */
   size_t nvals;
   uint64_t fuel;
 } result_t;
@@ -179,6 +182,13 @@ static void load_module(side_t *s, const uint8_t *bytes, size_t len, const char 
   }
   s->mods = realloc(s->mods, (s->nmods + 1) * sizeof *s->mods);
   s->mods[s->nmods++] = m;
+  const char *why = NULL;
+  if (check_tier && s->e == engines[1]) {
+    if (wh_module_tier(m, &why) != WH_TIER_NATIVE)
+      DISAGREE("a module runs in the interpreter on the native engine: %s", why ? why : "?");
+    else
+      native_modules++;
+  }
   wh_instance_t *inst;
   wh_exec_set_fuel(s->x, FUEL);
   r->rc = wh_linker_instantiate(s->l, m, s->x, &inst, &d);
@@ -197,8 +207,9 @@ static void load_module(side_t *s, const uint8_t *bytes, size_t len, const char 
 static bool parse_val(json_t *v, wh_val_t *out) {
   const char *t = json_string_value(json_object_get(v, "type"));
   const char *val = json_string_value(json_object_get(v, "value"));
-  if (!t || !val) return false;
   memset(out, 0, sizeof *out);
+  if (t && strcmp(t, "v128") == 0) val = "";
+  if (!t || !val) return false;
   uint64_t bits = strcmp(val, "null") == 0 ? 0 : strtoull(val, NULL, 10);
   if (strcmp(t, "i32") == 0) { out->type = WH_I32; out->of.i32 = (int32_t)(uint32_t)bits; }
   else if (strcmp(t, "i64") == 0) { out->type = WH_I64; out->of.i64 = (int64_t)bits; }
@@ -207,6 +218,23 @@ static bool parse_val(json_t *v, wh_val_t *out) {
   else if (strcmp(t, "externref") == 0) {
     out->type = WH_EXTERNREF;
     out->of.ref = strcmp(val, "null") == 0 ? NULL : (void *)(uintptr_t)(bits + 0x1000);
+  } else if (strcmp(t, "v128") == 0) {
+    /* lanes of lane_type, each a decimal bit pattern */
+    json_t *lanes = json_object_get(v, "value");
+    const char *lt = json_string_value(json_object_get(v, "lane_type"));
+    size_t n = json_array_size(lanes);
+    if (!lt || !n || 16 % n) return false;
+    size_t w = 16 / n;
+    uint8_t b[16];
+    for (size_t i = 0; i < n; i++) {
+      const char *lv = json_string_value(json_array_get(lanes, i));
+      if (!lv) return false;
+      uint64_t x = strtoull(lv, NULL, 10);
+      memcpy(b + i * w, &x, w);   /* little-endian lanes */
+    }
+    out->type = WH_V128;
+    memcpy(out->of.v128, b, 16);
+    (void)lt;
   } else if (strcmp(t, "funcref") == 0) {
     out->type = WH_FUNCREF;   /* only null can be written in a script */
   } else return false;
@@ -254,6 +282,7 @@ static bool run_action(side_t *s, json_t *act, result_t *r) {
     wh_val_t v = wh_global_get(g);
     r->vals[0] = val_bits(&v);
     r->nvals = 1;
+    if (v.type == WH_V128) r->vals[r->nvals++] = v.of.v128[1];
     return true;
   }
   wh_func_t *f = wh_instance_func_n(inst, fname, flen);
@@ -273,8 +302,10 @@ static bool run_action(side_t *s, json_t *act, result_t *r) {
   r->fuel = wh_exec_fuel_consumed(s->x);
   record_trap(s, r);
   if (r->rc == 0) {
-    r->nvals = nres;
-    for (size_t i = 0; i < nres; i++) r->vals[i] = val_bits(&rv[i]);
+    for (size_t i = 0; i < nres; i++) {
+      r->vals[r->nvals++] = val_bits(&rv[i]);
+      if (rv[i].type == WH_V128) r->vals[r->nvals++] = rv[i].of.v128[1];
+    }
   }
   return true;
 }
@@ -355,7 +386,6 @@ static void run_spec_dir(const char *dir) {
   for (size_t i = 0; i < g.gl_pathc; i++) {
     const char *base = strrchr(g.gl_pathv[i], '/');
     base = base ? base + 1 : g.gl_pathv[i];
-    if (strncmp(base, "simd_", 5) == 0) continue;
     run_spec_file(g.gl_pathv[i]);
   }
   globfree(&g);
@@ -471,10 +501,12 @@ int main(int argc, char **argv) {
     return 77;
   }
   bool control = argc > 1 && strcmp(argv[1], "--control") == 0;
+  check_tier = !control;
   for (int k = 0; k < 2; k++) {
     wh_engine_config_t cfg;
     wh_engine_config_default(&cfg);
     cfg.tier = k && !control ? WH_TIER_NATIVE : WH_TIER_INTERP;
+    cfg.simd = true;
     engines[k] = wh_engine_new(&cfg);
   }
   int status = 0;
@@ -495,7 +527,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  printf("native-diff: %ld compared, %ld disagreed\n", compared, disagreed);
+  printf("native-diff: %ld compared, %ld disagreed; %ld modules ran native code\n", compared,
+         disagreed, native_modules);
   for (int k = 0; k < 2; k++) wh_engine_free(engines[k]);
   if (disagreed) return 1;
   return compared ? 0 : status ? status : 1;

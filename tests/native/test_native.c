@@ -439,39 +439,111 @@ static void test_serialize(void) {
   world_fini(&w);
 }
 
-/* A SIMD module on a native engine runs in the interpreter, and says why. */
-static void test_simd_fallback(void) {
-  /* (module (func (export "f") (result i32) v128.const i32x4 1 2 3 4 i32x4.extract_lane 2)) */
-  static const uint8_t simd[] = {
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01,
-      0x7f, 0x03, 0x02, 0x01, 0x00, 0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, 0x0a, 0x19,
-      0x01, 0x17, 0x00, 0xfd, 0x0c, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03,
-      0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0xfd, 0x1b, 0x02, 0x0b};
-  wh_engine_config_t cfg;
-  wh_engine_config_default(&cfg);
-  cfg.tier = WH_TIER_NATIVE;
-  cfg.simd = true;
-  wh_engine_t *e = wh_engine_new(&cfg);
-  wh_diag_t d;
-  wh_module_t *m = wh_module_new(e, simd, sizeof simd, &d);
-  CHECK(m != NULL, "a SIMD module loads on a native engine (%s)", m ? "" : d.msg);
-  if (m) {
-    const char *why = NULL;
-    CHECK(wh_module_tier(m, &why) == WH_TIER_INTERP && why && strstr(why, "SIMD"),
-          "it runs in the interpreter, and the reason names SIMD");
-    wh_linker_t *l = wh_linker_new(e);
-    wh_exec_t *x = wh_exec_new(e);
-    wh_instance_t *inst;
-    CU_ASSERT_FATAL(wh_linker_instantiate(l, m, x, &inst, &d) == 0);
-    wh_val_t r;
-    CHECK(wh_call(x, wh_instance_func(inst, "f"), NULL, 0, &r, 1) == 0 && r.of.i32 == 3,
-          "and computes lane 2");
-    wh_instance_free(inst);
-    wh_exec_free(x);
-    wh_linker_free(l);
-    wh_module_free(m);
+/* SIMD runs native: simd.wat's exports on both tiers, each with a set of
+ * inputs, give the same v128 bits (NaN payloads included), traps and
+ * fuel, and the native engine reports the module as native. */
+#ifndef WHARF_NATIVE_SIMD_WASM
+#define WHARF_NATIVE_SIMD_WASM "simd.wasm"
+#endif
+
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
+  if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) {
+    free(b);
+    b = NULL;
   }
-  wh_engine_free(e);
+  fclose(fp);
+  *len = b ? (size_t)n : 0;
+  return b;
+}
+
+typedef struct simd_out {
+  int rc;
+  wh_trap_code_t trap;
+  char msg[128];
+  uint64_t lo, hi, fuel;
+} simd_out_t;
+
+static void test_simd(void) {
+  size_t len = 0;
+  uint8_t *bytes = slurp(WHARF_NATIVE_SIMD_WASM, &len);
+  CU_ASSERT_FATAL(bytes != NULL);
+  wh_engine_t *e[2];
+  wh_module_t *m[2];
+  wh_linker_t *l[2];
+  wh_exec_t *x[2];
+  wh_instance_t *inst[2];
+  for (int k = 0; k < 2; k++) {
+    wh_engine_config_t cfg;
+    wh_engine_config_default(&cfg);
+    cfg.tier = k ? WH_TIER_NATIVE : WH_TIER_INTERP;
+    cfg.simd = true;
+    cfg.fuel = true;
+    e[k] = wh_engine_new(&cfg);
+    wh_diag_t d;
+    m[k] = wh_module_new(e[k], bytes, len, &d);
+    CHECK(m[k] != NULL, "simd.wasm loads on tier %d (%s)", k, m[k] ? "" : d.msg);
+    CU_ASSERT_FATAL(m[k] != NULL);
+    l[k] = wh_linker_new(e[k]);
+    x[k] = wh_exec_new(e[k]);
+    CU_ASSERT_FATAL(wh_linker_instantiate(l[k], m[k], x[k], &inst[k], &d) == 0);
+  }
+  const char *why = NULL;
+  CHECK(wh_module_tier(m[1], &why) == WH_TIER_NATIVE,
+        "a SIMD module on a native engine runs native code (%s)", why ? why : "");
+  CHECK(wh_module_tier(m[0], NULL) == WH_TIER_INTERP, "and on an interpreter engine, interpreted");
+  static const char *const fns[] = {"ints", "floats", "mem", "calls", "loop"};
+  static const uint32_t xs[] = {0, 1, 7, 8, 63, 64, 255, 0x8000, 0x7fc00001u, 0xff800001u,
+                                0x80000000u, 0x3fc00000u, 0x4b000001u, 0xcf000000u, 65500,
+                                65519, 65520, 65521, 65535, 65536, 0xfffffff0u};
+  int traps = 0, vecs = 0;
+  for (size_t fi = 0; fi < sizeof fns / sizeof *fns; fi++) {
+    for (size_t xi = 0; xi < sizeof xs / sizeof *xs; xi++) {
+      simd_out_t o[2];
+      for (int k = 0; k < 2; k++) {
+        memset(&o[k], 0, sizeof o[k]);
+        wh_val_t a = {.type = WH_I32, .of.i32 = (int32_t)xs[xi]}, r;
+        memset(&r, 0, sizeof r);
+        wh_exec_set_fuel(x[k], 1u << 20);
+        o[k].rc = wh_call(x[k], wh_instance_func(inst[k], fns[fi]), &a, 1, &r, 1);
+        o[k].fuel = wh_exec_fuel_consumed(x[k]);
+        if (o[k].rc == WH_ETRAP) {
+          const char *msg;
+          o[k].trap = wh_exec_trap(x[k], &msg, NULL);
+          snprintf(o[k].msg, sizeof o[k].msg, "%s", msg ? msg : "");
+        } else if (r.type == WH_V128) {
+          o[k].lo = r.of.v128[0];
+          o[k].hi = r.of.v128[1];
+        } else {
+          o[k].lo = (uint32_t)r.of.i32;
+        }
+      }
+      CHECK(o[0].rc == o[1].rc && o[0].trap == o[1].trap && strcmp(o[0].msg, o[1].msg) == 0 &&
+            o[0].lo == o[1].lo && o[0].hi == o[1].hi && o[0].fuel == o[1].fuel,
+            "%s(%#x): native (rc %d '%s' %016llx%016llx fuel %llu) agrees with interp "
+            "(rc %d '%s' %016llx%016llx fuel %llu)", fns[fi], xs[xi], o[1].rc, o[1].msg,
+            (unsigned long long)o[1].hi, (unsigned long long)o[1].lo,
+            (unsigned long long)o[1].fuel, o[0].rc, o[0].msg, (unsigned long long)o[0].hi,
+            (unsigned long long)o[0].lo, (unsigned long long)o[0].fuel);
+      traps += o[0].rc == WH_ETRAP && o[0].trap == WH_TRAP_MEM_OOB;
+      vecs += o[0].rc == 0 && (o[0].lo | o[0].hi) != 0;
+    }
+  }
+  CHECK(traps >= 5, "accesses past the end of memory trap on both tiers (%d traps)", traps);
+  CHECK(vecs >= 60, "and most calls give non-zero vectors (%d)", vecs);
+  for (int k = 0; k < 2; k++) {
+    wh_instance_free(inst[k]);
+    wh_exec_free(x[k]);
+    wh_linker_free(l[k]);
+    wh_module_free(m[k]);
+    wh_engine_free(e[k]);
+  }
+  free(bytes);
 }
 
 /* Tier auto: the first instance runs in the interpreter while the native
@@ -534,7 +606,7 @@ static CU_TestInfo tests[] = {
     {"fuel: same figures as the interpreter", test_fuel},
     {"deadlines and interrupts", test_deadline_and_interrupt},
     {"cache artifact: serialize and load", test_serialize},
-    {"SIMD falls back to the interpreter", test_simd_fallback},
+    {"SIMD runs native, as the interpreter computes it", test_simd},
     {"tier auto: interpreter first, native code for later instances", test_auto_tier_up},
     CU_TEST_INFO_NULL,
 };
