@@ -17,8 +17,11 @@
  *
  * Generated code, per defined function i:
  *
- *   f<i>   internal, typed: RET f(inst, ctx, i64 p0 .. p(n-1)), RET void,
- *          i64 or a struct of i64 for several results.  Calls between
+ *   f<i>   internal, typed: RET f(inst, ctx, i64 depth, i64 vbase,
+ *          i64 p0 .. p(n-1)), RET void, i64 or a struct of i64 for
+ *          several results; depth = frames left before this one counts,
+ *          vbase = where the interpreter would put its frame (see
+ *          wh_native_ctx_t), passed in registers.  Calls between
  *          functions of one module are direct calls of these; a
  *          call_indirect whose target belongs to the running instance
  *          calls it through the constant table wh_ftab.
@@ -36,7 +39,8 @@
  * innermost native entry (native_rt.c native_enter) on this thread; no
  * generated frame needs unwinding.  Fuel lives in x->fuel (shared with the
  * interpreter and host functions), charged per basic block exactly as the
- * interpreter does; frames are counted (and backtraced) in x->frames.
+ * interpreter does; frames are counted (and backtraced) in x->frames: a
+ * frame's record (its def) is written before it calls anything or traps.
  */
 #ifndef WH_NATIVE_H
 #define WH_NATIVE_H
@@ -44,7 +48,10 @@
 #include "engine_int.h"
 
 /* What generated code reads through its ctx argument (one per activation,
- * on native_enter's stack).  Its offsets are baked into the code and
+ * on native_enter's stack).  depth and vbase travel between generated
+ * functions as arguments; ctx holds them at activation entry and wherever
+ * generated code calls a helper (a trap, rt_call, ...), i.e. whenever C
+ * may read them.  Its offsets are baked into the code and
  * hashed into the fingerprint (wh__native_layout_hash). */
 typedef struct wh_native_ctx {
   wh_exec_t *x;
@@ -62,6 +69,9 @@ typedef struct wh_native_ctx {
   wh_frame_t *frames;            /* x->frame_top + 1: native frame k (0 =
                                   * outermost) records its def in
                                   * frames[k].def, for backtraces */
+  uintptr_t frame_at;            /* (uintptr_t)(frames + depth0): a frame
+                                  * entered with d frames left records at
+                                  * frame_at - d * sizeof(wh_frame_t) */
   const void *const *rt;         /* helper table, indexed by WH_RT_* */
 } wh_native_ctx_t;
 

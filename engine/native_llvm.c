@@ -18,6 +18,9 @@
  * linear memory may change a memory's size, a global, or the fuel, and
  * loads of things fixed for an instance's life (inst->mem, a memory's
  * base, inst->funcs[i], ...) are !invariant.load, so they hoist.
+ *
+ * SIMD: a v128 is its two i64 slots (low half first), read as <2 x i64>
+ * and bitcast to the op's lane shape; see "SIMD" below.
  */
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -153,9 +156,13 @@ typedef struct fx {
   LLVMBasicBlockRef *label;   /* per 4-byte code word; NULL if no target */
   LLVMBasicBlockRef trap_bb[WH__TRAP_COUNT];
   LLVMBasicBlockRef epoch_bb;
-  LLVMValueRef fuelp, deadlinep, epochp, rt, mem0, mem0_base;
-  LLVMValueRef depthp, depth;   /* &ctx->depth, its value at entry */
-  LLVMValueRef vbasep, vbase;   /* &ctx->vbase, this frame's (at entry) */
+  LLVMValueRef fuelp, deadlinep, epochp, mem0, mem0_base;
+  /* The frame depth and value-stack base travel as arguments of the
+   * typed functions (registers), not through ctx: depth is the frames
+   * left before this one counts, depth1 = depth - 1 once it does.  ctx
+   * gets them (depthp, vbasep) only before a helper call or a trap. */
+  LLVMValueRef depthp, depth, depth1;
+  LLVMValueRef vbasep, vbase;
   bool metered;
 } fx_t;
 
@@ -268,9 +275,39 @@ static LLVMTypeRef helper_ty(jit_t *j, int h) {
   }
 }
 
+/* ctx->frames[depth0 - depth].def = &module->defs[di]: this frame's
+ * record, for backtraces (the slot is ctx->frame_at - depth frames).
+ * Only a trap or a callee reads the records, so rather than once at
+ * entry it is written before every call and every helper call (trap
+ * blocks call one): a path that does neither, e.g. a leaf's early
+ * return, pays nothing.  The address is invariant and CSEd. */
+static void frame_record(fx_t *f) {
+  jit_t *j = f->j;
+  LLVMBuilderRef B = j->B;
+  LLVMValueRef at = load_fixed(f, f->ctx, OFF(wh_native_ctx_t, frame_at));
+  LLVMValueRef k = LLVMBuildMul(B, f->depth, c64(j, -(uint64_t)sizeof(wh_frame_t)), "");
+  LLVMValueRef slot = LLVMBuildGEP2(B, j->t_i8, at, &k, 1, "");
+  LLVMValueRef defs = load_fixed(f, load_fixed(f, f->inst, OFF(wh_instance_t, module)),
+                                 OFF(wh_module_t, defs));
+  LLVMValueRef def = field_ptr(f, defs, (uint64_t)(f->d - j->m->defs) * sizeof(wh_func_def_t));
+  LLVMValueRef fs = LLVMBuildStore(B, def, field_ptr(f, slot, OFF(wh_frame_t, def)));
+  LLVMSetMetadata(fs, j->k_tbaa, j->md_rt);
+}
+
+/* Every helper may trap (or call on, WH_RT_CALL), and the runtime reads
+ * the frame count from ctx: store this frame's, and its record.  (Not
+ * for the entry's stack check, which traps before the frame counts.) */
 static LLVMValueRef call_rt(fx_t *f, int h, LLVMValueRef *args, unsigned n) {
   jit_t *j = f->j;
-  LLVMValueRef fp = load_tag(f, j->t_ptr, field_ptr(f, f->rt, (uint64_t)h * 8), j->md_rt, true);
+  if (f->depth1) {
+    LLVMValueRef st = LLVMBuildStore(j->B, f->depth1, f->depthp);
+    LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
+    frame_record(f);
+  }
+  /* ctx->rt loaded here, not at entry, so it stays on the (cold) paths
+   * that call helpers; it is invariant, LLVM hoists it where it pays */
+  LLVMValueRef rt = load_fixed(f, f->ctx, OFF(wh_native_ctx_t, rt));
+  LLVMValueRef fp = load_tag(f, j->t_ptr, field_ptr(f, rt, (uint64_t)h * 8), j->md_rt, true);
   return LLVMBuildCall2(j->B, helper_ty(j, h), fp, args, n, "");
 }
 
@@ -379,9 +416,16 @@ static LLVMValueRef mem_addr(fx_t *f, int32_t a, uint32_t k, uint32_t mi, unsign
   }
   LLVMValueRef size = load_tag(f, j->t_i64, field_ptr(f, memp, OFF(wh_memory_t, size)), j->md_rt, false);
   LLVMValueRef ea = LLVMBuildZExt(j->B, rd(f, a, TY_i32), j->t_i64, "");
-  if (k) ea = LLVMBuildAdd(j->B, ea, c64(j, k), "");
-  LLVMValueRef end = LLVMBuildAdd(j->B, ea, c64(j, bytes), "");
-  trap_if(f, LLVMBuildICmp(j->B, LLVMIntUGT, end, size, ""), WH_TRAP_MEM_OOB);
+  /* (no wrap: both < 2^32; the flags let LLVM drop a check that a
+   * dominating one on the same address with a larger end implies) */
+  if (k) ea = LLVMBuildNUWAdd(j->B, ea, c64(j, k), "");
+  if (k) LLVMSetNSW(ea, 1);
+  /* ea + bytes > size as ea > size - bytes, signed (ea < 2^33, so
+   * neither side wraps; size < bytes makes the right side negative):
+   * size - bytes is loop-invariant wherever size is, so an access at
+   * offset 0 costs one compare, not an add and a compare */
+  LLVMValueRef lim = LLVMBuildSub(j->B, size, c64(j, bytes), "");
+  trap_if(f, LLVMBuildICmp(j->B, LLVMIntSGT, ea, lim, ""), WH_TRAP_MEM_OOB);
   return LLVMBuildGEP2(j->B, j->t_i8, base, &ea, 1, "");
 }
 
@@ -1184,11 +1228,14 @@ static LLVMTypeRef ret_type(jit_t *j, uint32_t nres) {
   return t;
 }
 
+/* f(inst, ctx, i64 depth, i64 vbase, i64 params...): see fx_t.depth. */
+#define NHIDDEN 4
 static LLVMTypeRef direct_type(jit_t *j, const wh_functype_t *ft) {
-  uint32_t n = NPS(ft) + 2;
+  uint32_t n = NPS(ft) + NHIDDEN;
   LLVMTypeRef *p = malloc(n * sizeof *p);
   p[0] = p[1] = j->t_ptr;
-  for (uint32_t i = 0; i < NPS(ft); i++) p[2 + i] = j->t_i64;
+  p[2] = p[3] = j->t_i64;
+  for (uint32_t i = 0; i < NPS(ft); i++) p[NHIDDEN + i] = j->t_i64;
   LLVMTypeRef t = LLVMFunctionType(ret_type(j, NRS(ft)), p, n, 0);
   free(p);
   return t;
@@ -1208,12 +1255,14 @@ static void set_vbase(fx_t *f, int32_t argoff) {
 static void call_direct(fx_t *f, LLVMTypeRef fty, LLVMValueRef callee,
                         const wh_functype_t *ft, int32_t argoff) {
   jit_t *j = f->j;
-  uint32_t n = NPS(ft) + 2;
+  uint32_t n = NPS(ft) + NHIDDEN;
   LLVMValueRef *a = malloc(n * sizeof *a);
   a[0] = f->inst;
   a[1] = f->ctx;
-  for (uint32_t i = 0; i < NPS(ft); i++) a[2 + i] = get64(f, argoff + 8 * (int32_t)i);
-  set_vbase(f, argoff);
+  a[2] = f->depth1;
+  a[3] = LLVMBuildAdd(j->B, f->vbase, c64(j, (uint32_t)argoff / 8), "");
+  for (uint32_t i = 0; i < NPS(ft); i++) a[NHIDDEN + i] = get64(f, argoff + 8 * (int32_t)i);
+  frame_record(f);
   LLVMValueRef r = LLVMBuildCall2(j->B, fty, callee, a, n, "");
   free(a);
   if (NRS(ft) == 1) put64(f, argoff, r);
@@ -1296,8 +1345,6 @@ static int op_at(const wh_func_def_t *d, uint32_t pos, uint32_t *words) {
 static void emit_return(fx_t *f) {
   jit_t *j = f->j;
   uint32_t nr = NRS(f->d->ft);
-  LLVMValueRef st = LLVMBuildStore(j->B, f->depth, f->depthp);
-  LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
   if (nr == 0) {
     LLVMBuildRetVoid(j->B);
   } else if (nr == 1) {
@@ -1604,50 +1651,48 @@ static int translate(jit_t *j, uint32_t di) {
   if (!f.nslot) f.slot[0] = LLVMBuildAlloca(B, j->t_i64, "");
   f.argbuf = LLVMBuildArrayAlloca(B, j->t_i64, c32(j, nargbuf), "");
   for (uint32_t i = 0; i < f.nslot; i++)
-    LLVMBuildStore(B, i < NPS(d->ft) ? LLVMGetParam(f.fn, 2 + i) : c64(j, 0), f.slot[i]);
+    LLVMBuildStore(B, i < NPS(d->ft) ? LLVMGetParam(f.fn, NHIDDEN + i) : c64(j, 0), f.slot[i]);
   f.fuelp = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, fuel));
   f.deadlinep = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, deadline));
   f.epochp = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, epoch));
-  f.rt = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, rt));
   if (j->m->nmems) {
     f.mem0 = load_fixed(&f, f.inst, OFF(wh_instance_t, mem));
     f.mem0_base = load_fixed(&f, f.mem0, OFF(wh_memory_t, base));
   }
   LLVMValueRef limit = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, stack_limit)),
                                 j->md_rt, true);
-  LLVMValueRef zero = c32(j, 0);
-  LLVMValueRef fa = intrinsic(&f, "llvm.frameaddress", &j->t_ptr, 1, &zero, 1);
-  trap_if(&f, LLVMBuildICmp(B, LLVMIntULT, LLVMBuildPtrToInt(B, fa, j->t_i64, ""), limit, ""),
-          WH_TRAP_STACK_EXHAUSTED);
+  /* the stack pointer, not llvm.frameaddress: that would cost the
+   * function its frame-pointer register */
+  LLVMValueRef fa = intrinsic(&f, "llvm.stacksave", &j->t_ptr, 1, NULL, 0);
+  LLVMValueRef deep = LLVMBuildICmp(B, LLVMIntULT, LLVMBuildPtrToInt(B, fa, j->t_i64, ""), limit, "");
   /* frames counted as the interpreter counts them (this also keeps LLVM
-   * from turning recursion into loops that never exhaust the stack) */
+   * from turning recursion into loops that never exhaust the stack), and
+   * the value-stack room the interpreter's frame would take; all checked
+   * before this frame counts (the interpreter's ENTER), so the trap's
+   * ctx->depth is the caller's: one cold block, one branch */
   f.depthp = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, depth));
-  f.depth = load_tag(&f, j->t_i64, f.depthp, j->md_rt, false);
-  trap_if(&f, LLVMBuildICmp(B, LLVMIntSLE, f.depth, c64(j, 0), ""), WH_TRAP_STACK_EXHAUSTED);
-  /* and the value-stack room the interpreter's frame would take; both
-   * checked before this frame counts (the interpreter's ENTER) */
+  f.depth = LLVMGetParam(f.fn, 2);
   f.vbasep = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vbase));
-  f.vbase = load_tag(&f, j->t_i64, f.vbasep, j->md_rt, false);
+  f.vbase = LLVMGetParam(f.fn, 3);
+  deep = LLVMBuildOr(B, deep, LLVMBuildICmp(B, LLVMIntSLE, f.depth, c64(j, 0), ""), "");
   LLVMValueRef vlimit = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vlimit)),
                                  j->md_rt, true);
   LLVMValueRef vend = LLVMBuildAdd(B, f.vbase, c64(j, d->frame_slots), "");
-  trap_if(&f, LLVMBuildICmp(B, LLVMIntSGT, vend, vlimit, ""), WH_TRAP_STACK_EXHAUSTED);
-  LLVMValueRef st = LLVMBuildStore(B, LLVMBuildSub(B, f.depth, c64(j, 1), ""), f.depthp);
-  LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
-  /* ctx->frames[depth0 - depth].def = &module->defs[di], for backtraces */
+  deep = LLVMBuildOr(B, deep, LLVMBuildICmp(B, LLVMIntSGT, vend, vlimit, ""), "");
   {
-    LLVMValueRef depth0 = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, depth0)),
-                                   j->md_rt, true);
-    LLVMValueRef frames = load_fixed(&f, f.ctx, OFF(wh_native_ctx_t, frames));
-    LLVMValueRef k = LLVMBuildMul(B, LLVMBuildSub(B, depth0, f.depth, ""),
-                                  c64(j, sizeof(wh_frame_t)), "");
-    LLVMValueRef slot = LLVMBuildGEP2(B, j->t_i8, frames, &k, 1, "");
-    LLVMValueRef defs = load_fixed(&f, load_fixed(&f, f.inst, OFF(wh_instance_t, module)),
-                                   OFF(wh_module_t, defs));
-    LLVMValueRef def = field_ptr(&f, defs, (uint64_t)di * sizeof(wh_func_def_t));
-    LLVMValueRef fs = LLVMBuildStore(B, def, field_ptr(&f, slot, OFF(wh_frame_t, def)));
-    LLVMSetMetadata(fs, j->k_tbaa, j->md_rt);
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(B), bb = new_bb(&f);
+    LLVMPositionBuilderAtEnd(B, bb);
+    LLVMValueRef a[] = {f.ctx, c32(j, WH_TRAP_STACK_EXHAUSTED)};
+    LLVMValueRef st = LLVMBuildStore(B, f.depth, f.depthp);   /* (depth1 is not set yet) */
+    LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
+    call_rt(&f, WH_RT_TRAP, a, 2);
+    LLVMBuildUnreachable(B);
+    LLVMPositionBuilderAtEnd(B, cur);
+    cold_if(&f, deep, bb);
   }
+  f.depth1 = LLVMBuildSub(B, f.depth, c64(j, 1), "");
+  /* (this frame's record for backtraces is written where something can
+   * read it: before each call and each helper call, see frame_record) */
 
   for (uint32_t pos = 0, words; pos < d->code_len; pos += 8 + 4 * words) {
     int op = op_at(d, pos, &words);
@@ -1703,13 +1748,19 @@ static void build_entry(jit_t *j, uint32_t di) {
   LLVMBuilderRef B = j->B;
   LLVMPositionBuilderAtEnd(B, LLVMAppendBasicBlockInContext(j->C, fn, ""));
   LLVMValueRef slots = LLVMGetParam(fn, 2);
-  uint32_t n = NPS(ft) + 2;
+  uint32_t n = NPS(ft) + NHIDDEN;
   LLVMValueRef *a = malloc(n * sizeof *a);
   a[0] = LLVMGetParam(fn, 0);
   a[1] = LLVMGetParam(fn, 1);
+  /* the frame count and value-stack base as native_enter or rt_call
+   * (for a caller in another native module) left them in ctx */
+  LLVMValueRef dp = LLVMBuildGEP2(B, j->t_i8, a[1], (LLVMValueRef[]){c64(j, OFF(wh_native_ctx_t, depth))}, 1, "");
+  LLVMValueRef vp = LLVMBuildGEP2(B, j->t_i8, a[1], (LLVMValueRef[]){c64(j, OFF(wh_native_ctx_t, vbase))}, 1, "");
+  a[2] = LLVMBuildLoad2(B, j->t_i64, dp, "");
+  a[3] = LLVMBuildLoad2(B, j->t_i64, vp, "");
   for (uint32_t i = 0; i < NPS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
-    a[2 + i] = LLVMBuildLoad2(B, j->t_i64, LLVMBuildGEP2(B, j->t_i64, slots, &idx, 1, ""), "");
+    a[NHIDDEN + i] = LLVMBuildLoad2(B, j->t_i64, LLVMBuildGEP2(B, j->t_i64, slots, &idx, 1, ""), "");
   }
   LLVMValueRef r = LLVMBuildCall2(B, j->fdir_ty[di], j->fdir[di], a, n, "");
   free(a);

@@ -78,6 +78,7 @@ static int native_enter(wh_exec_t *x, const wh_func_t *f, uint64_t *slots) {
    * tiers (slots always lie on x's stack: wh_call, the interpreter) */
   ctx.depth0 = ctx.depth;
   ctx.frames = x->frame_top + 1;
+  ctx.frame_at = (uintptr_t)ctx.frames + (uintptr_t)ctx.depth0 * sizeof(wh_frame_t);
   ctx.vbase = slots >= x->stack && slots < x->stack_end ? slots - x->stack : ctx.vlimit;
   activation_t act;
   act.prev = tls_act;
@@ -282,7 +283,8 @@ uint32_t wh__native_layout_hash(void) {
       offsetof(wh_func_t, inst),         offsetof(wh_func_t, def),
       offsetof(wh_native_ctx_t, stack_limit), offsetof(wh_native_ctx_t, depth),
       offsetof(wh_native_ctx_t, vbase), offsetof(wh_native_ctx_t, vlimit),
-      offsetof(wh_native_ctx_t, frames), offsetof(wh_module_t, defs),
+      offsetof(wh_native_ctx_t, frames), offsetof(wh_native_ctx_t, frame_at),
+      offsetof(wh_native_ctx_t, rt),     offsetof(wh_module_t, defs),
       sizeof(wh_func_def_t), sizeof(wh_frame_t), offsetof(wh_frame_t, def),
       sizeof(wh_native_ctx_t),
       WH_RT__COUNT,

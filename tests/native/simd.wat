@@ -37,21 +37,27 @@
                                         (v128.xor (i8x16.popcnt (local.get $b))
                                                   (i8x16.avgr_u (local.get $a) (local.get $b))))))))))
 
+  ;; NaN operands meet only non-commutative ops (sub, div, pmin, pmax) or a
+  ;; non-NaN operand: which of two NaNs a commutative lane op returns is
+  ;; the C compiler's operand order in the interpreter (native-diff.c)
   (func (export "floats") (param $x i32) (result v128)
-    (local $a v128) (local $b v128)
+    (local $a v128) (local $b v128) (local $c v128)
     (local.set $a (f32x4.replace_lane 1 (f32x4.splat (f32.reinterpret_i32 (local.get $x)))
                                         (f32.const -0)))
-    (local.set $b (v128.const f32x4 0 -1.5 nan:0x200000 2.5))
+    (local.set $b (v128.const f32x4 0 -1.5 2.5 -inf))
+    (local.set $c (v128.const f32x4 nan:0x200000 1 -nan 0))
     (v128.xor
       (v128.xor
         (v128.xor (f32x4.add (local.get $a) (local.get $b)) (f32x4.mul (local.get $a) (f32x4.splat (f32.const 1))))
         (v128.xor (f32x4.min (local.get $a) (local.get $b)) (f32x4.max (local.get $b) (local.get $a))))
       (v128.xor
-        (v128.xor (f32x4.pmin (local.get $a) (local.get $b)) (f32x4.nearest (local.get $a)))
+        (v128.xor (f32x4.pmin (local.get $a) (local.get $c))
+                  (v128.xor (f32x4.pmax (local.get $c) (local.get $a)) (f32x4.nearest (local.get $a))))
         (v128.xor
           (v128.xor (i32x4.trunc_sat_f32x4_s (local.get $a)) (i32x4.trunc_sat_f64x2_u_zero (f64x2.promote_low_f32x4 (local.get $a))))
           (v128.xor (f32x4.demote_f64x2_zero (f64x2.convert_low_i32x4_u (local.get $a)))
-                    (v128.xor (f32x4.div (local.get $b) (local.get $a))
+                    (v128.xor (v128.xor (f32x4.div (local.get $c) (local.get $a))
+                                        (f32x4.sub (local.get $a) (local.get $c)))
                               (f64x2.sqrt (f64x2.splat (f64.promote_f32 (f32.reinterpret_i32 (local.get $x)))))))))))
 
   ;; every memory form at address x (traps past the end)

@@ -2,7 +2,7 @@
 # bench/compute/simd/run.sh - the SIMD kernels of kernels.c: wharf's
 # interpreter vs node (V8) vs the same C built natively.
 #
-#   bench/compute/simd/run.sh [--quick] [--reps N] [KERNEL...]
+#   bench/compute/simd/run.sh [--quick] [--reps N] [--tier T] [KERNEL...]
 #
 # Builds kernels.c three ways into $BENCH_BUILD: kernels.wasm with clang 14
 # (--target=wasm32 -msimd128 -O2 -nostdlib, linked by wasm-ld with each
@@ -26,6 +26,8 @@
 #              0-repetition runs: builds, runs once and checks every
 #              checksum (ctest's bench-simd-smoke); the times mean nothing
 #   --reps N   runs per measurement (overrides BENCH_REPS)
+#   --tier T   wharf runs with --tier T (interp, native, auto; default:
+#              wharf's own); with native, wharf gets 20x the repetitions
 #
 # Environment: WHARF (default build/wharf), BENCH_BUILD (default
 # build/bench/simd), BENCH_REPS, NODE (default node; missing: its column is
@@ -45,10 +47,12 @@ CC=${CC:-gcc}
 
 quick=0
 kernels=""
+tier=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --reps) shift; BENCH_REPS=$1 ;;
+    --tier) shift; tier=$1 ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     -*) echo "simd/run.sh: unknown option $1" >&2; exit 2 ;;
     *) kernels="$kernels $1" ;;
@@ -72,7 +76,7 @@ reps_of() {
 mult_of() {
   if [ "$quick" = 1 ]; then echo 1; return; fi
   case $1 in
-    wharf) echo 1 ;;
+    wharf) [ "$tier" = native ] && echo 20 || echo 1 ;;
     node) echo 5 ;;
     *) echo 20 ;;
   esac
@@ -124,7 +128,7 @@ median_of() {
   while [ "$i" -lt "$BENCH_REPS" ]; do
     case $runner in   # one run of export bench_NAME(REPS)
       c|sse) set -- "$BENCH_BUILD/kernels-$runner" "bench_$name" "$reps" ;;
-      wharf) set -- "$WHARF" run --simd --invoke "bench_$name" "$wasm" "$reps" ;;
+      wharf) set -- "$WHARF" run --simd ${tier:+--tier "$tier"} --invoke "bench_$name" "$wasm" "$reps" ;;
       node) set -- "$NODE" --no-warnings "$here/node-run.mjs" "$wasm" "bench_$name" "$reps" ;;
     esac
     [ $have_time = 1 ] && set -- /usr/bin/time -f "%U %S" -o "$out/$name.$runner.time" "$@"
@@ -180,7 +184,7 @@ status=0
 rows=""
 [ "$quick" = 1 ] && echo "quick mode: 20 repetitions, 1 run; the times mean nothing"
 echo "runs $BENCH_REPS; $( [ $have_time = 1 ] && echo "CPU" || echo "wall") time;" \
-     "wharf $WHARF; node $( [ $have_node = 1 ] && "$NODE" --version || echo missing)"
+     "wharf $WHARF${tier:+ --tier $tier}; node $( [ $have_node = 1 ] && "$NODE" --version || echo missing)"
 for k in $kernels; do
   measure "$k" c; uc=$us
   measure "$k" sse; us_=$us
