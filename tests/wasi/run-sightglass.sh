@@ -13,12 +13,15 @@
 # then a summary.  Exits 77 without data, 1 on any failure.
 #
 # WHARF_BENCH_TIMEOUT (seconds, default 1200) bounds each run;
-# WHARF_BENCH_ONLY=REGEX runs just the modules whose name matches.
+# WHARF_BENCH_ONLY=REGEX runs just the modules whose name matches;
+# WHARF_BENCH_SKIP=REGEX leaves out those whose name matches (each named
+# as skipped).
 set -u
 WHARF=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 DATA=${2:-${WHARF_TESTDATA:-}/bench/sightglass}
 TIMEOUT=${WHARF_BENCH_TIMEOUT:-1200}
 ONLY=${WHARF_BENCH_ONLY:-}
+SKIPRE=${WHARF_BENCH_SKIP:-}
 
 if [ ! -d "$DATA" ]; then
   echo "skip: no sightglass data at '$DATA'"
@@ -47,6 +50,11 @@ run_one() {
   dir=$1 wasm=$2 prefix=$3
   name=$(basename "$dir")/$wasm
   if [ -n "$ONLY" ] && ! echo "$name" | grep -qE "$ONLY"; then
+    return
+  fi
+  if [ -n "$SKIPRE" ] && echo "$name" | grep -qE "$SKIPRE"; then
+    echo "SKIP $name: WHARF_BENCH_SKIP"
+    skip=$((skip + 1))
     return
   fi
   if is_component "$dir/$wasm"; then
