@@ -1084,8 +1084,7 @@ static int lower_flat(cm_cx_t *cx, flat_out_t *o, const wh_cm_val *v, wh_cm_tid_
   }
 }
 
-/* The tuple of `types` as one record: its alignment and size. */
-static void tuple_shape(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
+void wh_cm__tuple_shape(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
                         uint32_t *align, uint32_t *size) {
   uint32_t a = 1, s = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -1124,7 +1123,7 @@ int wh_cm__lift_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes,
   for (uint32_t k = 0; k < ntypes; k++) memset(&vals[k], 0, sizeof vals[k]);
   if (total > max_flat) {
     uint32_t ptr = nflat ? (uint32_t)flat[0] : 0, a, s;
-    tuple_shape(cx->c, types, ntypes, &a, &s);
+    wh_cm__tuple_shape(cx->c, types, ntypes, &a, &s);
     if (ptr != align_to(ptr, a)) return wh_cm__trap(cx, "unaligned pointer");
     uint64_t size;
     mem(cx, &size);
@@ -1158,7 +1157,7 @@ int wh_cm__lower_values_k(cm_cx_t *cx, const wh_cm_tid_t *types, uint32_t ntypes
   int rc;
   if (total > max_flat) {
     uint32_t a, s, ptr;
-    tuple_shape(cx->c, types, ntypes, &a, &s);
+    wh_cm__tuple_shape(cx->c, types, ntypes, &a, &s);
     if (retptr) {
       ptr = (uint32_t)*retptr;
       if (ptr != align_to(ptr, a)) return wh_cm__trap(cx, "unaligned pointer");

@@ -80,6 +80,9 @@ bool wh_cm__flatten(const wh_cm_component_t *c, wh_cm_tid_t t, uint8_t *out,
                     uint32_t *n, uint32_t max);
 uint32_t wh_cm__align(const wh_cm_component_t *c, wh_cm_tid_t t);
 uint32_t wh_cm__size(const wh_cm_component_t *c, wh_cm_tid_t t);
+/* The tuple of `types` as one record: its alignment and size. */
+void wh_cm__tuple_shape(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
+                        uint32_t *align, uint32_t *size);
 /* Flat signature of a FUNC type as lowered (import side: results beyond
  * one become a trailing i32 retptr param) or lifted (export side: a
  * result pointer returned).  Writes type chars "iIfF" to params/results

@@ -671,19 +671,6 @@ static int xfer_flat(fx_t *fx, wh_cm_tid_t t1, fin_t *in, wh_cm_tid_t t2, fout_t
   }
 }
 
-/* The tuple of `types` as one record: alignment and size. */
-static void tuple_shape(const wh_cm_component_t *c, const wh_cm_tid_t *types, uint32_t n,
-                        uint32_t *align, uint32_t *size) {
-  uint32_t a = 1, s = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t fa = wh_cm__align(c, types[i]);
-    if (fa > a) a = fa;
-    s = align_to(s, fa) + wh_cm__size(c, types[i]);
-  }
-  *align = a;
-  *size = align_to(s, a);
-}
-
 /* ---- top-level strings and scalars --------------------------------------------------
  * The common signature of an interface function (scalars and strings in,
  * a scalar or a string out) without the walk: one code per flat value
@@ -778,7 +765,7 @@ int wh_cm__fuse_values(cm_cx_t *from, cm_cx_t *to, const wh_cm_tid_t *types1,
   }
   /* spilled: a tuple in memory on both sides */
   uint32_t a, s, sp = nin ? (uint32_t)in[0] : 0, dp;
-  tuple_shape(from->c, types1, n, &a, &s);
+  wh_cm__tuple_shape(from->c, types1, n, &a, &s);
   if (sp % a) return wh_cm__trap(from, "unaligned pointer");
   uint64_t size = 0;
   if (from->mem) wh_memory_data(from->mem, &size);
