@@ -162,8 +162,13 @@ struct wh_daemon {
 
 /* executor.c */
 int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag);
-/* Queues `job`; false when the queue is full (the caller answers 503). */
-bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job);
+/* Queues a job; false when the queue is full or stopping (the caller
+ * answers 503).  *wake says
+ * whether an idle worker is waiting: then the caller calls wh_exec_wake,
+ * after queueing what else it has at hand. */
+bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job, bool *wake);
+/* Wakes as many idle workers as there are queued jobs (at most). */
+void wh_exec_wake(wh_daemon_t *d);
 void wh_exec_stop(wh_daemon_t *d);
 void wh_job_free(wh_job_t *job);
 

@@ -714,7 +714,15 @@ int wh_exec_start(wh_daemon_t *d, wh_diag_t *diag) {
   return 0;
 }
 
-bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job) {
+void wh_exec_wake(wh_daemon_t *d) {
+  pthread_mutex_lock(&d->q_lock);
+  uint32_t n = d->q_idle < d->q_len ? d->q_idle : d->q_len;
+  pthread_mutex_unlock(&d->q_lock);
+  if (n > 1) pthread_cond_broadcast(&d->q_cond);
+  else if (n == 1) pthread_cond_signal(&d->q_cond);
+}
+
+bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job, bool *wake) {
   pthread_mutex_lock(&d->q_lock);
   if (d->q_len >= d->cfg.queue_depth || d->q_stop) {
     pthread_mutex_unlock(&d->q_lock);
@@ -725,12 +733,11 @@ bool wh_exec_submit(wh_daemon_t *d, wh_job_t *job) {
   else d->q_head = job;
   d->q_tail = job;
   d->q_len++;
-  /* wake a worker only if one is waiting (busy ones take the next job
-   * when they finish), and after the unlock, so it does not wake into a
-   * held mutex */
-  bool wake = d->q_idle > 0;
+  /* a worker needs waking only if one is waiting (busy ones take the
+   * next job when they finish); the caller does it (wh_exec_wake), once
+   * for all the jobs it submits in a row, after the unlock */
+  *wake = d->q_idle > 0;
   pthread_mutex_unlock(&d->q_lock);
-  if (wake) pthread_cond_signal(&d->q_cond);
   return true;
 }
 

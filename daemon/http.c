@@ -61,6 +61,8 @@ typedef struct wh_io {
                                    * chained by their bufferevent's address */
   struct event *sweep;
   struct event *done_ev;          /* active while done_head has jobs */
+  struct event *wake_ev;          /* wakes idle workers for queued jobs */
+  bool wake_pending;              /* wake_ev is active */
   _Atomic(wh_job_t *) done_head;  /* finished jobs, newest first (workers push) */
   uint64_t rid_key, rid_seq;      /* request ids (request_id) */
   pthread_t thread;
@@ -371,7 +373,16 @@ static wh_job_t *new_job(reqctx_t *c, int kind) {
 static void submit(reqctx_t *c, wh_job_t *job) {
   wh_daemon_t *d = c->d;
   atomic_fetch_add(&d->in_flight, 1);
-  if (!wh_exec_submit(d, job)) {
+  bool wake = false;
+  if (wh_exec_submit(d, job, &wake)) {
+    /* wake the workers once, after this loop iteration's other ready
+     * requests are queued too: the wake event joins the end of the
+     * active queue */
+    if (wake && !c->io->wake_pending) {
+      c->io->wake_pending = true;
+      event_active(c->io->wake_ev, EV_READ, 0);
+    }
+  } else {
     atomic_fetch_sub(&d->in_flight, 1);
     if (job->kind == WH_JOB_INVOKE) atomic_fetch_sub(&job->tenant->running, 1);
     wh_job_free(job);
@@ -640,6 +651,14 @@ void wh_http_job_complete(wh_job_t *job) {
   while (!atomic_compare_exchange_weak_explicit(&io->done_head, &head, job,
                                                 memory_order_release, memory_order_relaxed));
   if (!head) event_active(io->done_ev, EV_READ, 0);
+}
+
+static void wake_workers(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  wh_io_t *io = arg;
+  io->wake_pending = false;
+  wh_exec_wake(io->d);
 }
 
 static void drain_done(evutil_socket_t fd, short what, void *arg) {
@@ -925,7 +944,8 @@ static int io_setup(wh_io_t *io, wh_daemon_t *d, uint32_t index, wh_diag_t *diag
   evhttp_set_max_headers_size(io->http, 64 * 1024);
   evhttp_set_bevcb(io->http, conn_bev, io);
   io->done_ev = event_new(io->base, -1, 0, drain_done, io);
-  if (!io->done_ev || clock_start_sweep(io) != 0)
+  io->wake_ev = event_new(io->base, -1, 0, wake_workers, io);
+  if (!io->done_ev || !io->wake_ev || clock_start_sweep(io) != 0)
     return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
   return 0;
 }
@@ -1003,6 +1023,7 @@ void wh_http_fini(wh_daemon_t *d) {
   for (uint32_t i = 0; i < nios; i++) {
     if (ios[i].http) evhttp_free(ios[i].http);
     if (ios[i].done_ev) event_free(ios[i].done_ev);
+    if (ios[i].wake_ev) event_free(ios[i].wake_ev);
     /* jobs finished after the drain gave up: their connections are gone */
     for (wh_job_t *j = atomic_exchange(&ios[i].done_head, NULL), *next; j; j = next) {
       next = j->next;
