@@ -37,6 +37,10 @@
 #include "simd.h"
 #include "wcode.h"
 
+/* Why a v128 type or 0xfd opcode is refused by an engine without SIMD. */
+#define SIMD_OFF \
+  "SIMD (v128) is turned off in this engine (wharfd: [engine] simd = true; wharf: --simd)"
+
 #define T_UNKNOWN 0
 #define T_VHI 1             /* the high half of a v128 (second slot) */
 
@@ -518,7 +522,7 @@ static void read_blocktype(cc_t *c, const uint8_t **params, uint32_t *np,
     return;
   }
   if (b == WH_V128 && !c->e->cfg.simd) {
-    wh_rd_fail(&c->r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+    wh_rd_fail(&c->r, WH_EUNSUPPORTED, SIMD_OFF);
     return;
   }
   if (b == WH_V128) {
@@ -806,7 +810,7 @@ static void compile_simd(cc_t *c) {
   uint32_t sub = wh_rd_u32(r);
   if (FAILED(c)) return;
   if (!c->e->cfg.simd) {
-    wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+    wh_rd_fail(r, WH_EUNSUPPORTED, SIMD_OFF);
     return;
   }
   if (sub >= WH_SIMD_SUBOPS || !simd_ops[sub].present) {
@@ -1375,7 +1379,7 @@ static void compile_body(cc_t *c) {
         uint8_t b = wh_rd_u8(r);
         if (FAILED(c)) return;
         if (b == WH_V128 && !c->e->cfg.simd) {
-          wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+          wh_rd_fail(r, WH_EUNSUPPORTED, SIMD_OFF);
           return;
         }
         if (!single(b)) {
@@ -1921,7 +1925,7 @@ static int compile_func(cc_t *c, wh_func_def_t *def, const uint8_t *bytes) {
     if (FAILED(c)) break;
     if (t == WH_V128 && !c->e->cfg.simd) {
       r->p--;
-      wh_rd_fail(r, WH_EUNSUPPORTED, "SIMD (v128) is not supported yet");
+      wh_rd_fail(r, WH_EUNSUPPORTED, SIMD_OFF);
       break;
     }
     if (!single(t)) {
