@@ -99,7 +99,7 @@ static const cfg_key_t keys[] = {
    "deploy as unsupported"},
   {"engine", "tier", T_TIER, CFG(tier), 0, 2, "interp",
    "how guest code runs: `interp` (the interpreter), `native` (compiled to x86-64 through "
-   "LLVM when deployed and cached like the rest; SIMD modules stay interpreted; needs a "
+   "LLVM when deployed and cached like the rest; a function over 1 MiB of code keeps its module interpreted; needs a "
    "build with LLVM) or `auto` (the interpreter first; native code compiled in the "
    "background serves later instances)"},
 

@@ -165,7 +165,7 @@ wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
     wh_diag_clear(&nd);
     int rc = wh__native_compile(m, &nd);
     if (rc == WH_EUNSUPPORTED && wh__native_available()) {
-      m->native_reason = strdup(nd.msg);   /* SIMD: the interpreter runs it */
+      m->native_reason = strdup(nd.msg);   /* the interpreter runs it */
       if (!m->native_reason) {
         wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
         goto fail;

@@ -1784,10 +1784,21 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
   return LLVMMDNodeInContext2(j->C, a, 3);
 }
 
+/* LLVM's O2 time grows faster than linearly in a function's size (one
+ * 120 KB switch function: 17 s), and a tenant chooses the sizes: a function
+ * with more wcode than this stays interpreted, and so does its module. */
+#define NATIVE_MAX_FUNC_CODE (1u << 20)
+
 int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
   pthread_once(&init_once, init_tables);
   int rc = 0;
   uint32_t ndefs = m->nfuncs - m->nfunc_imports;
+  for (uint32_t i = 0; i < ndefs; i++)
+    if (m->defs[i].code_len > NATIVE_MAX_FUNC_CODE)
+      return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
+                         "function %u has %u bytes of code, over the native tier's %u per "
+                         "function; the interpreter runs this module",
+                         m->defs[i].index, m->defs[i].code_len, NATIVE_MAX_FUNC_CODE);
   jit_t J = {.m = m};
   jit_t *j = &J;
   LLVMTargetMachineRef tm = NULL;

@@ -105,7 +105,7 @@ wh_module_t *wh_module_new(wh_engine_t *e, const uint8_t *bytes, size_t len,
 void wh_module_free(wh_module_t *m);
 /* The tier `m`'s code runs in (WH_TIER_INTERP or WH_TIER_NATIVE).  When
  * its engine wanted native code and `m` runs in the interpreter anyway
- * (a SIMD module), *reason (may be NULL) says why; else it is NULL.
+ * (a function too large for it), *reason (may be NULL) says why; else NULL.
  * Borrowed from the module. */
 wh_tier_t wh_module_tier(const wh_module_t *m, const char **reason);
 /* True when this build can run `t` (native and auto need WHARF_LLVM). */
