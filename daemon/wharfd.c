@@ -219,6 +219,14 @@ int main(int argc, char **argv) {
     free(d);
     return 1;
   }
+  /* native code is compiled by a plugin: a missing one stops the start
+   * (and --check-config), not the first deploy */
+  if ((rc = wh_tier_check(d->cfg.tier, &diag)) != 0) {
+    fprintf(stderr, "wharfd: [engine] tier: %s\n", diag.msg);
+    wh_cfg_fini(&d->cfg);
+    free(d);
+    return 1;
+  }
   if (check) {
     printf("%s: OK (%u tenants, %u listen addresses)\n", config, d->cfg.ntenants, d->cfg.nlisten);
     wh_cfg_fini(&d->cfg);

@@ -204,6 +204,11 @@ bool wh_tier_available(wh_tier_t t) {
   return t == WH_TIER_INTERP || wh__native_available();
 }
 
+int wh_tier_check(wh_tier_t t, wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  return t == WH_TIER_INTERP ? 0 : wh__native_compiler_check(diag);
+}
+
 const char *wh_tier_name(wh_tier_t t) {
   switch (t) {
   case WH_TIER_NATIVE: return "native";

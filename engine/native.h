@@ -108,14 +108,21 @@ typedef struct wh_native_code {
   wh_native_entry_t *entries; /* per defined function */
 } wh_native_code_t;
 
-/* native_llvm.c (or native_none.c without LLVM): translates every function
- * of `m` and loads the result into m->native.  WH_EUNSUPPORTED with the
- * reason in diag for a module the tier cannot take (SIMD; or no LLVM in
- * this build).  Thread-safe (one LLVM context per call). */
+/* native_compile.c (or native_none.c without LLVM): translates every
+ * function of `m` with the LLVM plugin (native_plugin.h, loaded on first
+ * use) and loads the result into m->native.  WH_EUNSUPPORTED with the
+ * reason in diag for a module the tier does not take (a function over its
+ * size bound; or no LLVM in this build); WH_EIO when the plugin cannot be
+ * loaded.  Thread-safe (one LLVM context per call). */
 int wh__native_compile(wh_module_t *m, wh_diag_t *diag);
-/* True when this build has the LLVM tier. */
+/* True when this build has the LLVM tier (the plugin is not loaded to
+ * answer; wh__native_compiler_check does). */
 bool wh__native_available(void);
-/* "cpu/featurehash" of the host, for the fingerprint (static storage). */
+/* Loads the plugin now if it is not yet: 0, or WH_EIO / WH_EUNSUPPORTED
+ * with what went wrong in diag. */
+int wh__native_compiler_check(wh_diag_t *diag);
+/* "vendor-family-model/featurehash/llvmN" of the host, for the
+ * fingerprint (native_rt.c; static storage; no LLVM needed). */
 const char *wh__native_cpu_id(void);
 
 /* Slots the n value types at `types` take in a frame: one each, two for
@@ -145,7 +152,29 @@ extern const void *const wh__native_rt[WH_RT__COUNT];
 /* The host-ABI trampoline of every defined function of a native module
  * (env = the wh_func_t). */
 int wh__native_host_entry(wh_caller_t *c, void *env, uint64_t *slots);
-/* A hash of the struct offsets generated code depends on. */
-uint32_t wh__native_layout_hash(void);
+/* A hash of the struct offsets generated code depends on (the engine
+ * fingerprint names it; native_plugin.h's stamp includes it). */
+static inline uint32_t wh__native_layout_hash(void) {
+  const size_t offs[] = {
+      offsetof(wh_instance_t, module),   offsetof(wh_instance_t, funcs),
+      offsetof(wh_instance_t, tables),   offsetof(wh_instance_t, mem),
+      offsetof(wh_instance_t, mems),     offsetof(wh_instance_t, globals),
+      offsetof(wh_instance_t, data_dropped), offsetof(wh_module_t, types),
+      offsetof(wh_memory_t, base),       offsetof(wh_memory_t, size),
+      offsetof(wh_table_t, size),        offsetof(wh_table_t, elems),
+      offsetof(wh_global_t, value),      offsetof(wh_global_t, value_hi),      offsetof(wh_func_t, type),
+      offsetof(wh_func_t, inst),         offsetof(wh_func_t, def),
+      offsetof(wh_native_ctx_t, stack_limit), offsetof(wh_native_ctx_t, depth),
+      offsetof(wh_native_ctx_t, vbase), offsetof(wh_native_ctx_t, vlimit),
+      offsetof(wh_native_ctx_t, frames), offsetof(wh_native_ctx_t, frame_at),
+      offsetof(wh_native_ctx_t, rt),     offsetof(wh_module_t, defs),
+      sizeof(wh_func_def_t), sizeof(wh_frame_t), offsetof(wh_frame_t, def),
+      sizeof(wh_native_ctx_t),
+      WH_RT__COUNT,
+  };
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) h = (h ^ (uint32_t)offs[i]) * 16777619u;
+  return h;
+}
 
 #endif /* WH_NATIVE_H */

@@ -1,7 +1,11 @@
 /*
  * native_llvm.c - the native tier's compiler: each function's wcode (the
  * interpreter's validated register code, wcode.h) -> LLVM IR -> O2 -> an
- * x86-64 ELF object in memory, then loaded by native_load.c.
+ * x86-64 ELF object in memory, handed to the engine (native_compile.c),
+ * which loads it with native_load.c.  Built as the plugin
+ * libwharf-llvm.so (native_plugin.h): the only code that links libLLVM,
+ * loaded by the engine on its first native compile; what it needs of the
+ * engine comes through the wh_llvm_host_t of each call.
  *
  * Translating wcode rather than the wasm bytes keeps one validator and
  * gives both tiers the very same basic blocks and fuel amounts: each
@@ -31,8 +35,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "native.h"
-#include "wcode.h"
+#include "native_plugin.h"
+
+/* The engine's functions and tables, through the host table (the plugin
+ * links nothing of the engine).  Every call passes the same table. */
+static const wh_llvm_host_t *_Atomic host;
+#define HOST() atomic_load_explicit(&host, memory_order_relaxed)
+#define wh_diag_set(...) (HOST()->diag_set(__VA_ARGS__))
+#define wh__wop_of_handler(cell) (HOST()->wop_of_handler(cell))
+#define wh__wop_words (HOST()->wop_words)
+#define wh__wop_kinds (HOST()->wop_kinds)
+#define wh__wop_names (HOST()->wop_names)
+
+#define EXPORT __attribute__((visibility("default")))
 
 /* ---- per-op tables ------------------------------------------------------- */
 
@@ -53,7 +68,7 @@ enum { F_MISC, F_BIN, F_UN, F_LOAD, F_STORE, F_FUSED, F_SIMD };
 
 static opinfo_t ops[WOP__COUNT];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static char cpu_name[128], cpu_features[4096], cpu_id[160];
+static char cpu_name[128], cpu_features[4096];
 static char target_triple[128];
 
 static void init_tables(void) {
@@ -107,16 +122,6 @@ static void init_tables(void) {
   s = LLVMGetDefaultTargetTriple();
   snprintf(target_triple, sizeof target_triple, "%s", s);
   LLVMDisposeMessage(s);
-  uint32_t h = 2166136261u;
-  for (const char *p = cpu_features; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  snprintf(cpu_id, sizeof cpu_id, "%s/%08x/llvm%d", cpu_name, h, 19);
-}
-
-bool wh__native_available(void) { return true; }
-
-const char *wh__native_cpu_id(void) {
-  pthread_once(&init_once, init_tables);
-  return cpu_id;
 }
 
 /* ---- the module being built -------------------------------------------- */
@@ -1789,8 +1794,14 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
  * with more wcode than this stays interpreted, and so does its module. */
 #define NATIVE_MAX_FUNC_CODE (1u << 20)
 
-int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
+EXPORT uint32_t wh_llvm_plugin_abi(void) { return wh__native_plugin_abi(); }
+
+EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8_t **out,
+                                  size_t *out_len, wh_diag_t *diag) {
+  atomic_store_explicit(&host, h, memory_order_relaxed);
   pthread_once(&init_once, init_tables);
+  *out = NULL;
+  *out_len = 0;
   int rc = 0;
   uint32_t ndefs = m->nfuncs - m->nfunc_imports;
   for (uint32_t i = 0; i < ndefs; i++)
@@ -1905,7 +1916,13 @@ int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
                      err ? err : "");
     goto done;
   }
-  rc = wh__native_load(m, (const uint8_t *)LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), diag);
+  size_t len = LLVMGetBufferSize(obj);
+  if (!(*out = malloc(len ? len : 1))) {
+    rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+    goto done;
+  }
+  memcpy(*out, LLVMGetBufferStart(obj), len);
+  *out_len = len;
 done:
   if (err) LLVMDisposeMessage(err);
   if (obj) LLVMDisposeMemoryBuffer(obj);

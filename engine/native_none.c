@@ -6,13 +6,17 @@
  */
 #include "native.h"
 
-int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
-  (void)m;
+static int no_llvm(wh_diag_t *diag) {
   return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
                      "tier native: wharf was not built with LLVM (configure with -DWHARF_LLVM=ON "
                      "and llvm-19-dev installed)");
 }
 
-bool wh__native_available(void) { return false; }
+int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
+  (void)m;
+  return no_llvm(diag);
+}
 
-const char *wh__native_cpu_id(void) { return "none"; }
+int wh__native_compiler_check(wh_diag_t *diag) { return no_llvm(diag); }
+
+bool wh__native_available(void) { return false; }

@@ -14,9 +14,13 @@
  * (interp.c CHARGE): bounds first, then n/64 units (memory) or n units
  * (tables); a charge larger than the remaining fuel traps "all fuel
  * consumed" and leaves the fuel as it was.
+ *
+ * Also here, because running native code needs it and LLVM must not be
+ * loaded for it: the CPU id of the engine fingerprint.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,25 +275,68 @@ const void *const wh__native_rt[WH_RT__COUNT] = {
     [WH_RT_ELEM_DROP] = (const void *)rt_elem_drop,
 };
 
-uint32_t wh__native_layout_hash(void) {
-  const size_t offs[] = {
-      offsetof(wh_instance_t, module),   offsetof(wh_instance_t, funcs),
-      offsetof(wh_instance_t, tables),   offsetof(wh_instance_t, mem),
-      offsetof(wh_instance_t, mems),     offsetof(wh_instance_t, globals),
-      offsetof(wh_instance_t, data_dropped), offsetof(wh_module_t, types),
-      offsetof(wh_memory_t, base),       offsetof(wh_memory_t, size),
-      offsetof(wh_table_t, size),        offsetof(wh_table_t, elems),
-      offsetof(wh_global_t, value),      offsetof(wh_global_t, value_hi),      offsetof(wh_func_t, type),
-      offsetof(wh_func_t, inst),         offsetof(wh_func_t, def),
-      offsetof(wh_native_ctx_t, stack_limit), offsetof(wh_native_ctx_t, depth),
-      offsetof(wh_native_ctx_t, vbase), offsetof(wh_native_ctx_t, vlimit),
-      offsetof(wh_native_ctx_t, frames), offsetof(wh_native_ctx_t, frame_at),
-      offsetof(wh_native_ctx_t, rt),     offsetof(wh_module_t, defs),
-      sizeof(wh_func_def_t), sizeof(wh_frame_t), offsetof(wh_frame_t, def),
-      sizeof(wh_native_ctx_t),
-      WH_RT__COUNT,
-  };
+
+/* ---- the CPU, for the fingerprint ----------------------------------------- */
+
+/* Native code is compiled for the host CPU's features (native_llvm.c asks
+ * LLVM for them), so an artifact may only be loaded where the same
+ * features exist.  The id hashes the CPU's identity and feature leaves as
+ * CPUID reports them, with XCR0 (which register states the OS enables):
+ * everything LLVM derives the host CPU and its features from, without
+ * loading LLVM.  Leaves that differ between cores of one machine (APIC
+ * ids in leaf 1 EBX, XSAVE sizes) are left out. */
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static char cpu_id[96];
+
+static void cpu_id_init(void) {
+  unsigned a, b, c, d, max = __get_cpuid_max(0, NULL), xmax = __get_cpuid_max(0x80000000u, NULL);
   uint32_t h = 2166136261u;
-  for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) h = (h ^ (uint32_t)offs[i]) * 16777619u;
-  return h;
+#define MIX(v) (h = (h ^ (uint32_t)(v)) * 16777619u)
+  char vendor[13] = {0};
+  __cpuid(0, a, b, c, d);
+  memcpy(vendor, &b, 4);
+  memcpy(vendor + 4, &d, 4);
+  memcpy(vendor + 8, &c, 4);
+  unsigned sig = 0;
+  if (max >= 1) {
+    __cpuid(1, a, b, c, d);
+    sig = a;
+    MIX(a), MIX(c), MIX(d);
+    if (c & (1u << 27)) {   /* OSXSAVE: the OS says which states it saves */
+      uint32_t lo, hi;
+      __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      MIX(lo), MIX(hi);
+    }
+  }
+  if (max >= 7) {
+    __cpuid_count(7, 0, a, b, c, d);
+    MIX(b), MIX(c), MIX(d);
+    __cpuid_count(7, 1, a, b, c, d);
+    MIX(a);
+  }
+  if (max >= 0xd) {
+    __cpuid_count(0xd, 1, a, b, c, d);
+    MIX(a);
+  }
+  if (xmax >= 0x80000001u) {
+    __cpuid(0x80000001u, a, b, c, d);
+    MIX(c), MIX(d);
+  }
+#undef MIX
+  unsigned family = (sig >> 8) & 0xf, model = (sig >> 4) & 0xf;
+  if (family == 0xf) family += (sig >> 20) & 0xff;
+  if (family == 0x6 || family >= 0xf) model |= ((sig >> 16) & 0xf) << 4;
+  snprintf(cpu_id, sizeof cpu_id, "%s-%x-%x/%08x/llvm%d", vendor, family, model, h,
+           WHARF_LLVM_MAJOR);
 }
+
+const char *wh__native_cpu_id(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, cpu_id_init);
+  return cpu_id;
+}
+#else
+const char *wh__native_cpu_id(void) { return "unknown-cpu"; }
+#endif

@@ -110,6 +110,12 @@ void wh_module_free(wh_module_t *m);
 wh_tier_t wh_module_tier(const wh_module_t *m, const char **reason);
 /* True when this build can run `t` (native and auto need WHARF_LLVM). */
 bool wh_tier_available(wh_tier_t t);
+/* 0 when `t` can compile here now: for native and auto this loads the
+ * LLVM compiler plugin (libwharf-llvm.so; see docs/ENGINE.md) if it is
+ * not loaded yet.  Else WH_EUNSUPPORTED (no LLVM in this build) or WH_EIO
+ * (the plugin is missing or of another build), with where and why in
+ * diag.  Running code already compiled never needs the plugin. */
+int wh_tier_check(wh_tier_t t, wh_diag_t *diag);
 /* "interp", "native" or "auto"; and back (-1 for an unknown name). */
 const char *wh_tier_name(wh_tier_t t);
 int wh_tier_parse(const char *name);
