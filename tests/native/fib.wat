@@ -1,0 +1,8 @@
+;; fib.wat - a small recursive function for plugin.sh (the native tier's
+;; compiler plugin): fib(20) = 6765.
+(module
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2))))))))
