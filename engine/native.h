@@ -17,11 +17,13 @@
  *
  * Generated code, per defined function i:
  *
- *   f<i>   internal, typed: RET f(inst, ctx, i64 depth, i64 vbase,
+ *   f<i>   internal, typed: RET f(inst, ctx, i64 rec, i64 vbase,
  *          i64 p0 .. p(n-1)), RET void, i64 or a struct of i64 for
- *          several results; depth = frames left before this one counts,
- *          vbase = where the interpreter would put its frame (see
- *          wh_native_ctx_t), passed in registers.  Calls between
+ *          several results; rec = the address of this frame's record,
+ *          ctx->frame_at - depth records, depth being the frames left
+ *          before this one counts (none left: rec >= frame_at); vbase =
+ *          where the interpreter would put its frame (see
+ *          wh_native_ctx_t); both passed in registers.  Calls between
  *          functions of one module are direct calls of these; a
  *          call_indirect whose target belongs to the running instance
  *          calls it through the constant table wh_ftab.
@@ -33,7 +35,9 @@
  * fields (offsets baked in; wh__native_layout_hash is part of the engine
  * fingerprint, so an artifact never meets a build with another layout).
  * The object has no absolute references to the process: helpers are
- * called through ctx->rt, so one artifact loads anywhere.
+ * called through ctx->rt, so one artifact loads anywhere.  Its one
+ * reference to the module is the external symbol wh_defs, bound by the
+ * loader to the loading module's m->defs (for the frame records).
  *
  * Traps: a helper records the trap on the exec and siglongjmps to the
  * innermost native entry (native_rt.c native_enter) on this thread; no

@@ -162,11 +162,14 @@ typedef struct fx {
   LLVMBasicBlockRef trap_bb[WH__TRAP_COUNT];
   LLVMBasicBlockRef epoch_bb;
   LLVMValueRef fuelp, deadlinep, epochp, mem0, mem0_base;
-  /* The frame depth and value-stack base travel as arguments of the
-   * typed functions (registers), not through ctx: depth is the frames
-   * left before this one counts, depth1 = depth - 1 once it does.  ctx
-   * gets them (depthp, vbasep) only before a helper call or a trap. */
-  LLVMValueRef depthp, depth, depth1;
+  /* The frame count and value-stack base travel as arguments of the
+   * typed functions (registers), not through ctx.  The count is `rec`,
+   * the address of this frame's record (its wh_frame_t in ctx->frames):
+   * ctx->frame_at - depth * sizeof(wh_frame_t), depth being the frames
+   * left before this one counts, so "no frames left" is rec >= frame_at
+   * and a callee's is rec1 = rec + one record.  ctx gets the depth
+   * (depthp, depth_of) only before a helper call or a trap. */
+  LLVMValueRef depthp, frame_at, rec, rec1;
   LLVMValueRef vbasep, vbase;
   bool metered;
 } fx_t;
@@ -280,20 +283,30 @@ static LLVMTypeRef helper_ty(jit_t *j, int h) {
   }
 }
 
-/* ctx->frames[depth0 - depth].def = &module->defs[di]: this frame's
- * record, for backtraces (the slot is ctx->frame_at - depth frames).
+/* The depth (frames left) a frame whose record is at `rec` was entered
+ * with: what ctx->depth says to C. */
+static LLVMValueRef depth_of(fx_t *f, LLVMValueRef rec) {
+  jit_t *j = f->j;
+  return LLVMBuildExactSDiv(j->B, LLVMBuildSub(j->B, f->frame_at, rec, ""),
+                            c64(j, sizeof(wh_frame_t)), "");
+}
+
+/* rec->def = &module->defs[di]: this frame's record, for backtraces.
  * Only a trap or a callee reads the records, so rather than once at
  * entry it is written before every call and every helper call (trap
  * blocks call one): a path that does neither, e.g. a leaf's early
- * return, pays nothing.  The address is invariant and CSEd. */
+ * return, pays nothing.  The module's defs are the external symbol
+ * wh_defs, which the loader binds to this module's m->defs
+ * (native_load.c): one RIP-relative load, no chain through inst. */
 static void frame_record(fx_t *f) {
   jit_t *j = f->j;
   LLVMBuilderRef B = j->B;
-  LLVMValueRef at = load_fixed(f, f->ctx, OFF(wh_native_ctx_t, frame_at));
-  LLVMValueRef k = LLVMBuildMul(B, f->depth, c64(j, -(uint64_t)sizeof(wh_frame_t)), "");
-  LLVMValueRef slot = LLVMBuildGEP2(B, j->t_i8, at, &k, 1, "");
-  LLVMValueRef defs = load_fixed(f, load_fixed(f, f->inst, OFF(wh_instance_t, module)),
-                                 OFF(wh_module_t, defs));
+  LLVMValueRef slot = LLVMBuildIntToPtr(B, f->rec, j->t_ptr, "");
+  LLVMValueRef defs = LLVMGetNamedGlobal(j->M, "wh_defs");
+  if (!defs) {
+    defs = LLVMAddGlobal(j->M, j->t_i8, "wh_defs");
+    LLVMSetLinkage(defs, LLVMExternalLinkage);
+  }
   LLVMValueRef def = field_ptr(f, defs, (uint64_t)(f->d - j->m->defs) * sizeof(wh_func_def_t));
   LLVMValueRef fs = LLVMBuildStore(B, def, field_ptr(f, slot, OFF(wh_frame_t, def)));
   LLVMSetMetadata(fs, j->k_tbaa, j->md_rt);
@@ -304,8 +317,8 @@ static void frame_record(fx_t *f) {
  * for the entry's stack check, which traps before the frame counts.) */
 static LLVMValueRef call_rt(fx_t *f, int h, LLVMValueRef *args, unsigned n) {
   jit_t *j = f->j;
-  if (f->depth1) {
-    LLVMValueRef st = LLVMBuildStore(j->B, f->depth1, f->depthp);
+  if (f->rec1) {
+    LLVMValueRef st = LLVMBuildStore(j->B, depth_of(f, f->rec1), f->depthp);
     LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
     frame_record(f);
   }
@@ -1233,7 +1246,7 @@ static LLVMTypeRef ret_type(jit_t *j, uint32_t nres) {
   return t;
 }
 
-/* f(inst, ctx, i64 depth, i64 vbase, i64 params...): see fx_t.depth. */
+/* f(inst, ctx, i64 rec, i64 vbase, i64 params...): see fx_t.rec. */
 #define NHIDDEN 4
 static LLVMTypeRef direct_type(jit_t *j, const wh_functype_t *ft) {
   uint32_t n = NPS(ft) + NHIDDEN;
@@ -1264,7 +1277,7 @@ static void call_direct(fx_t *f, LLVMTypeRef fty, LLVMValueRef callee,
   LLVMValueRef *a = malloc(n * sizeof *a);
   a[0] = f->inst;
   a[1] = f->ctx;
-  a[2] = f->depth1;
+  a[2] = f->rec1;
   a[3] = LLVMBuildAdd(j->B, f->vbase, c64(j, (uint32_t)argoff / 8), "");
   for (uint32_t i = 0; i < NPS(ft); i++) a[NHIDDEN + i] = get64(f, argoff + 8 * (int32_t)i);
   frame_record(f);
@@ -1676,10 +1689,12 @@ static int translate(jit_t *j, uint32_t di) {
    * before this frame counts (the interpreter's ENTER), so the trap's
    * ctx->depth is the caller's: one cold block, one branch */
   f.depthp = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, depth));
-  f.depth = LLVMGetParam(f.fn, 2);
+  f.frame_at = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, frame_at)),
+                        j->md_rt, true);
+  f.rec = LLVMGetParam(f.fn, 2);
   f.vbasep = field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vbase));
   f.vbase = LLVMGetParam(f.fn, 3);
-  deep = LLVMBuildOr(B, deep, LLVMBuildICmp(B, LLVMIntSLE, f.depth, c64(j, 0), ""), "");
+  deep = LLVMBuildOr(B, deep, LLVMBuildICmp(B, LLVMIntUGE, f.rec, f.frame_at, ""), "");
   LLVMValueRef vlimit = load_tag(&f, j->t_i64, field_ptr(&f, f.ctx, OFF(wh_native_ctx_t, vlimit)),
                                  j->md_rt, true);
   LLVMValueRef vend = LLVMBuildAdd(B, f.vbase, c64(j, d->frame_slots), "");
@@ -1688,14 +1703,14 @@ static int translate(jit_t *j, uint32_t di) {
     LLVMBasicBlockRef cur = LLVMGetInsertBlock(B), bb = new_bb(&f);
     LLVMPositionBuilderAtEnd(B, bb);
     LLVMValueRef a[] = {f.ctx, c32(j, WH_TRAP_STACK_EXHAUSTED)};
-    LLVMValueRef st = LLVMBuildStore(B, f.depth, f.depthp);   /* (depth1 is not set yet) */
+    LLVMValueRef st = LLVMBuildStore(B, depth_of(&f, f.rec), f.depthp);   /* (rec1 is not set yet) */
     LLVMSetMetadata(st, j->k_tbaa, j->md_rt);
     call_rt(&f, WH_RT_TRAP, a, 2);
     LLVMBuildUnreachable(B);
     LLVMPositionBuilderAtEnd(B, cur);
     cold_if(&f, deep, bb);
   }
-  f.depth1 = LLVMBuildSub(B, f.depth, c64(j, 1), "");
+  f.rec1 = LLVMBuildAdd(B, f.rec, c64(j, sizeof(wh_frame_t)), "");
   /* (this frame's record for backtraces is written where something can
    * read it: before each call and each helper call, see frame_record) */
 
@@ -1761,7 +1776,11 @@ static void build_entry(jit_t *j, uint32_t di) {
    * (for a caller in another native module) left them in ctx */
   LLVMValueRef dp = LLVMBuildGEP2(B, j->t_i8, a[1], (LLVMValueRef[]){c64(j, OFF(wh_native_ctx_t, depth))}, 1, "");
   LLVMValueRef vp = LLVMBuildGEP2(B, j->t_i8, a[1], (LLVMValueRef[]){c64(j, OFF(wh_native_ctx_t, vbase))}, 1, "");
-  a[2] = LLVMBuildLoad2(B, j->t_i64, dp, "");
+  /* rec = frame_at - depth records */
+  LLVMValueRef ap = LLVMBuildGEP2(B, j->t_i8, a[1], (LLVMValueRef[]){c64(j, OFF(wh_native_ctx_t, frame_at))}, 1, "");
+  a[2] = LLVMBuildSub(B, LLVMBuildLoad2(B, j->t_i64, ap, ""),
+                      LLVMBuildMul(B, LLVMBuildLoad2(B, j->t_i64, dp, ""),
+                                   c64(j, sizeof(wh_frame_t)), ""), "");
   a[3] = LLVMBuildLoad2(B, j->t_i64, vp, "");
   for (uint32_t i = 0; i < NPS(ft); i++) {
     LLVMValueRef idx = c64(j, i);

@@ -23,11 +23,13 @@
  *
  * Generated code refers to the process only through its ctx argument, so
  * the only external symbols are the libc/libm functions LLVM may emit
- * calls to; anything else is an error.  Writable sections other than
+ * calls to, and wh_defs, bound to the loading module's m->defs (a GOT
+ * slot; see native.h); anything else is an error.  Writable sections other than
  * .data.rel.ro (none are generated) are refused.
  */
 #include <elf.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,41 @@ static bool section_is_relro(const uint8_t *obj, size_t len, const Elf64_Ehdr *e
   const char *name = (const char *)obj + ss->sh_offset + sh[i].sh_name;
   size_t max = ss->sh_size - sh[i].sh_name;
   return strnlen(name, max) < max && strncmp(name, ".data.rel.ro", 12) == 0;
+}
+
+/* WHARF_PERFMAP=1 in the environment: each loaded function is appended to
+ * /tmp/perf-PID.map ("START SIZE NAME", perf's convention for JIT code),
+ * so `perf report` names wasm functions instead of raw addresses.  f<i>
+ * is function i's code ("wasm:NAME", NAME from the name section or
+ * func[INDEX]), wh_e<i> its entry from the host ("wasm-entry:NAME"). */
+static void perf_map(const wh_module_t *m, const uint8_t *base, const uint64_t *sec_addr,
+                     uint32_t nsec, const Elf64_Sym *syms, uint32_t nsyms,
+                     const char *strtab, uint64_t strtab_len) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+  pthread_mutex_lock(&lock);
+  FILE *f = fopen(path, "a");
+  for (uint32_t s = 1; f && s < nsyms; s++) {
+    if (syms[s].st_name >= strtab_len || ELF64_ST_TYPE(syms[s].st_info) != STT_FUNC ||
+        syms[s].st_shndx >= nsec || sec_addr[syms[s].st_shndx] == UINT64_MAX || !syms[s].st_size)
+      continue;
+    const char *name = strtab + syms[s].st_name, *kind;
+    if (name[0] == 'f') kind = "wasm", name += 1;
+    else if (strncmp(name, "wh_e", 4) == 0) kind = "wasm-entry", name += 4;
+    else continue;
+    char *end;
+    unsigned long d = strtoul(name, &end, 10);
+    if (*end || d >= m->nfuncs - m->nfunc_imports) continue;
+    const wh_func_def_t *def = &m->defs[d];
+    fprintf(f, "%lx %lx %s:", (unsigned long)(uintptr_t)(base + sec_addr[syms[s].st_shndx] +
+                                                          syms[s].st_value),
+            (unsigned long)syms[s].st_size, kind);
+    if (def->name) fprintf(f, "%s\n", def->name);
+    else fprintf(f, "func[%u]\n", def->index);
+  }
+  if (f) fclose(f);
+  pthread_mutex_unlock(&lock);
 }
 
 #define BAD(msg) do { why = (msg); goto fail; } while (0)
@@ -160,6 +197,7 @@ int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *d
     ext_of[s] = UINT32_MAX;
     for (uint32_t k = 0; k < sizeof ext_syms / sizeof *ext_syms; k++)
       if (strcmp(name, ext_syms[k].name) == 0) ext_of[s] = ++next;
+    if (strcmp(name, "wh_defs") == 0) ext_of[s] = ++next;
     if (ext_of[s] == UINT32_MAX) {
       wh_diag_set(diag, WH_ECORRUPT, -1, "native code refers to unknown symbol %s", name);
       why = "";
@@ -189,6 +227,7 @@ int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *d
     void *addr = NULL;
     for (uint32_t j = 0; j < sizeof ext_syms / sizeof *ext_syms; j++)
       if (strcmp(name, ext_syms[j].name) == 0) addr = ext_syms[j].addr;
+    if (strcmp(name, "wh_defs") == 0) addr = m->defs;
     memcpy(base + got + 8ull * k, &addr, 8);
     uint8_t *st = base + stubs + 16ull * k;
     int32_t rel = (int32_t)((int64_t)(got + 8ull * k) - (int64_t)(stubs + 16ull * k + 6));
@@ -282,6 +321,9 @@ int wh__native_load(wh_module_t *m, const uint8_t *obj, size_t len, wh_diag_t *d
     if (!nc->entries[d]) BAD("an entry is missing from the native code");
 
   if (mprotect(map, map_len, PROT_READ | PROT_EXEC)) BAD("cannot protect native code");
+  const char *pm = getenv("WHARF_PERFMAP");
+  if (pm && *pm && strcmp(pm, "0") != 0)
+    perf_map(m, base, sec_addr, nsec, syms, nsyms, strtab, strtab_len);
   free(sec_addr);
   free(ext_of);
   __atomic_store_n(&m->native, nc, __ATOMIC_RELEASE);   /* tier auto: published */

@@ -3,7 +3,8 @@
 # (engine/native_plugin.h): the programs do not link libLLVM; compiling
 # loads the plugin; running precompiled native code works without it; a
 # missing plugin or a file that is not one is refused with its path, by
-# `wharf` and by wharfd at start and in --check-config.
+# `wharf` and by wharfd at start and in --check-config.  And the perf map
+# for profiling native code (WHARF_PERFMAP=1).
 set -u
 wharf=$1 wharfd=$2 plugin=$3 wasm=$4
 tmp=$(mktemp -d)
@@ -49,6 +50,19 @@ case $out in
   *"cannot load the LLVM compiler plugin $tmp/junk.so"*) ;;
   *) no "junk plugin: '$out'" ;;
 esac
+
+# WHARF_PERFMAP=1: the loaded functions in perf's map for JIT code
+pid=$(sh -c 'echo $$; exec env WHARF_PERFMAP=1 "$@" >/dev/null 2>&1' sh \
+        "$wharf" run --tier native --invoke fib "$tmp/fib.cwasm" 20)
+map=/tmp/perf-$pid.map
+if ! grep -Eq '^[0-9a-f]+ [0-9a-f]+ wasm:func\[0\]$' "$map" 2>/dev/null ||
+   ! grep -Eq '^[0-9a-f]+ [0-9a-f]+ wasm-entry:func\[0\]$' "$map"; then
+  no "WHARF_PERFMAP=1 wrote no map for fib to $map: $(cat "$map" 2>&1)"
+fi
+rm -f "$map"
+sh -c 'echo $$; exec "$@" >/dev/null 2>&1' sh "$wharf" run --tier native --invoke fib \
+  "$tmp/fib.cwasm" 20 > "$tmp/pid"
+[ -e "/tmp/perf-$(cat "$tmp/pid").map" ] && no "a perf map was written without WHARF_PERFMAP"
 
 # wharfd refuses to start (and --check-config fails) without it
 cat > "$tmp/wharfd.conf" <<CONF
