@@ -33,6 +33,14 @@
  * (wh_cache_reject, a corrupt drop) and the component compiled and
  * stored afresh.  Cache trouble (busy index, I/O) is never the caller's:
  * the component is compiled without the cache and the error counted.
+ *
+ * Tier auto: nothing to do here.  wh_cache_put_component (a miss whose
+ * modules still compile) and wh_cache_get_component (a hit whose modules
+ * start compiling) watch the modules themselves and rewrite the artifact
+ * with their native code once the last of them has ended; the modules
+ * must only stay the component's (they do: c->modules owns them until
+ * wh_cm_component_free), and freeing any of them first cancels that
+ * (engine/cache.c, "writing native code back").
  */
 #include <stdlib.h>
 #include <string.h>

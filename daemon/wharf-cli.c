@@ -460,14 +460,18 @@ static wh_cache_t *open_cache(const char *data_dir, uint64_t max_bytes,
 }
 
 /* The module in `bytes`: deserialized if precompiled, else through the
- * cache in `data_dir` (if any), else compiled.  NULL after a message. */
+ * cache in `data_dir` (if any), else compiled.  NULL after a message.
+ * *cache is the cache it came through, or NULL: the caller closes it
+ * after freeing the module, so that with --tier auto a background compile
+ * that ends meanwhile is written back to it (the cache stores it). */
 static wh_module_t *load_module(wh_engine_t *e, const char *file,
                                 const char *data_dir, const uint8_t *bytes,
-                                size_t len)
+                                size_t len, wh_cache_t **cache)
 {
   wh_diag_t diag;
   wh_module_t *m = NULL;
   wh_cache_t *c = NULL;
+  *cache = NULL;
 
   wh_diag_clear(&diag);
   if (len >= 8 && memcmp(bytes, CWASM_MAGIC, 8) == 0) {
@@ -484,7 +488,7 @@ static wh_module_t *load_module(wh_engine_t *e, const char *file,
   } else if (data_dir != NULL &&
              (c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) != NULL) {
     wh_cache_get_module(c, e, bytes, len, &m, NULL, &diag);
-    wh_cache_close(c);
+    *cache = c;
   } else {
     if (data_dir != NULL)
       fprintf(stderr, "wharf: compiling without the cache\n");
@@ -498,10 +502,10 @@ static wh_module_t *load_module(wh_engine_t *e, const char *file,
 /* The component in `bytes`: through the cache in `data_dir` (if any and
  * it opens: its core modules loaded if cached, else compiled and stored),
  * else compiled.  NULL with `diag` filled; *hit (may be NULL) as
- * wh_cm_component_new_cached. */
+ * wh_cm_component_new_cached.  *cache as for load_module. */
 static wh_cm_component_t *load_component(wh_engine_t *e, const char *data_dir,
                                          const uint8_t *bytes, size_t len, bool *hit,
-                                         wh_diag_t *diag)
+                                         wh_diag_t *diag, wh_cache_t **cache)
 {
   wh_cache_t *c = NULL;
   wh_cm_component_t *cc;
@@ -509,7 +513,7 @@ static wh_cm_component_t *load_component(wh_engine_t *e, const char *data_dir,
       (c = open_cache(data_dir, 0, WH_CACHE_NO_RECONCILE)) == NULL)
     fprintf(stderr, "wharf: compiling without the cache\n");
   cc = wh_cm_component_new_cached(e, c, bytes, len, hit, diag);
-  wh_cache_close(c);
+  *cache = c;
   return cc;
 }
 
@@ -672,8 +676,8 @@ static int cmd_compile(int argc, char **argv)
   }
   status = 0;
 done:
+  wh_module_free(m);   /* first: tier auto writes its native code back */
   wh_cache_close(c);
-  wh_module_free(m);
   wh_engine_free(e);
   if (bytes != NULL)
     munmap(bytes, len);
@@ -836,6 +840,7 @@ static bool is_component(const uint8_t *bytes, size_t len)
 static int run_component(const run_opts_t *o, wh_engine_t *e, const uint8_t *bytes,
                          size_t len)
 {
+  wh_cache_t *cache = NULL;
   wh_diag_t diag;
   wh_cm_component_t *c = NULL;
   wh_cm_linker_t *l = NULL;
@@ -854,7 +859,7 @@ static int run_component(const run_opts_t *o, wh_engine_t *e, const uint8_t *byt
     return EXIT_USAGE;
   }
   wh_diag_clear(&diag);
-  c = load_component(e, o->data_dir, bytes, len, NULL, &diag);
+  c = load_component(e, o->data_dir, bytes, len, NULL, &diag, &cache);
   if (c == NULL) {
     print_diag(o->file, &diag, diag.code);
     goto done;
@@ -930,6 +935,7 @@ done:
   wh_exec_free(x);
   wh_cm_linker_free(l);
   wh_cm_component_free(c);
+  wh_cache_close(cache);
   free(gargv);
   free(pre);
   return status;
@@ -937,6 +943,7 @@ done:
 
 static int cmd_run(int argc, char **argv)
 {
+  wh_cache_t *cache = NULL;
   run_opts_t o = {0};
   wh_engine_config_t ec;
   wh_wasi_config_t wc;
@@ -974,7 +981,7 @@ static int cmd_run(int argc, char **argv)
     munmap(bytes, len);
     goto done;
   }
-  m = load_module(e, o.file, o.data_dir, bytes, len);
+  m = load_module(e, o.file, o.data_dir, bytes, len, &cache);
   munmap(bytes, len);
   if (m == NULL)
     goto done;
@@ -1046,6 +1053,7 @@ done:
   wh_linker_free(l);
   wh_wasi_free(w);
   wh_module_free(m);
+  wh_cache_close(cache);
   wh_engine_free(e);
   free(gargv);
   for (size_t i = 0; i < o.nowned; i++)
@@ -1129,6 +1137,7 @@ done:
  * wasi:cli/exit. */
 static int cmd_invoke(int argc, char **argv)
 {
+  wh_cache_t *cache = NULL;
   wh_engine_t *e = NULL;
   wh_cm_component_t *c = NULL;
   wh_cm_linker_t *l = NULL;
@@ -1168,7 +1177,7 @@ static int cmd_invoke(int argc, char **argv)
     goto done;
   }
   wh_diag_clear(&diag);
-  c = load_component(e, data_dir_or_env(NULL), bytes, len, NULL, &diag);
+  c = load_component(e, data_dir_or_env(NULL), bytes, len, NULL, &diag, &cache);
   if (c == NULL) {
     if (diag.code == WH_ENOTCOMPONENT)
       fprintf(stderr, "wharf: %s is a core module: use `wharf run --invoke`\n", argv[0]);
@@ -1240,6 +1249,7 @@ done:
   wh_wasi_p2_free(w);
   wh_cm_linker_free(l);
   wh_cm_component_free(c);
+  wh_cache_close(cache);
   wh_exec_free(x);
   wh_engine_free(e);
   if (bytes != NULL)

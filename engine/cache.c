@@ -66,6 +66,7 @@
 #include <sqlite3.h>
 
 #include "blob.h"
+#include "native.h" /* tier auto: watching a module's tier-up */
 #include "wh_cache.h"
 #include "wh_fs.h"
 
@@ -88,6 +89,7 @@ enum {
   ST_TOUCH,
   ST_MAX_USED,
   ST_INSERT,
+  ST_REWRITE,
   ST_DELETE,
   ST_COUNTER_ADD,
   ST_TOTALS,
@@ -105,6 +107,14 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_INSERT] = "INSERT OR REPLACE INTO entries"
                   " (key, kind, path, size, checksum, created, last_used, hits)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 0)",
+    /* a rewrite keeps the entry's created and hits (and its pins, which
+     * live in their own table) */
+    [ST_REWRITE] = "INSERT INTO entries"
+                   " (key, kind, path, size, checksum, created, last_used, hits)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 0)"
+                   " ON CONFLICT (key) DO UPDATE SET kind = excluded.kind,"
+                   " path = excluded.path, size = excluded.size,"
+                   " checksum = excluded.checksum, last_used = excluded.last_used",
     [ST_DELETE] = "DELETE FROM entries WHERE key = ?1",
     [ST_COUNTER_ADD] = "UPDATE counters SET value = value + ?2 WHERE name = ?1",
     [ST_TOTALS] = "SELECT COALESCE(SUM(size), 0), COUNT(*),"
@@ -141,8 +151,19 @@ static const char schema_sql[] =
 #undef COUNTER_ROW
     ;
 
+/* What a pending rewrite (see "writing native code back") holds instead
+ * of the cache, so it never keeps a handle alive: wh_cache_close sets
+ * `cache` to NULL under `lock`, and a rewrite writes only while it holds
+ * `lock` and finds the cache there, so nothing is written once close has
+ * taken the lock.  Freed by the last of the cache and the rewrites. */
+typedef struct wb_anchor {
+  pthread_mutex_t lock;    /* held for a whole rewrite, and by close */
+  wh_cache_t *cache;       /* NULL once closed */
+  _Atomic unsigned refs;   /* the cache's, plus one per pending rewrite */
+} wb_anchor_t;
+
 struct wh_cache {
-  pthread_mutex_t lock; /* guards everything below but `dir` */
+  pthread_mutex_t lock; /* guards everything below but `dir` and `anchor` */
   sqlite3 *db;
   sqlite3_stmt *st[ST__COUNT];
   char *dir;            /* DATA_DIR/cache; immutable after open */
@@ -154,6 +175,7 @@ struct wh_cache {
   char (*touched)[KEY_HEX_LEN + 1]; /* keys hit since the last write, in order */
   size_t ntouched;
   uint64_t touched_ns;              /* mono_ns of the first of them */
+  wb_anchor_t *anchor;              /* immutable after open */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -673,6 +695,17 @@ static int reconcile(wh_cache_t *c, wh_cache_gc_report_t *rep, wh_diag_t *d) {
 
 /* ---- opening ------------------------------------------------------------- */
 
+static wb_anchor_t *anchor_ref(wb_anchor_t *a) {
+  atomic_fetch_add(&a->refs, 1);
+  return a;
+}
+
+static void anchor_unref(wb_anchor_t *a) {
+  if (atomic_fetch_sub(&a->refs, 1) != 1) return;
+  pthread_mutex_destroy(&a->lock);
+  free(a);
+}
+
 static void close_db(wh_cache_t *c) {
   for (int i = 0; i < ST__COUNT; i++) {
     sqlite3_finalize(c->st[i]);
@@ -781,6 +814,10 @@ wh_cache_t *wh_cache_open(const char *data_dir, uint64_t max_bytes, unsigned fla
   c = calloc(1, sizeof *c);
   if (!c) goto nomem;
   pthread_mutex_init(&c->lock, NULL);
+  if (!(c->anchor = calloc(1, sizeof *c->anchor))) goto nomem;
+  pthread_mutex_init(&c->anchor->lock, NULL);
+  c->anchor->cache = c;
+  atomic_init(&c->anchor->refs, 1);
   if (asprintf(&c->dir, "%s/cache", data_dir) < 0) {
     c->dir = NULL;
     goto nomem;
@@ -819,6 +856,12 @@ fail:
 
 void wh_cache_close(wh_cache_t *c) {
   if (!c) return;
+  if (c->anchor) { /* waits for a rewrite under way; none starts after */
+    pthread_mutex_lock(&c->anchor->lock);
+    c->anchor->cache = NULL;
+    pthread_mutex_unlock(&c->anchor->lock);
+    anchor_unref(c->anchor);
+  }
   if (c->db &&
       (c->ntouched || memcmp(&c->pending, &(wh_cache_stats_t){0}, sizeof c->pending) != 0) &&
       begin(c, NULL) == 0)
@@ -1166,8 +1209,14 @@ static int write_temp(int fd, const wh_cache_key_t *k, const uint8_t *blob, size
   return 0;
 }
 
-int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
-                 wh_diag_t *diag) {
+/* wh_cache_put, and the rewrite of an entry (`expect` not NULL): then the
+ * artifact replaces the entry only if its row still holds checksum
+ * `expect` (the blob it was loaded from or stored as), keeping its
+ * created, hits and pins; an entry that is gone or was replaced meanwhile
+ * is left as it is (0, nothing written to it).  Same path either way: temp
+ * file, rename and row under the write lock. */
+static int store(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
+                 const uint8_t *expect, wh_diag_t *diag) {
   char tmp[PATH_MAX], rel[KEY_HEX_LEN + 8], path[PATH_MAX], old_rel[KEY_HEX_LEN + 8];
   char sdir[PATH_MAX];
   uint8_t sum[SUM_LEN], old_sum[SUM_LEN];
@@ -1203,9 +1252,11 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
   if ((err = begin(c, diag)) != 0) goto fail;
   rc = lookup(c, k->hex, old_rel, &old_size, old_sum);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto db_fail;
-  if (rc == SQLITE_ROW && strcmp(old_rel, rel) == 0 && lstat(path, &st) == 0 &&
-      S_ISREG(st.st_mode) && (uint64_t)st.st_size == old_size) {
-    /* Someone stored it first (a concurrent compile of the same bytes). */
+  if (expect ? rc != SQLITE_ROW || memcmp(old_sum, expect, SUM_LEN) != 0
+             : rc == SQLITE_ROW && strcmp(old_rel, rel) == 0 && lstat(path, &st) == 0 &&
+                   S_ISREG(st.st_mode) && (uint64_t)st.st_size == old_size) {
+    /* Someone stored it first (a concurrent compile of the same bytes),
+     * or the entry to rewrite is gone or was replaced. */
     err = commit(c, diag);
     goto fail;
   }
@@ -1221,7 +1272,7 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
     err = wh_diag_set(diag, WH_EIO, -1, "cannot fsync %s: %s", sdir, strerror(errno));
     goto undo;
   }
-  s = stmt(c, ST_INSERT);
+  s = stmt(c, expect ? ST_REWRITE : ST_INSERT);
   if (!s) {
     rc = SQLITE_ERROR;
     goto db_fail;
@@ -1246,7 +1297,9 @@ int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, si
 db_fail:
   err = db_error(c, rc, diag, "cannot record an artifact");
 undo:
-  if (renamed) unlink(path); /* still under the write lock: no one else saw it */
+  /* still under the write lock: no one else saw it (a rewrite's old file
+   * is gone with it: its row then names a missing file, dropped on load) */
+  if (renamed) unlink(path);
   rollback(c);
   goto fail;
 undo_committed:
@@ -1258,7 +1311,19 @@ fail:
   return err;
 }
 
+int wh_cache_put(wh_cache_t *c, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
+                 wh_diag_t *diag) {
+  return store(c, k, blob, len, NULL, diag);
+}
+
 /* ---- modules ------------------------------------------------------------- */
+
+/* tier auto (the section "writing native code back" below) */
+static void watch_module(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *m,
+                         const uint8_t expect[SUM_LEN]);
+static void watch_loaded_component(wh_cache_t *c, const wh_cache_key_t *k,
+                                   wh_module_t *const *mods, uint32_t n, const uint8_t *meta,
+                                   size_t meta_len, const uint8_t expect[SUM_LEN]);
 
 /* The load half of wh_cache_get_module_keyed: 0 with *out on a hit
  * (counted); WH_ENOTFOUND when nothing usable is stored (an unsound
@@ -1282,6 +1347,7 @@ static int load_module(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
     release_artifact(&a);
     if (m) {
       touch(c, k, mono_ns() - t0);
+      watch_module(c, k, m, sum); /* an artifact stored without native code */
       *out = m;
       return 0;
     }
@@ -1342,9 +1408,16 @@ int wh_cache_get_module_keyed(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_
   pthread_mutex_unlock(&c->lock);
   if (!m) return diag->code ? diag->code : WH_EINVALID;
 
+  /* tier auto: a compile still running now is not in the artifact */
+  bool compiling = wh__native_tierup_state(m) == WH_TIERUP_RUNNING;
   rc = wh_module_serialize(m, &blob, &blen);
   if (rc == 0) rc = wh_cache_put(c, k, blob, blen, &d2);
   else wh_diag_set(&d2, rc, -1, "cannot serialize the module");
+  if (rc == 0 && compiling) {
+    uint8_t sum[SUM_LEN];
+    put_le64(sum, wh__sum64(blob, blen));
+    watch_module(c, k, m, sum);
+  }
   free(blob);
   if (rc != 0) count_error(c, rc, "cannot store an artifact", &d2);
   *out = m;
@@ -1400,14 +1473,15 @@ int wh_cache_key_component(wh_cache_key_t *k, const wh_engine_t *e, const uint8_
   return 0;
 }
 
-int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *const *mods,
-                           uint32_t n, const uint8_t *meta, size_t meta_len, wh_diag_t *diag) {
+/* The blob of a component's artifact: 0 with *blob (malloc'ed) and *len,
+ * or an error with diag filled. */
+static int component_blob(wh_module_t *const *mods, uint32_t n, const uint8_t *meta,
+                          size_t meta_len, uint8_t **blob, size_t *len, wh_diag_t *diag) {
   uint8_t **blobs = NULL, *out = NULL;
   size_t *lens = NULL, total = 24 + 8 * (size_t)n + meta_len;
   int rc = 0;
-  wh_diag_clear(diag);
-  if (k->kind != WH_CACHE_KIND_COMPONENT || n > COMPONENT_MAX_MODULES || (meta_len && !meta))
-    return wh_diag_set(diag, WH_EINVAL, -1, "not a component key or artifact");
+  *blob = NULL;
+  *len = 0;
   blobs = calloc(n + 1, sizeof *blobs);
   lens = calloc(n + 1, sizeof *lens);
   if (!blobs || !lens) goto nomem;
@@ -1430,7 +1504,9 @@ int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *
     pos += (lens[i] + 7) & ~(size_t)7;
   }
   if (meta_len) memcpy(out + pos, meta, meta_len);
-  rc = wh_cache_put(c, k, out, total, diag);
+  *blob = out;
+  *len = total;
+  out = NULL;
   goto done;
 nomem:
   rc = wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
@@ -1439,6 +1515,35 @@ done:
   free(blobs);
   free(lens);
   free(out);
+  return rc;
+}
+
+static void watch_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *const *mods,
+                            uint32_t n, const uint8_t *meta, size_t meta_len,
+                            const uint8_t expect[SUM_LEN], const bool *pending);
+
+int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *const *mods,
+                           uint32_t n, const uint8_t *meta, size_t meta_len, wh_diag_t *diag) {
+  uint8_t *blob = NULL, sum[SUM_LEN];
+  size_t len = 0;
+  bool *pending = NULL, any = false;
+  wh_diag_clear(diag);
+  if (k->kind != WH_CACHE_KIND_COMPONENT || n > COMPONENT_MAX_MODULES || (meta_len && !meta))
+    return wh_diag_set(diag, WH_EINVAL, -1, "not a component key or artifact");
+  /* tier auto: the modules still compiling before they are serialized
+   * (one whose compile ends later is rewritten into the artifact) */
+  if (!(pending = calloc(n + 1, sizeof *pending)))
+    return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
+  for (uint32_t i = 0; i < n; i++)
+    any |= pending[i] = wh__native_tierup_state(mods[i]) == WH_TIERUP_RUNNING;
+  int rc = component_blob(mods, n, meta, meta_len, &blob, &len, diag);
+  if (rc == 0) rc = store(c, k, blob, len, NULL, diag);
+  if (rc == 0 && any) {
+    put_le64(sum, wh__sum64(blob, len));
+    watch_component(c, k, mods, n, meta, meta_len, sum, pending);
+  }
+  free(blob);
+  free(pending);
   return rc;
 }
 
@@ -1520,6 +1625,7 @@ int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *
     release_artifact(&a);
     if (rc == 0) {
       touch(c, k, mono_ns() - t0);
+      watch_loaded_component(c, k, *mods, *n, *meta, *meta_len, sum);
       return 0;
     }
     if (rc == WH_ENOMEM) return wh_diag_set(diag, WH_ENOMEM, -1, "out of memory");
@@ -1531,6 +1637,196 @@ int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *
   }
   count_miss(c);
   return WH_ENOTFOUND;
+}
+
+/* ---- writing native code back (tier auto) ----------------------------------
+ *
+ * A module of a tier-auto engine that comes from the cache (a hit whose
+ * artifact has no native part) or goes into it (a miss stored while its
+ * compile runs) is watched (wh__native_tierup_watch): when its background
+ * compile ends, on the compile's thread, its artifact is made again with
+ * the native code, or with the reason the tier refused the module, and
+ * replaces the entry through store() -- if the entry's checksum is still
+ * the one the module was loaded from or stored as (otherwise someone else
+ * replaced it, or it is gone, and it is left alone).
+ *
+ * A component's artifact holds several modules: one group watches them
+ * all and rewrites the artifact when the last of those that compile has
+ * ended.  Every module of the group is watched, compiling or not, so that
+ * freeing any of them (fini) stops the group before a rewrite could read a
+ * freed module: the rewrite runs under the group's lock, and fini takes it.
+ *
+ * Lifetimes: a watch owns its wb_module_t / a reference on its group, and
+ * they own a reference on the cache's anchor, never the cache; all of it
+ * is freed from wh_module_free (fini), and nothing is written once
+ * wh_cache_close has detached the anchor.  Lock order: group lock, anchor
+ * lock, c->lock.
+ *
+ * Failures: a compile that failed for a reason that may pass (anything
+ * but WH_EUNSUPPORTED, e.g. out of memory) is not stored, so the next
+ * load tries again; cache errors are counted and logged, never reported.
+ */
+
+/* A compile result worth storing: native code, or a refusal that the
+ * next compile of the same module would repeat. */
+static bool worth_storing(int rc) { return rc == 0 || rc == WH_EUNSUPPORTED; }
+
+/* Replaces k's entry by `blob` if the cache is still open and the entry
+ * still has checksum `expect`.  `serr` is the serializer's error, if any
+ * (then only counted). */
+static void rewrite(wb_anchor_t *a, const wh_cache_key_t *k, const uint8_t *blob, size_t len,
+                    int serr, const uint8_t expect[SUM_LEN]) {
+  wh_diag_t d;
+  char what[160];
+  pthread_mutex_lock(&a->lock);
+  wh_cache_t *c = a->cache;
+  if (c) {
+    int err = serr ? wh_diag_set(&d, serr, -1, "cannot serialize it: %s", wh_strerror(serr))
+                   : store(c, k, blob, len, expect, &d);
+    if (err) {
+      snprintf(what, sizeof what, "cannot rewrite artifact %s with its native code", k->hex);
+      count_error(c, err, what, &d);
+    }
+  }
+  pthread_mutex_unlock(&a->lock);
+}
+
+typedef struct wb_module {
+  wb_anchor_t *anchor;
+  wh_cache_key_t key;
+  uint8_t expect[SUM_LEN];
+} wb_module_t;
+
+static void wb_module_done(wh_module_t *m, int rc, void *arg) {
+  wb_module_t *w = arg;
+  uint8_t *blob = NULL;
+  size_t len = 0;
+  if (!worth_storing(rc)) return;
+  int serr = wh_module_serialize(m, &blob, &len);
+  rewrite(w->anchor, &w->key, blob, len, serr, w->expect);
+  free(blob);
+}
+
+static void wb_module_fini(void *arg) {
+  wb_module_t *w = arg;
+  anchor_unref(w->anchor);
+  free(w);
+}
+
+/* Watches m, whose entry under k has checksum `expect` and lacks m's
+ * compile result (the caller checked that m has a tier-up, before it
+ * serialized m for a store).  A compile that has ended by now is written
+ * from a thread of the job (a "late" watch), not from the caller's. */
+static void watch_module(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *m,
+                         const uint8_t expect[SUM_LEN]) {
+  if (wh__native_tierup_state(m) == WH_TIERUP_NONE) return;
+  wb_module_t *w = calloc(1, sizeof *w);
+  if (!w) return; /* the entry stays as it is */
+  w->anchor = anchor_ref(c->anchor);
+  w->key = *k;
+  memcpy(w->expect, expect, SUM_LEN);
+  wh_tierup_watch_t tw = {wb_module_done, wb_module_fini, w};
+  if (wh__native_tierup_watch(m, &tw, true) < 0) wb_module_fini(w);
+}
+
+typedef struct wb_group {
+  pthread_mutex_t lock;   /* guards everything below; held for a rewrite */
+  wb_anchor_t *anchor;
+  wh_cache_key_t key;
+  uint8_t expect[SUM_LEN];
+  wh_module_t **mods;     /* borrowed: alive until their fini */
+  uint32_t n;
+  uint8_t *meta;          /* copied */
+  size_t meta_len;
+  uint32_t pending;       /* watched compiles not ended yet */
+  uint32_t refs;          /* watches not finished, + 1 while registering */
+  bool off;               /* never rewrite: a module is gone, a watch
+                           * failed, or a compile failed transiently */
+} wb_group_t;
+
+static void group_unref_locked(wb_group_t *g) {
+  bool last = --g->refs == 0;
+  pthread_mutex_unlock(&g->lock);
+  if (!last) return;
+  anchor_unref(g->anchor);
+  pthread_mutex_destroy(&g->lock);
+  free(g->mods);
+  free(g->meta);
+  free(g);
+}
+
+static void wb_group_done(wh_module_t *m, int rc, void *arg) {
+  wb_group_t *g = arg;
+  (void)m;
+  pthread_mutex_lock(&g->lock);
+  if (!worth_storing(rc)) g->off = true;
+  if (--g->pending == 0 && !g->off) {
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    wh_diag_t d;
+    int serr = component_blob(g->mods, g->n, g->meta, g->meta_len, &blob, &len, &d);
+    rewrite(g->anchor, &g->key, blob, len, serr, g->expect);
+    free(blob);
+  }
+  pthread_mutex_unlock(&g->lock);
+}
+
+static void wb_group_fini(void *arg) {
+  wb_group_t *g = arg;
+  pthread_mutex_lock(&g->lock);
+  g->off = true; /* one of its modules is being freed */
+  group_unref_locked(g);
+}
+
+/* Watches a component's modules (stored under k with checksum `expect`);
+ * pending[i]: module i's compile result is not in that artifact. */
+static void watch_component(wh_cache_t *c, const wh_cache_key_t *k, wh_module_t *const *mods,
+                            uint32_t n, const uint8_t *meta, size_t meta_len,
+                            const uint8_t expect[SUM_LEN], const bool *pending) {
+  wb_group_t *g = calloc(1, sizeof *g);
+  if (!g) return;
+  g->mods = malloc((n ? n : 1) * sizeof *g->mods);
+  g->meta = malloc(meta_len ? meta_len : 1);
+  if (!g->mods || !g->meta) {
+    free(g->mods);
+    free(g->meta);
+    free(g);
+    return;
+  }
+  memcpy(g->mods, mods, n * sizeof *mods);
+  if (meta_len) memcpy(g->meta, meta, meta_len);
+  g->n = n;
+  g->meta_len = meta_len;
+  g->key = *k;
+  memcpy(g->expect, expect, SUM_LEN);
+  g->anchor = anchor_ref(c->anchor);
+  pthread_mutex_init(&g->lock, NULL);
+  /* Registering under the lock: a compile ending meanwhile waits for it. */
+  pthread_mutex_lock(&g->lock);
+  g->refs = 1;
+  for (uint32_t i = 0; i < n; i++) {
+    wh_tierup_watch_t tw = {pending[i] ? wb_group_done : NULL, wb_group_fini, g};
+    int rc = wh__native_tierup_watch(mods[i], &tw, true);
+    if (rc < 0) g->off = true;
+    else g->refs++;
+    if (pending[i] && rc == 1) g->pending++;
+    else if (pending[i]) g->off = true; /* it will never say it ended */
+  }
+  group_unref_locked(g);
+}
+
+/* After a component hit: watches its modules if any of them compiles. */
+static void watch_loaded_component(wh_cache_t *c, const wh_cache_key_t *k,
+                                   wh_module_t *const *mods, uint32_t n, const uint8_t *meta,
+                                   size_t meta_len, const uint8_t expect[SUM_LEN]) {
+  uint32_t i = 0;
+  while (i < n && wh__native_tierup_state(mods[i]) == WH_TIERUP_NONE) i++;
+  if (i == n) return; /* the common case: nothing compiles */
+  bool *pending = calloc(n, sizeof *pending);
+  if (!pending) return;
+  for (i = 0; i < n; i++) pending[i] = wh__native_tierup_state(mods[i]) != WH_TIERUP_NONE;
+  watch_component(c, k, mods, n, meta, meta_len, expect, pending);
+  free(pending);
 }
 
 /* ---- pinning ------------------------------------------------------------- */

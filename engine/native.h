@@ -146,6 +146,36 @@ void wh__native_free(wh_native_code_t *nc);
  * when no thread could be made (m stays interpreted). */
 int wh__native_tierup_start(wh_module_t *m);
 void wh__native_tierup_stop(wh_module_t *m);
+
+/* Where m's background compile is: NONE (m never had one: tier native or
+ * interp, or its artifact brought native code or a reason, or no thread),
+ * RUNNING (compiling or waiting for its turn), ENDED (m->native published,
+ * or m->native_reason set). */
+typedef enum wh_tierup_state {
+  WH_TIERUP_NONE,
+  WH_TIERUP_RUNNING,
+  WH_TIERUP_ENDED,
+} wh_tierup_state_t;
+wh_tierup_state_t wh__native_tierup_state(const wh_module_t *m);
+
+/* A watcher of m's tier-up (native_tierup.c has the state diagram).
+ * done(m, rc, arg), if not NULL, runs once on a background thread of the
+ * job when the compile has ended with rc (0: m->native published; else the
+ * compiler's code, the reason in m->native_reason); m is alive meanwhile
+ * (wh_module_free waits for it).  fini(arg) runs once, from wh_module_free,
+ * after any done has returned. */
+typedef struct wh_tierup_watch {
+  void (*done)(wh_module_t *m, int rc, void *arg);
+  void (*fini)(void *arg);
+  void *arg;
+} wh_tierup_watch_t;
+/* Sets m's watcher (one per module; copied).  Returns 1 when done will
+ * run: the compile is RUNNING, or ENDED and `late` (then a new thread
+ * tells it); 0 when it will not (NONE, or ENDED and not late) -- fini runs
+ * either way; WH_EBUSY (a watcher is set) or WH_ENOMEM: nothing will run.
+ * Call it from the thread that owns m, not concurrently with
+ * wh_module_free. */
+int wh__native_tierup_watch(wh_module_t *m, const wh_tierup_watch_t *w, bool late);
 /* m's native code as published (acquire), or NULL. */
 static inline wh_native_code_t *wh__native_of(const wh_module_t *m) {
   return __atomic_load_n(&m->native, __ATOMIC_ACQUIRE);

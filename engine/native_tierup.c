@@ -10,6 +10,25 @@
  * half-way), so the module never goes away under its compiler.  The
  * compiler reads only the module's immutable parts (its wcode, types and
  * tables), which the interpreter may be running meanwhile.
+ *
+ * A job may have one watcher (wh__native_tierup_watch; the compilation
+ * cache, which rewrites the module's artifact with the native code).  Its
+ * `done` runs on a background thread of the job, never on the caller's,
+ * and after compile_lock is released (the next compile need not wait for
+ * a cache write); its `fini` runs when the module is freed:
+ *
+ *   job:    RUNNING ──compile returns rc──> ENDED (rc kept in the job)
+ *
+ *   watch while RUNNING        done(rc) on the compile's thread, at the end
+ *   watch when ENDED, late     the ended thread is joined and a new one
+ *                              runs done(rc) (same pthread_t slot)
+ *   watch when ENDED, !late,   done never runs (a module without a job
+ *   or no job (NONE)           gets a thread-less job to hold the watch)
+ *   wh_module_free             cancel; join the thread (so a running done
+ *                              finishes first); fini; free the job
+ *
+ * `lock` guards ended, rc, ran and the watch; the watch is written once,
+ * before any thread that reads it can see it set.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,33 +38,74 @@
 
 struct wh_native_job {
   pthread_t thread;
+  bool has_thread;        /* `thread` is to be joined */
+  bool compiles;          /* started for a compile (not a watch holder) */
   _Atomic bool cancel;
+  pthread_mutex_t lock;   /* guards the fields below */
+  bool ended;             /* job_main is past the compile */
+  bool ran;               /* ... and ran it (not cancelled first) */
+  int rc;                 /* its result */
+  bool watched;
+  wh_tierup_watch_t watch;
 };
 
 static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static struct wh_native_job *job_new(void) {
+  struct wh_native_job *j = calloc(1, sizeof *j);
+  if (j) pthread_mutex_init(&j->lock, NULL);
+  return j;
+}
+
+static void job_free(struct wh_native_job *j) {
+  pthread_mutex_destroy(&j->lock);
+  free(j);
+}
+
 static void *job_main(void *arg) {
   wh_module_t *m = arg;
+  struct wh_native_job *j = m->native_job;
+  int rc = 0;
+  bool ran = false;
   pthread_mutex_lock(&compile_lock);
-  if (!atomic_load(&m->native_job->cancel)) {
+  if (!atomic_load(&j->cancel)) {
     wh_diag_t d;
     wh_diag_clear(&d);
-    if (wh__native_compile(m, &d) != 0) {
+    ran = true;
+    if ((rc = wh__native_compile(m, &d)) != 0) {
       char *why = strdup(d.msg);
       __atomic_store_n(&m->native_reason, why, __ATOMIC_RELEASE);
     }
   }
   pthread_mutex_unlock(&compile_lock);
+
+  pthread_mutex_lock(&j->lock);
+  j->ended = true;
+  j->ran = ran;
+  j->rc = rc;
+  wh_tierup_watch_t w = j->watch;
+  bool tell = j->watched && ran && w.done;
+  pthread_mutex_unlock(&j->lock);
+  if (tell) w.done(m, rc, w.arg);
+  return NULL;
+}
+
+/* The thread of a watch that came after the compile ended. */
+static void *late_main(void *arg) {
+  wh_module_t *m = arg;
+  struct wh_native_job *j = m->native_job;
+  j->watch.done(m, j->rc, j->watch.arg);
   return NULL;
 }
 
 int wh__native_tierup_start(wh_module_t *m) {
-  struct wh_native_job *j = calloc(1, sizeof *j);
+  struct wh_native_job *j = job_new();
   if (!j) return WH_ENOMEM;
+  j->compiles = j->has_thread = true;
   m->native_job = j;
   if (pthread_create(&j->thread, NULL, job_main, m) != 0) {
     m->native_job = NULL;
-    free(j);
+    job_free(j);
     return WH_ENOMEM;   /* the module simply stays in the interpreter */
   }
   return 0;
@@ -55,7 +115,52 @@ void wh__native_tierup_stop(wh_module_t *m) {
   struct wh_native_job *j = m->native_job;
   if (!j) return;
   atomic_store(&j->cancel, true);
-  pthread_join(j->thread, NULL);
-  free(j);
+  if (j->has_thread) pthread_join(j->thread, NULL);
+  if (j->watched && j->watch.fini) j->watch.fini(j->watch.arg);
+  job_free(j);
   m->native_job = NULL;
+}
+
+wh_tierup_state_t wh__native_tierup_state(const wh_module_t *m) {
+  struct wh_native_job *j = m->native_job;
+  if (!j || !j->compiles) return WH_TIERUP_NONE;
+  pthread_mutex_lock(&j->lock);
+  bool ended = j->ended;
+  pthread_mutex_unlock(&j->lock);
+  return ended ? WH_TIERUP_ENDED : WH_TIERUP_RUNNING;
+}
+
+int wh__native_tierup_watch(wh_module_t *m, const wh_tierup_watch_t *w, bool late) {
+  struct wh_native_job *j = m->native_job;
+  if (!j) {   /* nothing compiles: a job that only carries the watch */
+    if (!(j = job_new())) return WH_ENOMEM;
+    j->watched = true;
+    j->watch = *w;
+    m->native_job = j;
+    return 0;
+  }
+  pthread_mutex_lock(&j->lock);
+  if (j->watched) {
+    pthread_mutex_unlock(&j->lock);
+    return WH_EBUSY;
+  }
+  j->watched = true;
+  j->watch = *w;
+  bool running = j->compiles && !j->ended;
+  bool again = j->has_thread && j->compiles && j->ended && j->ran && late && w->done;
+  pthread_mutex_unlock(&j->lock);
+  if (running) return 1;   /* job_main tells it */
+  if (!again) return 0;
+  /* The compile ended before the watch: its thread has returned (or is
+   * returning); a new one tells the watcher, off the caller's thread. */
+  pthread_join(j->thread, NULL);
+  if (pthread_create(&j->thread, NULL, late_main, m) != 0) {
+    j->has_thread = false;
+    pthread_mutex_lock(&j->lock);
+    j->watched = false;
+    memset(&j->watch, 0, sizeof j->watch);
+    pthread_mutex_unlock(&j->lock);
+    return WH_ENOMEM;
+  }
+  return 1;
 }

@@ -20,6 +20,19 @@
  * again), decodes it, and writes nothing to the index: hits reach the
  * index in batches.
  *
+ * Tier auto: a module of a tier-auto engine stored by, or loaded from, an
+ * artifact without its native code is watched; when its background
+ * compile ends, the entry is rewritten in place (same key, through
+ * wh_cache_put's temp file + rename + index path, pins and hits kept)
+ * with the native code, or with the reason the native tier refused the
+ * module, so the next process loads it native (or refused) at once and
+ * compiles nothing.  The rewrite runs on the compile's thread, only while
+ * the entry still has the checksum the module came with, and only while
+ * the handle is open; a component's artifact is rewritten once all of its
+ * compiling modules have ended.  It never fails a caller: its errors are
+ * counted (stats.errors) and told to the log callback.  docs/CACHE.md,
+ * "Tier auto: native code written back".
+ *
  * Failures: a corrupt, truncated or other-version artifact is dropped,
  * counted (stats.corrupt_drops) and recompiled, never loaded.  Trouble
  * with the cache itself (busy index, full disk, I/O error) never fails
@@ -127,7 +140,10 @@ int wh_cache_key_component(wh_cache_key_t *k, const wh_engine_t *e,
  * WH_ENOMEM) on failure.  Free with wh_cache_close. */
 wh_cache_t *wh_cache_open(const char *data_dir, uint64_t max_bytes,
                           unsigned flags, wh_diag_t *diag);
-/* Flushes counters and closes; NULL is a no-op. */
+/* Flushes counters and closes; NULL is a no-op.  Modules the handle
+ * produced may outlive it: their pending rewrites (tier auto) are
+ * detached here -- close waits for one under way, and none writes after
+ * it returns. */
 void wh_cache_close(wh_cache_t *c);
 /* DATA_DIR/cache (borrowed from the handle). */
 const char *wh_cache_dir(const wh_cache_t *c);
@@ -146,7 +162,10 @@ void wh_cache_set_log(wh_cache_t *c, wh_cache_log_fn fn, void *user);
  * sound, else compiled with wh_module_new and stored.  *hit (may be NULL)
  * says which.  Errors are wh_module_new's (diag filled) or WH_ENOMEM; see
  * the top of this file for how cache trouble is handled.  The caller
- * frees *out with wh_module_free. */
+ * frees *out with wh_module_free.  Tier auto: the entry is rewritten with
+ * the module's native code when its background compile ends (see the
+ * top); so is the entry of a hit whose artifact had none (also through
+ * wh_cache_load_module). */
 int wh_cache_get_module(wh_cache_t *c, wh_engine_t *e, const uint8_t *bytes,
                         size_t len, wh_module_t **out, bool *hit,
                         wh_diag_t *diag);
@@ -175,7 +194,10 @@ int wh_cache_load_module(wh_cache_t *c, wh_engine_t *e, const wh_cache_key_t *k,
  * wh_cache_key_component): its `n` core modules (borrowed; all from one
  * engine, the key's) in the order the component model wants them back,
  * and `meta_len` bytes of metadata (borrowed; opaque to the cache; may be
- * 0).  Errors as wh_cache_put, or WH_EINVAL for a key of another kind. */
+ * 0).  Errors as wh_cache_put, or WH_EINVAL for a key of another kind.
+ * Tier auto: if some of the modules are still compiling, the artifact is
+ * rewritten once they all have ended (unless one of the modules is freed
+ * first). */
 int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k,
                            wh_module_t *const *mods, uint32_t n,
                            const uint8_t *meta, size_t meta_len,
@@ -184,7 +206,9 @@ int wh_cache_put_component(wh_cache_t *c, const wh_cache_key_t *k,
  * (the caller frees each with wh_module_free, then the array with free)
  * and *meta a malloc'ed copy of the metadata (*meta_len bytes; caller
  * frees).  WH_ENOTFOUND on a miss (an unsound artifact is dropped and
- * counted first), or WH_ENOMEM / WH_EBUSY / WH_EIO. */
+ * counted first), or WH_ENOMEM / WH_EBUSY / WH_EIO.  Tier auto: modules
+ * that start compiling on load (an artifact without their native code)
+ * have the artifact rewritten as in wh_cache_put_component. */
 int wh_cache_get_component(wh_cache_t *c, wh_engine_t *e,
                            const wh_cache_key_t *k, wh_module_t ***mods,
                            uint32_t *n, uint8_t **meta, size_t *meta_len,

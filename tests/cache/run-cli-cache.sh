@@ -1,8 +1,9 @@
 #!/bin/sh
 # run-cli-cache.sh WHARF WAT2WASM - the cache's commands: `wharf compile`,
 # `wharf run` of a precompiled module and through --data-dir /
-# $WHARF_DATA_DIR, `wharf cache stats|gc|clear`, and components through
-# the cache (with $WHARF_TESTDATA).  One PASS/FAIL line each.
+# $WHARF_DATA_DIR, `wharf cache stats|gc|clear`, tier auto writing its
+# native code back, and components through the cache (with
+# $WHARF_TESTDATA).  One PASS/FAIL line each.
 set -u
 WHARF=$1
 WAT2WASM=$2
@@ -108,6 +109,24 @@ check stats-missing 1 "" "no cache in" -- cache stats --data-dir nowhere
 check cache-usage 2 "" "stats, gc or clear" -- cache frobnicate --data-dir d
 check gc-bad-size 2 "" "wants a size" -- cache gc --data-dir d --max-size lots
 check clear-bad-opt 2 "" "unknown option" -- cache clear --data-dir d --force
+
+# tier auto (an LLVM build): the first run stores the interpreter's
+# artifact and, as it exits, the background compile's native code (a
+# second store: the rewrite); the next run loads it, a hit, and the
+# artifact holds an ELF object
+if "$WHARF" run --tier native --invoke add "$tmp/add.wasm" 1 2 >/dev/null 2>&1; then
+  check auto-run 0 "^3$" "" -- run --tier auto --data-dir da --invoke add add.wasm 1 2
+  check auto-stats 0 "^stores: +2$" "" -- cache stats --data-dir da
+  check auto-rerun 0 "^5$" "" -- run --tier auto --data-dir da --invoke add add.wasm 2 3
+  check auto-stats-hit 0 "^hits: +1$" "" -- cache stats --data-dir da
+  if grep -lq "$(printf '\177ELF')" "$tmp"/da/cache/*/*.bin; then
+    echo "PASS auto-native-in-artifact"
+  else
+    echo "FAIL auto-native-in-artifact: no ELF object in the artifact"; fail=1
+  fi
+else
+  echo "SKIP tier auto: no native tier in this build"
+fi
 
 # components ($WHARF_TESTDATA; skipped without it): `compile --data-dir`
 # stores a component's core modules as one artifact, which `invoke` (the

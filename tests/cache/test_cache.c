@@ -35,6 +35,7 @@
 
 #include "blob.h" /* wh__blob_version: the engine blob format in the key */
 #include "cm_int.h" /* a component's core modules, to run them */
+#include "native.h" /* wh__native_tierup_state: whether a module compiles */
 #include "wh_cache.h"
 #include "wh_cm.h"
 #include "wh_engine.h"
@@ -136,8 +137,72 @@ static buf_t make_module(int32_t k, size_t pad) {
   return m;
 }
 
-/* Instantiates `m` and returns what `f` returns (INT32_MIN on failure). */
-static int32_t run_f(wh_engine_t *e, const wh_module_t *m) {
+/* A module for the background compiler to chew on: `nfuncs` functions
+ * (i32) -> i32, each `nops` rounds of add, rotate and xor; no exports. */
+static buf_t make_heavy_module(uint32_t nfuncs, uint32_t nops) {
+  buf_t m = {0}, s = {0}, body = {0};
+  put(&m, "\0asm\1\0\0\0", 8);
+  put(&s, "\x01\x60\x01\x7f\x01\x7f", 6); /* type 0: [i32] -> [i32] */
+  section(&m, 1, &s);
+  s.len = 0;
+  uleb(&s, nfuncs);
+  for (uint32_t i = 0; i < nfuncs; i++) byte(&s, 0);
+  section(&m, 3, &s);
+  s.len = 0;
+  uleb(&s, nfuncs);
+  for (uint32_t f = 0; f < nfuncs; f++) {
+    body.len = 0;
+    byte(&body, 0); /* no locals */
+    put(&body, "\x20\x00", 2); /* local.get 0 */
+    for (uint32_t i = 0; i < nops; i++) {
+      byte(&body, 0x41);
+      sleb(&body, (int32_t)(f * 7919 + i * 104729 + 1));
+      byte(&body, 0x6a); /* i32.add */
+      put(&body, "\x41\x05\x77", 3); /* i32.const 5, i32.rotl */
+      put(&body, "\x20\x00\x73", 3); /* local.get 0, i32.xor */
+    }
+    byte(&body, 0x0b);
+    uleb(&s, body.len);
+    put(&s, body.p, body.len);
+  }
+  section(&m, 10, &s);
+  free(body.p);
+  free(s.p);
+  return m;
+}
+
+/* A module whose `f` returns n + 1 from one function of n additions: with
+ * n = 100000 its wcode (2 MB) is over the native tier's bound per
+ * function, so the tier refuses it; cheap for the interpreter. */
+static buf_t make_long_module(uint32_t n) {
+  buf_t m = {0}, s = {0}, body = {0};
+  put(&m, "\0asm\1\0\0\0", 8);
+  put(&s, "\x01\x60\x00\x01\x7f", 5); /* type 0: [] -> [i32] */
+  section(&m, 1, &s);
+  s.len = 0;
+  put(&s, "\x01\x00", 2);
+  section(&m, 3, &s);
+  s.len = 0;
+  put(&s, "\x01\x01" "f" "\x00\x00", 5);
+  section(&m, 7, &s);
+  s.len = 0;
+  put(&body, "\x01\x01\x7f", 3);         /* one i32 local */
+  put(&body, "\x41\x01\x21\x00", 4);     /* local 0 = 1 */
+  put(&body, "\x20\x00", 2);
+  for (uint32_t i = 0; i < n; i++) put(&body, "\x20\x00\x6a", 3); /* + local 0 */
+  byte(&body, 0x0b);
+  byte(&s, 1);
+  uleb(&s, body.len);
+  put(&s, body.p, body.len);
+  section(&m, 10, &s);
+  free(body.p);
+  free(s.p);
+  return m;
+}
+
+/* Instantiates `m` and returns what `f` returns given `fuel` (INT32_MIN on
+ * failure). */
+static int32_t run_fuel(wh_engine_t *e, const wh_module_t *m, int64_t fuel) {
   wh_linker_t *l = wh_linker_new(e);
   wh_exec_t *x = wh_exec_new(e);
   wh_instance_t *inst = NULL;
@@ -145,7 +210,7 @@ static int32_t run_f(wh_engine_t *e, const wh_module_t *m) {
   wh_diag_t d;
   if (l && x && wh_linker_instantiate(l, m, x, &inst, &d) == 0) {
     wh_func_t *f = wh_instance_func(inst, "f");
-    wh_exec_set_fuel(x, 1000);
+    wh_exec_set_fuel(x, fuel);
     if (!f || wh_call(x, f, NULL, 0, &r, 1) != 0) r.of.i32 = INT32_MIN;
   }
   wh_instance_free(inst);
@@ -153,6 +218,9 @@ static int32_t run_f(wh_engine_t *e, const wh_module_t *m) {
   wh_linker_free(l);
   return r.of.i32;
 }
+
+/* Instantiates `m` and returns what `f` returns (INT32_MIN on failure). */
+static int32_t run_f(wh_engine_t *e, const wh_module_t *m) { return run_fuel(e, m, 1000); }
 
 /* ---- directories ---------------------------------------------------------- */
 
@@ -1498,6 +1566,440 @@ static void test_component_round_trip(void) {
   remove_dir();
 }
 
+/* ---- tier auto: native code written back (cache.c, "writing native code
+ * back") ---------------------------------------------------------------------- */
+
+static wh_engine_t *auto_engine(void) {
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.tier = WH_TIER_AUTO;
+  return wh_engine_new(&cfg);
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Waits (at most 60 s) until m's background compile has ended; true if
+ * it has. */
+static bool wait_tierup(const wh_module_t *m) {
+  for (int i = 0; i < 6000 && wh__native_tierup_state(m) == WH_TIERUP_RUNNING; i++) sleep_ms(10);
+  return wh__native_tierup_state(m) != WH_TIERUP_RUNNING;
+}
+
+/* Takes the process's one background compile slot for a while: a module
+ * of its own engine that LLVM needs a second or more for.  Modules made
+ * meanwhile wait for their compile, so a test knows they are still
+ * interpreted when they are stored.  Free it with wh_module_free (waits). */
+static wh_module_t *occupy_compiler(wh_engine_t **eb) {
+  buf_t heavy = make_heavy_module(120, 100);
+  *eb = auto_engine();
+  wh_module_t *m = wh_module_new(*eb, heavy.p, heavy.len, NULL);
+  free(heavy.p);
+  CHECK(m != NULL, "The compiler's blocker module compiles.");
+  sleep_ms(50); /* its thread takes the compile slot */
+  return m;
+}
+
+static bool skip_without_native(void) {
+  if (wh_tier_available(WH_TIER_NATIVE)) return false;
+  printf("\n  skipped: this build has no native tier\n");
+  return true;
+}
+
+/* The watch the cache relies on (engine/native_tierup.c): a watch set
+ * after the compile ended is told on a thread of its own when `late`, not
+ * at all otherwise; a module without a compile only gets fini; fini runs
+ * once, from wh_module_free, after done. */
+typedef struct watch_rec {
+  int done, fini, rc;
+  bool fini_after_done;
+  pthread_t thread;
+} watch_rec_t;
+
+static void rec_done(wh_module_t *m, int rc, void *arg) {
+  watch_rec_t *r = arg;
+  (void)m;
+  r->done++;
+  r->rc = rc;
+  r->thread = pthread_self();
+}
+
+static void rec_fini(void *arg) {
+  watch_rec_t *r = arg;
+  r->fini++;
+  r->fini_after_done = r->done > 0;
+}
+
+static void test_tierup_watch(void) {
+  if (skip_without_native()) return;
+  wh_engine_t *e = auto_engine(), *ei = engine(true);
+  buf_t a = make_module(5, 10);
+  watch_rec_t r1 = {0}, r2 = {0}, r3 = {0};
+  wh_module_t *m = wh_module_new(e, a.p, a.len, NULL);
+  CHECK(m && wait_tierup(m) && wh__native_tierup_state(m) == WH_TIERUP_ENDED,
+        "A module of a tier-auto engine compiles in the background.");
+  wh_tierup_watch_t w1 = {rec_done, rec_fini, &r1}, w2 = {rec_done, rec_fini, &r2};
+  CHECK(m && wh__native_tierup_watch(m, &w1, true) == 1,
+        "A late watch after the compile ended will be told.");
+  CHECK(m && wh__native_tierup_watch(m, &w2, true) == WH_EBUSY, "A module has one watcher.");
+  wh_module_free(m);
+  CHECK(r1.done == 1 && r1.rc == 0 && !pthread_equal(r1.thread, pthread_self()),
+        "It was told once, with rc 0, on a thread other than the caller's.");
+  CHECK(r1.fini == 1 && r1.fini_after_done, "fini ran once, after done.");
+  CHECK(r2.done == 0 && r2.fini == 0, "The refused watcher hears nothing.");
+
+  m = wh_module_new(e, a.p, a.len, NULL);
+  CHECK(m && wait_tierup(m), "A second module compiles.");
+  CHECK(m && wh__native_tierup_watch(m, &w2, false) == 0,
+        "A watch that is not late, after the compile ended, will not be told.");
+  wh_module_free(m);
+  CHECK(r2.done == 0 && r2.fini == 1, "Only its fini ran.");
+
+  m = wh_module_new(ei, a.p, a.len, NULL);
+  wh_tierup_watch_t w3 = {rec_done, rec_fini, &r3};
+  CHECK(m && wh__native_tierup_state(m) == WH_TIERUP_NONE &&
+            wh__native_tierup_watch(m, &w3, true) == 0,
+        "A module that never compiles in the background takes a watch that is never told.");
+  wh_module_free(m);
+  CHECK(r3.done == 0 && r3.fini == 1, "Its fini runs when it is freed.");
+  wh_engine_free(e);
+  wh_engine_free(ei);
+  free(a.p);
+}
+
+/* A module stored while its compile waits, and one loaded from that
+ * interpreter-only artifact, have their entry rewritten with the native
+ * code when it is ready; a module freed before its compile ran rewrites
+ * nothing.  After a restart (new handle, new engine) the module is native
+ * at once, starts no compile, and computes the same; the pin and the
+ * entry's hits survive the rewrite. */
+static void test_tierup_written_back(void) {
+  if (skip_without_native()) return;
+  fresh_dir();
+  wh_engine_t *eb, *e = auto_engine();
+  buf_t a = make_module(77, 100), b = make_module(78, 100);
+  wh_cache_key_t ka = key_of(e, &a), kb = key_of(e, &b);
+  char pa[1024], pb[1024];
+  artifact_path(pa, sizeof pa, &ka);
+  artifact_path(pb, sizeof pb, &kb);
+  wh_cache_t *c = open_cache(0, 0);
+  CHECK(wh_cache_pin(c, &ka, "deploy:a", NULL) == 0, "A's key is pinned.");
+  wh_module_t *blocker = occupy_compiler(&eb);
+  wh_module_t *ma = NULL, *mb = NULL;
+  bool hit = true;
+
+  /* A: a miss freed before its compile ran: the entry stays as stored */
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &ma, &hit, NULL) == 0 && !hit &&
+            wh__native_tierup_state(ma) == WH_TIERUP_RUNNING,
+        "A's first load is a miss, stored while its compile waits.");
+  long long interp_size = file_size(pa);
+  wh_module_free(ma);
+  CHECK(file_size(pa) == interp_size, "A module freed before its compile rewrites nothing.");
+  /* B: a miss kept; A: a hit on the interpreter-only artifact, kept */
+  CHECK(wh_cache_get_module(c, e, b.p, b.len, &mb, &hit, NULL) == 0 && !hit,
+        "B's first load is a miss.");
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &ma, &hit, NULL) == 0 && hit &&
+            wh__native_tierup_state(ma) == WH_TIERUP_RUNNING,
+        "A's second load is a hit that starts a compile (its artifact has no native code).");
+  wh_module_free(blocker);
+  CHECK(wait_tierup(ma) && wait_tierup(mb) && wh_module_tier(ma, NULL) == WH_TIER_NATIVE &&
+            wh_module_tier(mb, NULL) == WH_TIER_NATIVE,
+        "Both modules tier up to native code within a minute.");
+  CHECK(run_f(e, ma) == 77 && run_f(e, mb) == 78, "Both compute their constants natively.");
+  wh_module_free(ma); /* waits for the rewrite */
+  wh_module_free(mb);
+  CHECK(file_size(pa) > interp_size && file_size(pb) > interp_size,
+        "Both artifacts were rewritten with native code (%lld, %lld bytes; %lld before).",
+        file_size(pa), file_size(pb), interp_size);
+  wh_cache_stats_t s = session(c);
+  CHECK(s.stores == 4 && s.errors == 0 && s.entries == 2 && s.pinned == 1,
+        "Two stores and two rewrites, no error; the pin stays (stores %llu, errors %llu).",
+        (unsigned long long)s.stores, (unsigned long long)s.errors);
+  CHECK((long long)s.bytes == file_size(pa) + file_size(pb),
+        "The index's size is the rewritten files'.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+  wh_engine_free(eb);
+  CHECK(index_sql("SELECT COUNT(*) FROM pins") == 1, "The pin outlives the rewrite.");
+
+  /* a restart */
+  e = auto_engine();
+  c = open_cache(0, 0);
+  wh_module_t *m = NULL;
+  CHECK(wh_cache_load_module(c, e, &ka, &m, NULL) == 0 && m, "A loads by its key.");
+  CHECK(m && wh_module_tier(m, NULL) == WH_TIER_NATIVE &&
+            wh__native_tierup_state(m) == WH_TIERUP_NONE,
+        "After a restart A is native at once and compiles nothing.");
+  CHECK(m && run_f(e, m) == 77, "A computes the same after the restart.");
+  wh_module_free(m);
+  m = NULL;
+  CHECK(wh_cache_get_module(c, e, b.p, b.len, &m, &hit, NULL) == 0 && hit && m &&
+            wh_module_tier(m, NULL) == WH_TIER_NATIVE &&
+            wh__native_tierup_state(m) == WH_TIERUP_NONE && run_f(e, m) == 78,
+        "B is a hit, native at once, computing the same.");
+  wh_module_free(m);
+  s = session(c);
+  CHECK(s.hits == 2 && s.misses == 0 && s.compiles == 0 && s.stores == 0,
+        "The restart's loads are two hits and nothing else.");
+  wh_cache_close(c);
+  CHECK(index_sql("SELECT hits FROM entries WHERE key IN (SELECT key FROM pins)") == 2,
+        "A's entry kept its hit count through the rewrite (1 before, 1 after).");
+  wh_engine_free(e);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
+/* A component's artifact is rewritten once, when all of its modules have
+ * their native code; after a restart they are native at once. */
+static void test_component_tierup_written_back(void) {
+  if (skip_without_native()) return;
+  fresh_dir();
+  wh_engine_t *eb, *e = auto_engine();
+  const int32_t ks[2] = {51, 52};
+  const size_t pads[2] = {100, 100};
+  uint64_t span[4];
+  buf_t comp = make_component(ks, pads, 2, span);
+  wh_cache_key_t k;
+  wh_cache_key_component(&k, e, comp.p, comp.len);
+  char path[1024];
+  artifact_path(path, sizeof path, &k);
+  wh_cache_t *c = open_cache(0, 0);
+  wh_module_t *blocker = occupy_compiler(&eb);
+  bool hit = true;
+  wh_diag_t d;
+
+  wh_cm_component_t *cc = wh_cm_component_new_cached(e, c, comp.p, comp.len, &hit, &d);
+  CHECK(cc && !hit, "The component's first load is a miss.");
+  long long interp_size = file_size(path);
+  wh_cm_component_free(cc);
+  CHECK(file_size(path) == interp_size && session(c).stores == 1,
+        "A component freed before its modules compiled rewrites nothing.");
+  cc = wh_cm_component_new_cached(e, c, comp.p, comp.len, &hit, &d);
+  CHECK(cc && hit && cc->modules.n == 2, "The second load is a hit.");
+  wh_module_free(blocker);
+  bool native = cc != NULL;
+  for (uint32_t i = 0; cc && i < cc->modules.n; i++)
+    native &= wait_tierup(cc->modules.v[i]) &&
+              wh_module_tier(cc->modules.v[i], NULL) == WH_TIER_NATIVE;
+  CHECK(native, "Its core modules tier up to native code within a minute.");
+  wh_cm_component_free(cc);
+  wh_cache_stats_t s = session(c);
+  CHECK(file_size(path) > interp_size && s.stores == 2 && s.errors == 0,
+        "The artifact was rewritten once, with native code (%lld bytes, %lld before; "
+        "stores %llu).", file_size(path), interp_size, (unsigned long long)s.stores);
+  wh_cache_close(c);
+  wh_engine_free(e);
+  wh_engine_free(eb);
+
+  e = auto_engine();
+  c = open_cache(0, 0);
+  cc = wh_cm_component_new_cached(e, c, comp.p, comp.len, &hit, &d);
+  CHECK(cc && hit, "After a restart the component is a hit.");
+  bool ok = cc && cc->modules.n == 2;
+  for (uint32_t i = 0; ok && i < 2; i++)
+    ok = wh_module_tier(cc->modules.v[i], NULL) == WH_TIER_NATIVE &&
+         wh__native_tierup_state(cc->modules.v[i]) == WH_TIERUP_NONE &&
+         run_f(e, cc->modules.v[i]) == ks[i];
+  CHECK(ok, "Its modules are native at once, compile nothing and compute the same.");
+  wh_cm_component_free(cc);
+  wh_cache_close(c);
+  wh_engine_free(e);
+  free(comp.p);
+  remove_dir();
+}
+
+/* A rewrite never fails its module: one whose rename fails is counted as
+ * an error and logged, the module runs natively anyway; an entry cleared
+ * while the module compiled is not brought back. */
+static void test_rewrite_trouble(void) {
+  if (skip_without_native()) return;
+  fresh_dir();
+  wh_engine_t *eb, *e = auto_engine();
+  buf_t a = make_module(61, 100), b = make_module(62, 100);
+  wh_cache_key_t ka = key_of(e, &a);
+  char pa[1024], inner[1100];
+  artifact_path(pa, sizeof pa, &ka);
+  wh_cache_t *c = open_cache(0, 0);
+  log_rec_t log = {0};
+  wh_cache_set_log(c, log_cb, &log);
+  wh_module_t *blocker = occupy_compiler(&eb);
+  wh_module_t *ma = NULL, *mb = NULL;
+  bool hit = true;
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &ma, &hit, NULL) == 0 && !hit &&
+            wh_cache_get_module(c, e, b.p, b.len, &mb, &hit, NULL) == 0 && !hit,
+        "Two misses are stored while their compiles wait.");
+  /* A: a directory where its artifact was, so the rewrite's rename fails */
+  unlink(pa);
+  mkdir(pa, 0700);
+  snprintf(inner, sizeof inner, "%s/x", pa);
+  write_file(inner, "x", 1);
+  /* B: its entry cleared */
+  wh_cache_gc_report_t rep;
+  CHECK(wh_cache_clear(c, false, &rep, NULL) == 0 && rep.cleared == 2,
+        "The cache is cleared under the compiling modules.");
+  wh_cache_stats_t s0 = session(c);
+  wh_module_free(blocker);
+  CHECK(wait_tierup(ma) && wait_tierup(mb) && wh_module_tier(ma, NULL) == WH_TIER_NATIVE &&
+            wh_module_tier(mb, NULL) == WH_TIER_NATIVE,
+        "Both modules tier up anyway.");
+  CHECK(run_f(e, ma) == 61 && run_f(e, mb) == 62, "Both run natively.");
+  wh_module_free(ma);
+  wh_module_free(mb);
+  wh_cache_stats_t s = session(c);
+  CHECK(s.errors == s0.errors && s.stores == s0.stores && s.entries == 0,
+        "Entries cleared meanwhile are not brought back, and that is no error.");
+  wh_cache_close(c);
+  unlink(inner);
+  rmdir(pa);
+
+  /* the same with the entry still indexed: the failed rename is an error */
+  wh_engine_free(eb);
+  c = open_cache(0, 0);
+  wh_cache_set_log(c, log_cb, &log);
+  blocker = occupy_compiler(&eb);
+  ma = NULL;
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &ma, &hit, NULL) == 0 && !hit,
+        "The module is stored again.");
+  unlink(pa);
+  mkdir(pa, 0700);
+  write_file(inner, "x", 1);
+  s0 = session(c);
+  log.calls = 0;
+  wh_module_free(blocker);
+  CHECK(wait_tierup(ma) && wh_module_tier(ma, NULL) == WH_TIER_NATIVE && run_f(e, ma) == 61,
+        "The module tiers up and runs natively.");
+  wh_module_free(ma);
+  s = session(c);
+  CHECK(s.errors == s0.errors + 1 && s.stores == s0.stores,
+        "The failed rewrite counts one error and no store.");
+  CHECK(log.calls == 1 && strstr(log.last, "cannot rewrite artifact") != NULL,
+        "The log is told (\"%s\").", log.last);
+  wh_cache_close(c);
+  unlink(inner);
+  rmdir(pa);
+  wh_engine_free(e);
+  wh_engine_free(eb);
+  free(a.p);
+  free(b.p);
+  remove_dir();
+}
+
+/* A cache closed while modules it produced still compile: their compiles
+ * end later and write nothing (the artifacts and index are as they were),
+ * nothing crashes; the next handle finds the interpreter-only artifacts
+ * and compiles again. */
+static void test_closed_before_tierup(void) {
+  if (skip_without_native()) return;
+  fresh_dir();
+  wh_engine_t *eb, *e = auto_engine();
+  buf_t a = make_module(91, 100);
+  const int32_t ks[2] = {92, 93};
+  const size_t pads[2] = {100, 100};
+  uint64_t span[4];
+  buf_t comp = make_component(ks, pads, 2, span);
+  wh_cache_key_t ka = key_of(e, &a), kc;
+  wh_cache_key_component(&kc, e, comp.p, comp.len);
+  char pa[1024], pc[1024];
+  artifact_path(pa, sizeof pa, &ka);
+  artifact_path(pc, sizeof pc, &kc);
+  wh_cache_t *c = open_cache(0, 0);
+  wh_module_t *blocker = occupy_compiler(&eb);
+  wh_module_t *m = NULL;
+  bool hit = true;
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &m, &hit, NULL) == 0 && !hit,
+        "The module is a miss, stored.");
+  wh_cm_component_t *cc = wh_cm_component_new_cached(e, c, comp.p, comp.len, &hit, NULL);
+  CHECK(cc && !hit, "The component is a miss, stored.");
+  size_t la = 0, lc = 0;
+  uint8_t *before_a = read_file(pa, &la), *before_c = read_file(pc, &lc);
+  long long sum_before = index_sql("SELECT SUM(size) FROM entries");
+  wh_cache_close(c);
+  wh_module_free(blocker);
+  bool native = wait_tierup(m) && wh_module_tier(m, NULL) == WH_TIER_NATIVE;
+  for (uint32_t i = 0; cc && i < cc->modules.n; i++)
+    native &= wait_tierup(cc->modules.v[i]) &&
+              wh_module_tier(cc->modules.v[i], NULL) == WH_TIER_NATIVE;
+  CHECK(native, "The modules still tier up after the cache is closed.");
+  CHECK(run_f(e, m) == 91, "The module computes its constant natively.");
+  wh_module_free(m);
+  wh_cm_component_free(cc);
+  size_t la2 = 0, lc2 = 0;
+  uint8_t *after_a = read_file(pa, &la2), *after_c = read_file(pc, &lc2);
+  CHECK(before_a && after_a && la == la2 && memcmp(before_a, after_a, la) == 0 && before_c &&
+            after_c && lc == lc2 && memcmp(before_c, after_c, lc) == 0,
+        "Nothing was written to the artifacts after the cache was closed.");
+  int bins, temps;
+  count_files(&bins, &temps);
+  CHECK(bins == 2 && temps == 0 && index_sql("SELECT SUM(size) FROM entries") == sum_before,
+        "No temp file, no new artifact, the index unchanged.");
+  free(before_a);
+  free(before_c);
+  free(after_a);
+  free(after_c);
+
+  wh_engine_free(e);
+  e = auto_engine();
+  c = open_cache(0, 0);
+  m = NULL;
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &m, &hit, NULL) == 0 && hit && m &&
+            wh_module_tier(m, NULL) == WH_TIER_INTERP &&
+            wh__native_tierup_state(m) != WH_TIERUP_NONE,
+        "The next handle loads the interpreter-only artifact and compiles again.");
+  wh_module_free(m);
+  wh_cache_close(c);
+  wh_engine_free(e);
+  wh_engine_free(eb);
+  free(a.p);
+  free(comp.p);
+  remove_dir();
+}
+
+/* A module the native tier refuses (a function over its size bound, or
+ * no LLVM in this build) has the refusal stored: after a restart it runs
+ * in the interpreter at once, with the reason, and is not compiled
+ * again. */
+static void test_native_refusal_stored(void) {
+  fresh_dir();
+  wh_engine_t *e = auto_engine();
+  buf_t a = make_long_module(100000);
+  wh_cache_key_t k = key_of(e, &a);
+  wh_cache_t *c = open_cache(0, 0);
+  wh_module_t *m = NULL;
+  const char *why = NULL;
+  bool hit = true;
+  CHECK(wh_cache_get_module(c, e, a.p, a.len, &m, &hit, NULL) == 0 && !hit && m,
+        "The long module is a miss, compiled and stored.");
+  CHECK(m && wait_tierup(m) && wh_module_tier(m, &why) == WH_TIER_INTERP && why,
+        "The native tier refuses it, with a reason (%s).", why ? why : "none");
+  char reason[512];
+  snprintf(reason, sizeof reason, "%s", why ? why : "");
+  CHECK(m && run_fuel(e, m, 1ull << 40) == 100001, "The interpreter runs it.");
+  wh_module_free(m);
+  CHECK(session(c).errors == 0, "No cache error.");
+  wh_cache_close(c);
+  wh_engine_free(e);
+
+  e = auto_engine();
+  c = open_cache(0, 0);
+  m = NULL;
+  why = NULL;
+  CHECK(wh_cache_load_module(c, e, &k, &m, NULL) == 0 && m,
+        "After a restart the module loads from the cache.");
+  CHECK(m && wh_module_tier(m, &why) == WH_TIER_INTERP && why && strcmp(why, reason) == 0,
+        "It runs in the interpreter with the stored reason.");
+  CHECK(m && wh__native_tierup_state(m) == WH_TIERUP_NONE,
+        "It is not compiled again.");
+  CHECK(m && run_fuel(e, m, 1ull << 40) == 100001, "It computes the same.");
+  wh_module_free(m);
+  wh_cache_close(c);
+  wh_engine_free(e);
+  free(a.p);
+  remove_dir();
+}
+
 /* ---- registry ---------------------------------------------------------------- */
 
 static CU_TestInfo tests[] = {
@@ -1516,6 +2018,11 @@ static CU_TestInfo tests[] = {
     {"open errors", test_open_errors},
     {"component artifact", test_component_artifact},
     {"hits batched", test_hits_batched},
+    {"tier-up watch", test_tierup_watch},
+    {"tier-up written back", test_tierup_written_back},
+    {"closed before tier-up", test_closed_before_tierup},
+    {"rewrite trouble", test_rewrite_trouble},
+    {"native refusal stored", test_native_refusal_stored},
     CU_TEST_INFO_NULL,
 };
 
@@ -1523,6 +2030,7 @@ static CU_TestInfo tests[] = {
 static CU_TestInfo cm_tests[] = {
     {"component cached", test_component_cached},
     {"component round trip", test_component_round_trip},
+    {"component tier-up written back", test_component_tierup_written_back},
     CU_TEST_INFO_NULL,
 };
 
