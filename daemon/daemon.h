@@ -182,6 +182,9 @@ wh_deployment_t *wh_deps_get(wh_daemon_t *d, const char *tenant, const char *nam
 void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep);
 /* Removes (tenant, name); false if absent. */
 bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
+/* Live deployments by the tier serving them now (tier auto moves them
+ * from the interpreter to native as their compiles end). */
+void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp);
 /* Compiles `bytes` (a core module or a component) into a deployment for
  * `e` (not installed) with deploy options `options` (JSON text from
  * wh_deps_parse_options; NULL or "" for none).  The cache is keyed by

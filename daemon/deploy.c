@@ -124,6 +124,19 @@ void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep) {
   wh_dep_unref(old);
 }
 
+void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp) {
+  *native = *interp = 0;
+  pthread_mutex_lock(&d->dep_lock);
+  for (uint32_t i = 0; i < d->deps_cap; i++) {
+    const wh_deployment_t *dep = d->deps[i].dep;
+    if (!dep || dep == TOMBSTONE) continue;
+    wh_tier_t t = dep->module ? wh_module_tier(dep->module, NULL)
+                              : wh_cm_component_tier(dep->component, NULL);
+    ++*(t == WH_TIER_NATIVE ? native : interp);
+  }
+  pthread_mutex_unlock(&d->dep_lock);
+}
+
 bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name) {
   pthread_mutex_lock(&d->dep_lock);
   struct dep_slot *s = find(d, tenant, name, false);

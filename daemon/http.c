@@ -764,6 +764,21 @@ static void do_metrics(reqctx_t *c) {
       (unsigned long long)ps.images, qlen, atomic_load(&d->in_flight),
       (unsigned long long)atomic_load(&d->deploys), atomic_load(&d->compile_us_total) / 1e6,
       (unsigned long long)atomic_load(&d->request_timeouts));
+  wh_native_stats_t ns;
+  wh_native_stats(&ns);
+  uint32_t dn, di;
+  wh_deps_count_tiers(d, &dn, &di);
+  evbuffer_add_printf(b,
+      "# TYPE wharf_deployments gauge\n"
+      "wharf_deployments{tier=\"native\"} %u\nwharf_deployments{tier=\"interpreter\"} %u\n"
+      "# TYPE wharf_native_compiles_total counter\n"
+      "wharf_native_compiles_total{result=\"compiled\"} %llu\n"
+      "wharf_native_compiles_total{result=\"refused\"} %llu\n"
+      "wharf_native_compiles_total{result=\"failed\"} %llu\n"
+      "# TYPE wharf_native_compile_seconds_total counter\nwharf_native_compile_seconds_total %.6f\n"
+      "# TYPE wharf_native_tierups_pending gauge\nwharf_native_tierups_pending %llu\n",
+      dn, di, (unsigned long long)ns.compiled, (unsigned long long)ns.refused,
+      (unsigned long long)ns.failed, ns.compile_ns / 1e9, (unsigned long long)ns.pending);
   wh_cache_stats_t cs;
   if (d->cache && wh_cache_stats(d->cache, &cs, NULL, NULL) == 0)
     evbuffer_add_printf(b,

@@ -145,6 +145,9 @@ void wh__native_free(wh_native_code_t *nc);
  * m->native when done; stop cancels or waits.  Start returns WH_ENOMEM
  * when no thread could be made (m stays interpreted). */
 int wh__native_tierup_start(wh_module_t *m);
+/* Counts one native compile that returned rc after ns nanoseconds
+ * (native_compile.c; wh_native_stats). */
+void wh__native_count(int rc, uint64_t ns);
 void wh__native_tierup_stop(wh_module_t *m);
 
 /* Where m's background compile is: NONE (m never had one: tier native or

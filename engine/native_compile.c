@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "native_plugin.h"
@@ -112,13 +113,22 @@ int wh__native_compiler_check(wh_diag_t *diag) {
   return wh_diag_set(diag, plugin_err, -1, "%s", plugin_msg);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int wh__native_compile(wh_module_t *m, wh_diag_t *diag) {
+  uint64_t t0 = now_ns();
   int rc = wh__native_compiler_check(diag);
-  if (rc) return rc;
-  uint8_t *obj = NULL;
-  size_t len = 0;
-  rc = plugin_compile(&host, m, &obj, &len, diag);
-  if (rc == 0) rc = wh__native_load(m, obj, len, diag);
-  free(obj);
+  if (rc == 0) {
+    uint8_t *obj = NULL;
+    size_t len = 0;
+    rc = plugin_compile(&host, m, &obj, &len, diag);
+    if (rc == 0) rc = wh__native_load(m, obj, len, diag);
+    free(obj);
+  }
+  wh__native_count(rc, now_ns() - t0);
   return rc;
 }

@@ -51,6 +51,23 @@ struct wh_native_job {
 
 static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* wh_native_stats: process-wide, relaxed (metrics) */
+static _Atomic uint64_t n_compiled, n_refused, n_failed, n_compile_ns, n_pending;
+
+void wh__native_count(int rc, uint64_t ns) {
+  atomic_fetch_add_explicit(rc == 0 ? &n_compiled : rc == WH_EUNSUPPORTED ? &n_refused : &n_failed,
+                            1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&n_compile_ns, ns, memory_order_relaxed);
+}
+
+void wh_native_stats(wh_native_stats_t *out) {
+  out->compiled = atomic_load_explicit(&n_compiled, memory_order_relaxed);
+  out->refused = atomic_load_explicit(&n_refused, memory_order_relaxed);
+  out->failed = atomic_load_explicit(&n_failed, memory_order_relaxed);
+  out->compile_ns = atomic_load_explicit(&n_compile_ns, memory_order_relaxed);
+  out->pending = atomic_load_explicit(&n_pending, memory_order_relaxed);
+}
+
 static struct wh_native_job *job_new(void) {
   struct wh_native_job *j = calloc(1, sizeof *j);
   if (j) pthread_mutex_init(&j->lock, NULL);
@@ -78,6 +95,7 @@ static void *job_main(void *arg) {
     }
   }
   pthread_mutex_unlock(&compile_lock);
+  atomic_fetch_sub_explicit(&n_pending, 1, memory_order_relaxed);
 
   pthread_mutex_lock(&j->lock);
   j->ended = true;
@@ -103,7 +121,9 @@ int wh__native_tierup_start(wh_module_t *m) {
   if (!j) return WH_ENOMEM;
   j->compiles = j->has_thread = true;
   m->native_job = j;
+  atomic_fetch_add_explicit(&n_pending, 1, memory_order_relaxed);
   if (pthread_create(&j->thread, NULL, job_main, m) != 0) {
+    atomic_fetch_sub_explicit(&n_pending, 1, memory_order_relaxed);
     m->native_job = NULL;
     job_free(j);
     return WH_ENOMEM;   /* the module simply stays in the interpreter */

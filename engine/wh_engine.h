@@ -120,6 +120,22 @@ int wh_tier_check(wh_tier_t t, wh_diag_t *diag);
 const char *wh_tier_name(wh_tier_t t);
 int wh_tier_parse(const char *name);
 
+/* What the native tier did in this process, over all engines (counters
+ * since start; for metrics). */
+typedef struct wh_native_stats {
+  uint64_t compiled;     /* modules compiled to native code */
+  uint64_t refused;      /* modules the tier does not take: they run in
+                          * the interpreter (a function over its size
+                          * bound) */
+  uint64_t failed;       /* compiles that failed otherwise (the plugin
+                          * missing, out of memory) */
+  uint64_t compile_ns;   /* time spent in all of them, foreground and
+                          * background */
+  uint64_t pending;      /* tier auto: background compiles started and
+                          * not ended (queued or running) */
+} wh_native_stats_t;
+void wh_native_stats(wh_native_stats_t *out);
+
 /* Serializes a compiled module to a versioned, checksummed blob.  On
  * success *out is malloc'ed (caller frees) and *out_len set. */
 int wh_module_serialize(const wh_module_t *m, uint8_t **out, size_t *out_len);

@@ -555,6 +555,8 @@ static void test_auto_tier_up(void) {
   cfg.tier = WH_TIER_AUTO;
   wh_engine_t *e = wh_engine_new(&cfg);
   wh_diag_t d;
+  wh_native_stats_t s0, s1;
+  wh_native_stats(&s0);
   wh_module_t *m = wh_module_new(e, wasm, wasm_len, &d);
   CU_ASSERT_FATAL(m != NULL);
   world_t w1 = {.e = e, .m = m}, w2 = {.e = e, .m = m};
@@ -567,6 +569,18 @@ static void test_auto_tier_up(void) {
         nanosleep(&ts, NULL);
       }
       CHECK(wh_module_tier(m, NULL) == WH_TIER_NATIVE, "the module tiers up to native code");
+      /* the stats: one compile more, with its time; none pending once
+       * the job has ended (it ends just after publishing the code) */
+      for (int i = 0; i < 600; i++) {
+        wh_native_stats(&s1);
+        if (s1.pending == s0.pending) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+      }
+      CHECK(s1.compiled == s0.compiled + 1 && s1.refused == s0.refused &&
+                s1.failed == s0.failed && s1.compile_ns > s0.compile_ns &&
+                s1.pending == s0.pending,
+            "wh_native_stats counts the background compile");
     }
     w->l = wh_linker_new(e);
     w->x = wh_exec_new(e);

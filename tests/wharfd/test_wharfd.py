@@ -1230,7 +1230,9 @@ def metrics(env):
                   'wharf_pool_instances', 'wharf_pool_memory_committed_bytes',
                   'wharf_pool_acquisitions_total', 'wharf_pool_affinity_hits_total',
                   'wharf_pool_failures_total', 'wharf_pool_images', 'wharf_queue_depth',
-                  'wharf_in_flight', 'wharf_deploys_total', 'wharf_compile_seconds_total']
+                  'wharf_in_flight', 'wharf_deploys_total', 'wharf_compile_seconds_total',
+                  'wharf_deployments', 'wharf_native_compiles_total',
+                  'wharf_native_compile_seconds_total', 'wharf_native_tierups_pending']
     d.invoke('calc', 'div', [1, 0])
     r = d.get('/metrics')
     expect(r, 200, what='/metrics')
@@ -1245,6 +1247,8 @@ def metrics(env):
     tr0 = metric_value(m0, 'wharf_tenant_traps_total', {'tenant': 'alice'}) or 0
     ok0 = metric_value(m0, 'wharf_http_requests_total', {'route': 'invoke', 'code': '2xx'}) or 0
     dep0 = metric_value(m0, 'wharf_deploys_total') or 0
+    live0 = sum(metric_value(m0, 'wharf_deployments', {'tier': t}) or 0
+                for t in ('native', 'interpreter'))
     acq0 = metric_value(m0, 'wharf_pool_acquisitions_total') or 0
     cnt0 = metric_value(m0, 'wharf_http_request_duration_seconds_count') or 0
     for _ in range(3):
@@ -1269,6 +1273,23 @@ def metrics(env):
     check(traps, 'no wharf_traps_total sample after traps')
     bob = metric_value(m1, 'wharf_invocations_total', {'tenant': 'bob'})
     check(bob is not None, 'no wharf_invocations_total{tenant="bob"}')
+    # the tier serving each live deployment, and the native tier's compiles
+    served = {t: metric_value(m1, 'wharf_deployments', {'tier': t}) for t in ('native', 'interpreter')}
+    check(served['native'] + served['interpreter'] == live0 + 1,
+          'wharf_deployments %r: want one more than %r in all' % (served, live0))
+    nat1 = metric_value(m1, 'wharf_native_compiles_total', {'result': 'compiled'})
+    if env.tier == 'native':
+        check(served['interpreter'] == 0 and served['native'] >= 1,
+              'tier native: every deployment native, got %r' % served)
+        # (m2's bytes are in the cache already: its deploy compiles nothing)
+        check(nat1 >= 1, 'tier native: wharf_native_compiles_total{compiled} %r' % nat1)
+        check(metric_value(m1, 'wharf_native_compile_seconds_total') > 0,
+              'tier native: no compile time')
+    elif env.tier != 'auto':
+        check(served['native'] == 0 and nat1 == 0,
+              'tier interp: no native deployments or compiles, got %r, %r' % (served, nat1))
+    check(metric_value(m1, 'wharf_native_tierups_pending') == 0 or env.tier == 'auto',
+          'background compiles pending without tier auto')
 
 
 # ---------------------------------------------------------------------------
@@ -1830,6 +1851,47 @@ def restart_persistence(env):
     r = d.deploy('gone', const_module(9))
     check(r.status == 201 and r.json['version'] == 3,
           'a deleted name\'s version restarts at %r after restart (reused)' % r.json.get('version'))
+    check(d.stop() == 0, 'exit status')
+
+
+@test('ops')
+def tier_auto(env):
+    """[engine] tier = auto: a deploy answers from the interpreter, the
+    module tiers up in the background (the metrics follow it), the
+    cache entry is rewritten with the native code, and after a restart the
+    deployment is native at once with nothing compiled again."""
+    probe = subprocess.run([env.wharfd, '--check-config', '-c', '/dev/stdin'],
+                           input='[engine]\ntier = auto\n', capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise Skip('no native tier: ' + (probe.stderr.strip() or probe.stdout.strip()))
+    d = Wharfd(env, 'auto')
+    d.engine = {'tier': 'auto'}
+    d.start()
+    r = d.deploy('calc', env.wasm['main'])
+    expect(r, 201)
+    check(r.json['compile']['tier'] in ('interpreter', 'native'), 'deploy answer %r' % r.json)
+    check(d.invoke('calc', 'add', [2, 3]).json.get('result') == 5, 'invoke while tiering up')
+    wait_metric(d, 'wharf_deployments', 1, {'tier': 'native'}, timeout=60)
+    m = d.metrics()
+    check(metric_value(m, 'wharf_deployments', {'tier': 'interpreter'}) == 0 and
+          metric_value(m, 'wharf_native_compiles_total', {'result': 'compiled'}) == 1 and
+          metric_value(m, 'wharf_native_compile_seconds_total') > 0,
+          'after the tier-up: %s' % [l for l in m.splitlines() if 'native' in l or 'deployments' in l])
+    t0 = time.time()
+    while metric_value(d.metrics(), 'wharf_native_tierups_pending') != 0 and time.time() - t0 < 10:
+        time.sleep(0.05)
+    check(metric_value(d.metrics(), 'wharf_native_tierups_pending') == 0, 'a tier-up still pending')
+    check(d.invoke('calc', 'add', [20, 22]).json.get('result') == 42, 'invoke on native code')
+    check(d.stop() == 0, 'exit status')
+    # the cache entry carries the native code now: no compile after a restart
+    d.start()
+    m = d.metrics()
+    check(metric_value(m, 'wharf_deployments', {'tier': 'native'}) == 1 and
+          metric_value(m, 'wharf_native_tierups_pending') == 0 and
+          sum(metric_value(m, 'wharf_native_compiles_total', {'result': k}) or 0
+              for k in ('compiled', 'refused', 'failed')) == 0,
+          'after a restart: %s' % [l for l in m.splitlines() if 'native' in l or 'deployments' in l])
+    check(d.invoke('calc', 'add', [1, 1]).json.get('result') == 2, 'invoke after the restart')
     check(d.stop() == 0, 'exit status')
 
 
