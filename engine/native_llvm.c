@@ -1808,10 +1808,17 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
   return LLVMMDNodeInContext2(j->C, a, 3);
 }
 
-/* LLVM's O2 time grows faster than linearly in a function's size (one
- * 120 KB switch function: 17 s), and a tenant chooses the sizes: a function
- * with more wcode than this stays interpreted, and so does its module. */
-#define NATIVE_MAX_FUNC_CODE (1u << 20)
+/* LLVM's O2 time grows faster than linearly in a function's size (the
+ * 119 KB shootout-switch, one big function: 14.5 s), and a tenant chooses
+ * the sizes.  A function with more wcode than NATIVE_OPT_FUNC_CODE is
+ * compiled without LLVM's optimizations (optnone: no IR passes, O0
+ * instruction selection and register allocation, time linear in its
+ * size; that switch: 0.75 s, and its program 0.05 s instead of 0.04 s);
+ * one with more than NATIVE_MAX_FUNC_CODE keeps its module interpreted,
+ * since even O0 takes memory in proportion (~400 bytes per byte of wcode:
+ * hashset's 1.2 MB function, 570 MB). */
+#define NATIVE_OPT_FUNC_CODE (64u << 10)
+#define NATIVE_MAX_FUNC_CODE (2u << 20)
 
 EXPORT uint32_t wh_llvm_plugin_abi(void) { return wh__native_plugin_abi(); }
 
@@ -1871,6 +1878,10 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
   }
   LLVMAttributeRef nounwind =
       LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("nounwind", 8), 0);
+  LLVMAttributeRef optnone =
+      LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("optnone", 7), 0);
+  LLVMAttributeRef noinline =
+      LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("noinline", 8), 0);
   for (uint32_t i = 0; i < ndefs; i++) {
     char name[32];
     snprintf(name, sizeof name, "f%u", i);
@@ -1879,6 +1890,10 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
     LLVMSetLinkage(j->fdir[i], LLVMInternalLinkage);
     LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, nounwind);
     LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, j->strictfp);
+    if (m->defs[i].code_len > NATIVE_OPT_FUNC_CODE) {
+      LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, optnone);
+      LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, noinline);
+    }
   }
   LLVMTypeRef tab_ty = LLVMArrayType2(j->t_ptr, ndefs);
   j->ftab = LLVMAddGlobal(j->M, tab_ty, "wh_ftab");

@@ -172,7 +172,7 @@ static buf_t make_heavy_module(uint32_t nfuncs, uint32_t nops) {
 }
 
 /* A module whose `f` returns n + 1 from one function of n additions: with
- * n = 100000 its wcode (2 MB) is over the native tier's bound per
+ * n = 200000 its wcode (4 MB) is over the native tier's bound per
  * function, so the tier refuses it; cheap for the interpreter. */
 static buf_t make_long_module(uint32_t n) {
   buf_t m = {0}, s = {0}, body = {0};
@@ -1964,7 +1964,7 @@ static void test_closed_before_tierup(void) {
 static void test_native_refusal_stored(void) {
   fresh_dir();
   wh_engine_t *e = auto_engine();
-  buf_t a = make_long_module(100000);
+  buf_t a = make_long_module(200000);
   wh_cache_key_t k = key_of(e, &a);
   wh_cache_t *c = open_cache(0, 0);
   wh_module_t *m = NULL;
@@ -1976,7 +1976,7 @@ static void test_native_refusal_stored(void) {
         "The native tier refuses it, with a reason (%s).", why ? why : "none");
   char reason[512];
   snprintf(reason, sizeof reason, "%s", why ? why : "");
-  CHECK(m && run_fuel(e, m, 1ull << 40) == 100001, "The interpreter runs it.");
+  CHECK(m && run_fuel(e, m, 1ull << 40) == 200001, "The interpreter runs it.");
   wh_module_free(m);
   CHECK(session(c).errors == 0, "No cache error.");
   wh_cache_close(c);
@@ -1992,7 +1992,7 @@ static void test_native_refusal_stored(void) {
         "It runs in the interpreter with the stored reason.");
   CHECK(m && wh__native_tierup_state(m) == WH_TIERUP_NONE,
         "It is not compiled again.");
-  CHECK(m && run_fuel(e, m, 1ull << 40) == 100001, "It computes the same.");
+  CHECK(m && run_fuel(e, m, 1ull << 40) == 200001, "It computes the same.");
   wh_module_free(m);
   wh_cache_close(c);
   wh_engine_free(e);

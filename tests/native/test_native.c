@@ -607,6 +607,91 @@ static void test_auto_tier_up(void) {
   wh_engine_free(e);
 }
 
+/* ---- big functions -------------------------------------------------------------------- */
+
+/* A module exporting f(i32) -> i32: x = p; then n times x = (x + p) ^ i
+ * (i the step's constant), in one function; a memory store every 64
+ * steps (bounds checks in it too) and a trap when p is 0x7fffffff (an
+ * out-of-bounds store at the end).  malloc'ed; *len its size. */
+static uint8_t *make_big_module(uint32_t n, size_t *len) {
+  size_t cap = 64 + (size_t)n * 16, bl = 0;
+  uint8_t *body = malloc(cap), *m = malloc(cap + 64);
+  if (!body || !m) abort();
+#define B(...) do { const uint8_t b_[] = {__VA_ARGS__}; memcpy(body + bl, b_, sizeof b_); bl += sizeof b_; } while (0)
+  B(0x01, 0x01, 0x7f);                       /* one i32 local: x */
+  B(0x20, 0x00, 0x21, 0x01);                 /* x = p */
+  for (uint32_t i = 0; i < n; i++) {
+    B(0x20, 0x01, 0x20, 0x00, 0x6a);         /* x + p */
+    B(0x41, (uint8_t)(0x80 | (i & 0x7f)), (uint8_t)((i >> 7) & 0x3f)); /* i32.const i (< 2^13) */
+    B(0x73, 0x21, 0x01);                     /* ^ ; x = */
+    if (i % 64 == 63) B(0x41, 0x00, 0x20, 0x01, 0x36, 0x02, 0x00); /* store x at 0 */
+  }
+  /* p == 0x7fffffff: store at p (out of bounds) */
+  B(0x20, 0x00, 0x41, 0xff, 0xff, 0xff, 0xff, 0x07, 0x46, 0x04, 0x40,
+    0x20, 0x00, 0x20, 0x01, 0x36, 0x02, 0x00, 0x0b);
+  B(0x20, 0x01, 0x0b);
+#undef B
+  size_t ml = 0;
+  static const uint8_t head[] = {
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f,   /* type (i32) -> i32 */
+      0x03, 0x02, 0x01, 0x00,                           /* func 0: type 0 */
+      0x05, 0x03, 0x01, 0x00, 0x01,                     /* memory 1 page */
+      0x07, 0x05, 0x01, 0x01, 'f', 0x00, 0x00};         /* export "f" */
+  memcpy(m, head, sizeof head);
+  ml = sizeof head;
+  /* code section: 1 body of bl bytes (LEBs padded to 5 bytes) */
+  uint32_t fsize = (uint32_t)bl, ssize = 1 + 5 + fsize;
+  m[ml++] = 0x0a;
+  for (int k = 0; k < 5; k++) m[ml++] = (uint8_t)(((ssize >> (7 * k)) & 0x7f) | (k < 4 ? 0x80 : 0));
+  m[ml++] = 0x01;
+  for (int k = 0; k < 5; k++) m[ml++] = (uint8_t)(((fsize >> (7 * k)) & 0x7f) | (k < 4 ? 0x80 : 0));
+  memcpy(m + ml, body, bl);
+  ml += bl;
+  free(body);
+  *len = ml;
+  return m;
+}
+
+/* A function over the optimizer's size bound (64 KiB of wcode) still
+ * compiles to native code, only without LLVM's optimizations, and
+ * computes, traps and charges fuel as the interpreter does. */
+static void test_big_function(void) {
+  size_t len;
+  uint8_t *bytes = make_big_module(8000, &len);
+  outcome_t o[2][2];
+  for (int k = 0; k < 2; k++) {
+    wh_engine_config_t cfg;
+    wh_engine_config_default(&cfg);
+    cfg.tier = k ? WH_TIER_NATIVE : WH_TIER_INTERP;
+    wh_engine_t *e = wh_engine_new(&cfg);
+    wh_diag_t d;
+    wh_module_t *m = wh_module_new(e, bytes, len, &d);
+    CU_ASSERT_FATAL(m != NULL);
+    if (k) {
+      const char *why = NULL;
+      CHECK(wh_module_tier(m, &why) == WH_TIER_NATIVE,
+            "a function of %zu bytes of wasm runs native code (%s)", len, why ? why : "");
+    }
+    world_t w = {.e = e, .m = m, .l = wh_linker_new(e), .x = wh_exec_new(e)};
+    CU_ASSERT_FATAL(wh_linker_instantiate(w.l, m, w.x, &w.inst, &d) == 0);
+    wh_val_t p = {.type = WH_I32, .of.i32 = 12345};
+    o[k][0] = call(&w, "f", &p, 1, 1, 1u << 30);
+    p.of.i32 = 0x7fffffff;
+    o[k][1] = call(&w, "f", &p, 1, 1, 1u << 30);
+    world_fini(&w);
+    wh_module_free(m);
+    wh_engine_free(e);
+  }
+  CHECK(o[0][0].rc == 0 && same(&o[0][0], &o[1][0]),
+        "the same result (%#llx, %#llx) and fuel (%llu, %llu) on both tiers",
+        (unsigned long long)o[0][0].bits, (unsigned long long)o[1][0].bits,
+        (unsigned long long)o[0][0].fuel, (unsigned long long)o[1][0].fuel);
+  CHECK(o[0][1].rc == WH_ETRAP && o[0][1].trap == WH_TRAP_MEM_OOB && same(&o[0][1], &o[1][1]),
+        "the same trap on both tiers (%s / %s)", o[0][1].msg, o[1][1].msg);
+  free(bytes);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static CU_TestInfo tests[] = {
@@ -622,6 +707,7 @@ static CU_TestInfo tests[] = {
     {"cache artifact: serialize and load", test_serialize},
     {"SIMD runs native, as the interpreter computes it", test_simd},
     {"tier auto: interpreter first, native code for later instances", test_auto_tier_up},
+    {"big functions: native code without LLVM's optimizations", test_big_function},
     CU_TEST_INFO_NULL,
 };
 
