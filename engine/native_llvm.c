@@ -1819,6 +1819,13 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
  * hashset's 1.2 MB function, 570 MB). */
 #define NATIVE_OPT_FUNC_CODE (64u << 10)
 #define NATIVE_MAX_FUNC_CODE (2u << 20)
+/* LLVM holds the whole module's IR while it compiles: peak memory ~90
+ * bytes per byte of wcode at O2 (regex, 1.8 MB of wcode: 235 MB, 72 MB of
+ * it the process), ~380 in an optnone function (hashset: 570 MB).  A module
+ * whose wcode, optnone functions counted four times, is over this stays
+ * interpreted (~1.5 GB at the bound; componentize-js's StarlingMonkey,
+ * 10.5 MB of wasm, has 39 MB of wcode). */
+#define NATIVE_MAX_MODULE_CODE (16u << 20)
 
 EXPORT uint32_t wh_llvm_plugin_abi(void) { return wh__native_plugin_abi(); }
 
@@ -1830,12 +1837,21 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
   *out_len = 0;
   int rc = 0;
   uint32_t ndefs = m->nfuncs - m->nfunc_imports;
-  for (uint32_t i = 0; i < ndefs; i++)
-    if (m->defs[i].code_len > NATIVE_MAX_FUNC_CODE)
+  uint64_t weight = 0;
+  for (uint32_t i = 0; i < ndefs; i++) {
+    uint32_t n = m->defs[i].code_len;
+    if (n > NATIVE_MAX_FUNC_CODE)
       return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
                          "function %u has %u bytes of code, over the native tier's %u per "
                          "function; the interpreter runs this module",
-                         m->defs[i].index, m->defs[i].code_len, NATIVE_MAX_FUNC_CODE);
+                         m->defs[i].index, n, NATIVE_MAX_FUNC_CODE);
+    weight += n > NATIVE_OPT_FUNC_CODE ? 4ull * n : n;
+  }
+  if (weight > NATIVE_MAX_MODULE_CODE)
+    return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
+                       "the module has %llu bytes of code (functions over %u counted four "
+                       "times), over the native tier's %u per module; the interpreter runs it",
+                       (unsigned long long)weight, NATIVE_OPT_FUNC_CODE, NATIVE_MAX_MODULE_CODE);
   jit_t J = {.m = m};
   jit_t *j = &J;
   LLVMTargetMachineRef tm = NULL;

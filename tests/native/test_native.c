@@ -609,13 +609,14 @@ static void test_auto_tier_up(void) {
 
 /* ---- big functions -------------------------------------------------------------------- */
 
-/* A module exporting f(i32) -> i32: x = p; then n times x = (x + p) ^ i
- * (i the step's constant), in one function; a memory store every 64
- * steps (bounds checks in it too) and a trap when p is 0x7fffffff (an
- * out-of-bounds store at the end).  malloc'ed; *len its size. */
-static uint8_t *make_big_module(uint32_t n, size_t *len) {
+/* A module of `nf` copies of one function f(i32) -> i32 (the first
+ * exported as "f"): x = p; then n times x = (x + p) ^ i (i the step's
+ * constant); a memory store every 64 steps (bounds checks in it too) and
+ * a trap when p is 0x7fffffff (an out-of-bounds store at the end).
+ * malloc'ed; *len its size. */
+static uint8_t *make_big_module(uint32_t n, uint32_t nf, size_t *len) {
   size_t cap = 64 + (size_t)n * 16, bl = 0;
-  uint8_t *body = malloc(cap), *m = malloc(cap + 64);
+  uint8_t *body = malloc(cap), *m = malloc(cap * nf + 64 + nf);
   if (!body || !m) abort();
 #define B(...) do { const uint8_t b_[] = {__VA_ARGS__}; memcpy(body + bl, b_, sizeof b_); bl += sizeof b_; } while (0)
   B(0x01, 0x01, 0x7f);                       /* one i32 local: x */
@@ -632,22 +633,28 @@ static uint8_t *make_big_module(uint32_t n, size_t *len) {
   B(0x20, 0x01, 0x0b);
 #undef B
   size_t ml = 0;
-  static const uint8_t head[] = {
+  static const uint8_t types[] = {
       0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f,   /* type (i32) -> i32 */
-      0x03, 0x02, 0x01, 0x00,                           /* func 0: type 0 */
+      0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f};  /* type (i32) -> i32 */
+  static const uint8_t mem_export[] = {
       0x05, 0x03, 0x01, 0x00, 0x01,                     /* memory 1 page */
       0x07, 0x05, 0x01, 0x01, 'f', 0x00, 0x00};         /* export "f" */
-  memcpy(m, head, sizeof head);
-  ml = sizeof head;
-  /* code section: 1 body of bl bytes (LEBs padded to 5 bytes) */
-  uint32_t fsize = (uint32_t)bl, ssize = 1 + 5 + fsize;
+  memcpy(m, types, sizeof types);
+  ml = sizeof types;
+  m[ml++] = 0x03, m[ml++] = (uint8_t)(nf + 1), m[ml++] = (uint8_t)nf;   /* nf < 127 */
+  for (uint32_t f = 0; f < nf; f++) m[ml++] = 0x00;
+  memcpy(m + ml, mem_export, sizeof mem_export);
+  ml += sizeof mem_export;
+  /* code section: nf bodies of bl bytes (LEBs padded to 5 bytes) */
+  uint32_t fsize = (uint32_t)bl, ssize = 1 + nf * (5 + fsize);
   m[ml++] = 0x0a;
   for (int k = 0; k < 5; k++) m[ml++] = (uint8_t)(((ssize >> (7 * k)) & 0x7f) | (k < 4 ? 0x80 : 0));
-  m[ml++] = 0x01;
-  for (int k = 0; k < 5; k++) m[ml++] = (uint8_t)(((fsize >> (7 * k)) & 0x7f) | (k < 4 ? 0x80 : 0));
-  memcpy(m + ml, body, bl);
-  ml += bl;
+  m[ml++] = (uint8_t)nf;
+  for (uint32_t f = 0; f < nf; f++) {
+    for (int k = 0; k < 5; k++) m[ml++] = (uint8_t)(((fsize >> (7 * k)) & 0x7f) | (k < 4 ? 0x80 : 0));
+    memcpy(m + ml, body, bl);
+    ml += bl;
+  }
   free(body);
   *len = ml;
   return m;
@@ -658,7 +665,7 @@ static uint8_t *make_big_module(uint32_t n, size_t *len) {
  * computes, traps and charges fuel as the interpreter does. */
 static void test_big_function(void) {
   size_t len;
-  uint8_t *bytes = make_big_module(8000, &len);
+  uint8_t *bytes = make_big_module(8000, 1, &len);
   outcome_t o[2][2];
   for (int k = 0; k < 2; k++) {
     wh_engine_config_t cfg;
@@ -692,6 +699,38 @@ static void test_big_function(void) {
   free(bytes);
 }
 
+/* The reason a native engine's module of `nf` functions of `n` steps runs
+ * interpreted, or "" if it runs native code. */
+static void tier_of(uint32_t n, uint32_t nf, char *why, size_t cap) {
+  size_t len;
+  uint8_t *bytes = make_big_module(n, nf, &len);
+  wh_engine_config_t cfg;
+  wh_engine_config_default(&cfg);
+  cfg.tier = WH_TIER_NATIVE;
+  wh_engine_t *e = wh_engine_new(&cfg);
+  wh_diag_t d;
+  wh_module_t *m = wh_module_new(e, bytes, len, &d);
+  const char *r = NULL;
+  snprintf(why, cap, "%s", !m ? "no module" : wh_module_tier(m, &r) == WH_TIER_NATIVE ? ""
+                           : r ? r : "interpreted without a reason");
+  wh_module_free(m);
+  wh_engine_free(e);
+  free(bytes);
+}
+
+/* What LLVM is not given: a function over 2 MiB of wcode, or a module
+ * over 16 MiB (functions over 64 KiB counted four times); either keeps
+ * the module in the interpreter, with the reason. */
+static void test_size_bounds(void) {
+  char why[512];
+  tier_of(200000, 1, why, sizeof why);   /* one function of ~4 MB */
+  CHECK(strstr(why, "bytes of code, over the native tier's 2097152 per function"),
+        "a function over 2 MiB stays interpreted (%s)", why);
+  tier_of(45000, 3, why, sizeof why);    /* three of ~1.8 MB each: ~22 MB weighted */
+  CHECK(strstr(why, "over the native tier's 16777216 per module"),
+        "a module over 16 MiB stays interpreted (%s)", why);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static CU_TestInfo tests[] = {
@@ -708,6 +747,7 @@ static CU_TestInfo tests[] = {
     {"SIMD runs native, as the interpreter computes it", test_simd},
     {"tier auto: interpreter first, native code for later instances", test_auto_tier_up},
     {"big functions: native code without LLVM's optimizations", test_big_function},
+    {"size bounds: a function over 2 MiB, a module over 16 MiB", test_size_bounds},
     CU_TEST_INFO_NULL,
 };
 
