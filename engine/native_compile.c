@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,34 +72,38 @@ static bool find_plugin(char *out, size_t cap) {
   return false;
 }
 
-static void plugin_fail(int code, const char *fmt, const char *path, const char *why) {
-  plugin_err = code;
-  snprintf(plugin_msg, sizeof plugin_msg, fmt, path, why ? why : "");
+static void plugin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void plugin_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  plugin_err = WH_EIO;
+  vsnprintf(plugin_msg, sizeof plugin_msg, fmt, ap);
+  va_end(ap);
 }
 
 static void load_plugin(void) {
   char path[PATH_MAX];
   if (!find_plugin(path, sizeof path)) {
-    plugin_fail(WH_EIO, "tier native: the LLVM compiler plugin %s was not found%s", path, NULL);
+    plugin_fail("tier native: the LLVM compiler plugin %s was not found", path);
     return;
   }
   /* RTLD_LOCAL: LLVM's symbols stay out of the process's namespace */
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
-    plugin_fail(WH_EIO, "tier native: cannot load the LLVM compiler plugin %s: %s", path, dlerror());
+    plugin_fail("tier native: cannot load the LLVM compiler plugin %s: %s", path, dlerror());
     return;
   }
   wh_llvm_plugin_abi_fn abi = (wh_llvm_plugin_abi_fn)dlsym(h, WH_LLVM_PLUGIN_ABI_SYM);
   wh_llvm_plugin_compile_fn compile =
       (wh_llvm_plugin_compile_fn)dlsym(h, WH_LLVM_PLUGIN_COMPILE_SYM);
   if (!abi || !compile) {
-    plugin_fail(WH_EIO, "tier native: %s is not a wharf LLVM plugin%s", path, NULL);
+    plugin_fail("tier native: %s is not a wharf LLVM plugin", path);
     dlclose(h);
     return;
   }
   if (abi() != wh__native_plugin_abi()) {
-    plugin_fail(WH_EIO, "tier native: %s belongs to another build of wharf (install the "
-                "plugin of this one)%s", path, NULL);
+    plugin_fail("tier native: %s belongs to another build of wharf (install the plugin of "
+                "this one)", path);
     dlclose(h);
     return;
   }
