@@ -41,8 +41,9 @@ wh_engine_t *wh_engine_new(const wh_engine_config_t *cfg) {
            sizeof(void *) * 8);
   if (e->cfg.tier != WH_TIER_INTERP) {  /* native code: the CPU and layout too */
     size_t n = strlen(e->fingerprint);
-    snprintf(e->fingerprint + n, sizeof e->fingerprint - n, "/%s/%s/l%08x",
-             wh_tier_name(e->cfg.tier), wh__native_cpu_id(), wh__native_layout_hash());
+    snprintf(e->fingerprint + n, sizeof e->fingerprint - n, "/%s/%s/l%08x/n%d",
+             wh_tier_name(e->cfg.tier), wh__native_cpu_id(), wh__native_layout_hash(),
+             WH_NATIVE_CODE_VERSION);
   }
   wh__interp_labels();
   return e;

@@ -51,6 +51,15 @@
 
 #include "engine_int.h"
 
+/* The generated code's conventions (the typed functions' hidden
+ * arguments, what the loader binds, the helpers' signatures): part of the
+ * engine fingerprint, so a cached or precompiled artifact is never run by
+ * a build that calls it differently.  Bump on any such change.
+ *   1  depth and vbase as arguments
+ *   2  rec (the frame record's address) for depth; wh_defs bound by the
+ *      loader */
+#define WH_NATIVE_CODE_VERSION 2
+
 /* What generated code reads through its ctx argument (one per activation,
  * on native_enter's stack).  depth and vbase travel between generated
  * functions as arguments; ctx holds them at activation entry and wherever
