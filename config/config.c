@@ -99,9 +99,9 @@ static const cfg_key_t keys[] = {
    "deploy as unsupported"},
   {"engine", "tier", T_TIER, CFG(tier), 0, 2, "interp",
    "how guest code runs: `interp` (the interpreter), `native` (compiled to x86-64 through "
-   "LLVM when deployed and cached like the rest; a function over 64 KiB of code is compiled "
-   "without LLVM's optimizations, one over 2 MiB, or a module over 16 MiB, keeps its module "
-   "interpreted; needs a build with LLVM) or `auto` (the interpreter first; native code compiled in the "
+   "LLVM when deployed and cached like the rest; a function with over 1024 branch targets "
+   "is compiled without LLVM's optimizations, one over 2 MiB of code, or a module over 16 "
+   "MiB, keeps its module interpreted; needs a build with LLVM) or `auto` (the interpreter first; native code compiled in the "
    "background serves later instances)"},
 
   {"limits", "fuel_per_invocation", T_U64, LIM(fuel_per_invocation), 0, UINT64_MAX / 2,

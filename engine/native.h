@@ -17,7 +17,8 @@
  *
  * Generated code, per defined function i:
  *
- *   f<i>   internal, typed: RET f(inst, ctx, i64 rec, i64 vbase,
+ *   f<i>   internal, typed, LLVM's preserve_none calling convention (no
+ *          callee-saved registers): RET f(inst, ctx, i64 rec, i64 vbase,
  *          i64 p0 .. p(n-1)), RET void, i64 or a struct of i64 for
  *          several results; rec = the address of this frame's record,
  *          ctx->frame_at - depth records, depth being the frames left
@@ -57,8 +58,9 @@
  * a build that calls it differently.  Bump on any such change.
  *   1  depth and vbase as arguments
  *   2  rec (the frame record's address) for depth; wh_defs bound by the
- *      loader */
-#define WH_NATIVE_CODE_VERSION 2
+ *      loader
+ *   3  the typed functions use LLVM's preserve_none convention */
+#define WH_NATIVE_CODE_VERSION 3
 
 /* What generated code reads through its ctx argument (one per activation,
  * on native_enter's stack).  depth and vbase travel between generated

@@ -1248,6 +1248,13 @@ static LLVMTypeRef ret_type(jit_t *j, uint32_t nres) {
 
 /* f(inst, ctx, i64 rec, i64 vbase, i64 params...): see fx_t.rec. */
 #define NHIDDEN 4
+/* The typed functions' calling convention: LLVM's preserve_none (19's
+ * CallingConv::PreserveNone, not in llvm-c's enum): arguments in up to
+ * twelve registers and no callee-saved ones, so a function that calls on
+ * saves only what it keeps live across its calls, not the six registers
+ * the C convention makes every non-leaf function push (fib: 7% faster).
+ * Only generated code calls them (the wh_e<i> entries are C functions). */
+#define TYPED_CC 21
 static LLVMTypeRef direct_type(jit_t *j, const wh_functype_t *ft) {
   uint32_t n = NPS(ft) + NHIDDEN;
   LLVMTypeRef *p = malloc(n * sizeof *p);
@@ -1282,6 +1289,7 @@ static void call_direct(fx_t *f, LLVMTypeRef fty, LLVMValueRef callee,
   for (uint32_t i = 0; i < NPS(ft); i++) a[NHIDDEN + i] = get64(f, argoff + 8 * (int32_t)i);
   frame_record(f);
   LLVMValueRef r = LLVMBuildCall2(j->B, fty, callee, a, n, "");
+  LLVMSetInstructionCallConv(r, TYPED_CC);
   free(a);
   if (NRS(ft) == 1) put64(f, argoff, r);
   else
@@ -1645,6 +1653,27 @@ static void emit_op(fx_t *f, int op, const int32_t *w, uint32_t pos, uint32_t wo
   (void)words;
 }
 
+/* LLVM's O2 time grows faster than linearly in a function's number of
+ * basic blocks (shootout-switch's big function, 4,101 branch targets in
+ * 132 KB of wcode: 14.5 s; ed25519's, 10 in 295 KB: about a second), and
+ * a tenant chooses the shapes.  A function with more branch targets than
+ * NATIVE_OPT_FUNC_BLOCKS is compiled without LLVM's optimizations
+ * (optnone: no IR passes, O0 instruction selection and register
+ * allocation, time linear in its size; that switch: 0.75 s, its program
+ * 0.05 s instead of 0.04 s).
+ * LLVM holds the whole module's IR while it compiles: peak memory ~90
+ * bytes per byte of wcode at O2 (regex, 1.8 MB of wcode: 235 MB, 72 MB of
+ * it the process), ~380 in an optnone function.  A function with more
+ * wcode than NATIVE_MAX_FUNC_CODE, or a module with more than
+ * NATIVE_MAX_MODULE_CODE (functions over NATIVE_BIG_FUNC_CODE counted four
+ * times, as if optnone: ~1.5 GB at the bound), stays interpreted
+ * (componentize-js's StarlingMonkey, 10.5 MB of wasm, has 39 MB of
+ * wcode). */
+#define NATIVE_OPT_FUNC_BLOCKS 1024
+#define NATIVE_BIG_FUNC_CODE (64u << 10)
+#define NATIVE_MAX_FUNC_CODE (2u << 20)
+#define NATIVE_MAX_MODULE_CODE (16u << 20)
+
 static int translate(jit_t *j, uint32_t di) {
   const wh_func_def_t *d = &j->m->defs[di];
   fx_t f = {.j = j, .d = d, .fn = j->fdir[di], .metered = j->m->engine->cfg.fuel};
@@ -1657,6 +1686,15 @@ static int translate(jit_t *j, uint32_t di) {
   if (!f.label) return WH_ENOMEM;
   uint32_t nargbuf;
   if ((rc = scan(&f, &f.nslot, &nargbuf))) goto done;
+  uint32_t nblocks = 0;
+  for (uint32_t i = 0; i < d->code_len / 4 + 1; i++) nblocks += f.label[i] != NULL;
+  if (nblocks > NATIVE_OPT_FUNC_BLOCKS) {   /* see NATIVE_OPT_FUNC_BLOCKS */
+    static const char *const attrs[] = {"optnone", "noinline"};
+    for (int k = 0; k < 2; k++)
+      LLVMAddAttributeAtIndex(f.fn, LLVMAttributeFunctionIndex,
+                              LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName(
+                                                                attrs[k], strlen(attrs[k])), 0));
+  }
   f.slot = malloc((f.nslot ? f.nslot : 1) * sizeof *f.slot);
   if (!f.slot) {
     rc = WH_ENOMEM;
@@ -1787,6 +1825,7 @@ static void build_entry(jit_t *j, uint32_t di) {
     a[NHIDDEN + i] = LLVMBuildLoad2(B, j->t_i64, LLVMBuildGEP2(B, j->t_i64, slots, &idx, 1, ""), "");
   }
   LLVMValueRef r = LLVMBuildCall2(B, j->fdir_ty[di], j->fdir[di], a, n, "");
+  LLVMSetInstructionCallConv(r, TYPED_CC);
   free(a);
   for (uint32_t i = 0; i < NRS(ft); i++) {
     LLVMValueRef idx = c64(j, i);
@@ -1808,24 +1847,6 @@ static LLVMMetadataRef tbaa_tag(jit_t *j, LLVMMetadataRef root, const char *name
   return LLVMMDNodeInContext2(j->C, a, 3);
 }
 
-/* LLVM's O2 time grows faster than linearly in a function's size (the
- * 119 KB shootout-switch, one big function: 14.5 s), and a tenant chooses
- * the sizes.  A function with more wcode than NATIVE_OPT_FUNC_CODE is
- * compiled without LLVM's optimizations (optnone: no IR passes, O0
- * instruction selection and register allocation, time linear in its
- * size; that switch: 0.75 s, and its program 0.05 s instead of 0.04 s);
- * one with more than NATIVE_MAX_FUNC_CODE keeps its module interpreted,
- * since even O0 takes memory in proportion (~400 bytes per byte of wcode:
- * hashset's 1.2 MB function, 570 MB). */
-#define NATIVE_OPT_FUNC_CODE (64u << 10)
-#define NATIVE_MAX_FUNC_CODE (2u << 20)
-/* LLVM holds the whole module's IR while it compiles: peak memory ~90
- * bytes per byte of wcode at O2 (regex, 1.8 MB of wcode: 235 MB, 72 MB of
- * it the process), ~380 in an optnone function (hashset: 570 MB).  A module
- * whose wcode, optnone functions counted four times, is over this stays
- * interpreted (~1.5 GB at the bound; componentize-js's StarlingMonkey,
- * 10.5 MB of wasm, has 39 MB of wcode). */
-#define NATIVE_MAX_MODULE_CODE (16u << 20)
 
 EXPORT uint32_t wh_llvm_plugin_abi(void) { return wh__native_plugin_abi(); }
 
@@ -1845,13 +1866,13 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
                          "function %u has %u bytes of code, over the native tier's %u per "
                          "function; the interpreter runs this module",
                          m->defs[i].index, n, NATIVE_MAX_FUNC_CODE);
-    weight += n > NATIVE_OPT_FUNC_CODE ? 4ull * n : n;
+    weight += n > NATIVE_BIG_FUNC_CODE ? 4ull * n : n;
   }
   if (weight > NATIVE_MAX_MODULE_CODE)
     return wh_diag_set(diag, WH_EUNSUPPORTED, -1,
                        "the module has %llu bytes of code (functions over %u counted four "
                        "times), over the native tier's %u per module; the interpreter runs it",
-                       (unsigned long long)weight, NATIVE_OPT_FUNC_CODE, NATIVE_MAX_MODULE_CODE);
+                       (unsigned long long)weight, NATIVE_BIG_FUNC_CODE, NATIVE_MAX_MODULE_CODE);
   jit_t J = {.m = m};
   jit_t *j = &J;
   LLVMTargetMachineRef tm = NULL;
@@ -1894,22 +1915,16 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
   }
   LLVMAttributeRef nounwind =
       LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("nounwind", 8), 0);
-  LLVMAttributeRef optnone =
-      LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("optnone", 7), 0);
-  LLVMAttributeRef noinline =
-      LLVMCreateEnumAttribute(j->C, LLVMGetEnumAttributeKindForName("noinline", 8), 0);
+
   for (uint32_t i = 0; i < ndefs; i++) {
     char name[32];
     snprintf(name, sizeof name, "f%u", i);
     j->fdir_ty[i] = direct_type(j, m->defs[i].ft);
     j->fdir[i] = LLVMAddFunction(j->M, name, j->fdir_ty[i]);
     LLVMSetLinkage(j->fdir[i], LLVMInternalLinkage);
+    LLVMSetFunctionCallConv(j->fdir[i], TYPED_CC);
     LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, nounwind);
     LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, j->strictfp);
-    if (m->defs[i].code_len > NATIVE_OPT_FUNC_CODE) {
-      LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, optnone);
-      LLVMAddAttributeAtIndex(j->fdir[i], LLVMAttributeFunctionIndex, noinline);
-    }
   }
   LLVMTypeRef tab_ty = LLVMArrayType2(j->t_ptr, ndefs);
   j->ftab = LLVMAddGlobal(j->M, tab_ty, "wh_ftab");

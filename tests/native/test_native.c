@@ -611,21 +611,24 @@ static void test_auto_tier_up(void) {
 
 /* A module of `nf` copies of one function f(i32) -> i32 (the first
  * exported as "f"): x = p; then n times x = (x + p) ^ i (i the step's
- * constant); a memory store every 64 steps (bounds checks in it too) and
- * a trap when p is 0x7fffffff (an out-of-bounds store at the end).
- * malloc'ed; *len its size. */
-static uint8_t *make_big_module(uint32_t n, uint32_t nf, size_t *len) {
-  size_t cap = 64 + (size_t)n * 16, bl = 0;
+ * constant), each step in a block left early when x is 0 if `branchy` (a
+ * branch target per step); a memory store every 64 steps (bounds checks
+ * in it too) and a trap when p is 0x7fffffff (an out-of-bounds store at
+ * the end).  malloc'ed; *len its size. */
+static uint8_t *make_big_module(uint32_t n, uint32_t nf, bool branchy, size_t *len) {
+  size_t cap = 64 + (size_t)n * 24, bl = 0;
   uint8_t *body = malloc(cap), *m = malloc(cap * nf + 64 + nf);
   if (!body || !m) abort();
 #define B(...) do { const uint8_t b_[] = {__VA_ARGS__}; memcpy(body + bl, b_, sizeof b_); bl += sizeof b_; } while (0)
   B(0x01, 0x01, 0x7f);                       /* one i32 local: x */
   B(0x20, 0x00, 0x21, 0x01);                 /* x = p */
   for (uint32_t i = 0; i < n; i++) {
+    if (branchy) B(0x02, 0x40, 0x20, 0x01, 0x45, 0x0d, 0x00);   /* block; br_if 0 (x == 0) */
     B(0x20, 0x01, 0x20, 0x00, 0x6a);         /* x + p */
     B(0x41, (uint8_t)(0x80 | (i & 0x7f)), (uint8_t)((i >> 7) & 0x3f)); /* i32.const i (< 2^13) */
     B(0x73, 0x21, 0x01);                     /* ^ ; x = */
     if (i % 64 == 63) B(0x41, 0x00, 0x20, 0x01, 0x36, 0x02, 0x00); /* store x at 0 */
+    if (branchy) B(0x0b);                    /* end */
   }
   /* p == 0x7fffffff: store at p (out of bounds) */
   B(0x20, 0x00, 0x41, 0xff, 0xff, 0xff, 0xff, 0x07, 0x46, 0x04, 0x40,
@@ -660,12 +663,12 @@ static uint8_t *make_big_module(uint32_t n, uint32_t nf, size_t *len) {
   return m;
 }
 
-/* A function over the optimizer's size bound (64 KiB of wcode) still
+/* A function with more branch targets than LLVM optimizes (1,024) still
  * compiles to native code, only without LLVM's optimizations, and
  * computes, traps and charges fuel as the interpreter does. */
 static void test_big_function(void) {
   size_t len;
-  uint8_t *bytes = make_big_module(8000, 1, &len);
+  uint8_t *bytes = make_big_module(3000, 1, true, &len);
   outcome_t o[2][2];
   for (int k = 0; k < 2; k++) {
     wh_engine_config_t cfg;
@@ -703,7 +706,7 @@ static void test_big_function(void) {
  * interpreted, or "" if it runs native code. */
 static void tier_of(uint32_t n, uint32_t nf, char *why, size_t cap) {
   size_t len;
-  uint8_t *bytes = make_big_module(n, nf, &len);
+  uint8_t *bytes = make_big_module(n, nf, false, &len);
   wh_engine_config_t cfg;
   wh_engine_config_default(&cfg);
   cfg.tier = WH_TIER_NATIVE;
@@ -746,7 +749,7 @@ static CU_TestInfo tests[] = {
     {"cache artifact: serialize and load", test_serialize},
     {"SIMD runs native, as the interpreter computes it", test_simd},
     {"tier auto: interpreter first, native code for later instances", test_auto_tier_up},
-    {"big functions: native code without LLVM's optimizations", test_big_function},
+    {"many-block functions: native code without LLVM's optimizations", test_big_function},
     {"size bounds: a function over 2 MiB, a module over 16 MiB", test_size_bounds},
     CU_TEST_INFO_NULL,
 };
