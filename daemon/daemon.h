@@ -185,6 +185,9 @@ bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
 /* Live deployments by the tier serving them now (tier auto moves them
  * from the interpreter to native as their compiles end). */
 void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp);
+/* Sets "tier" ("native" or "interpreter": what serves dep now) and, when
+ * native code was asked for and is not serving, "tier_reason" on obj. */
+void wh_deps_tier_json(const wh_deployment_t *dep, json_t *obj);
 /* Compiles `bytes` (a core module or a component) into a deployment for
  * `e` (not installed) with deploy options `options` (JSON text from
  * wh_deps_parse_options; NULL or "" for none).  The cache is keyed by

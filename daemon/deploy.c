@@ -137,6 +137,14 @@ void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp) {
   pthread_mutex_unlock(&d->dep_lock);
 }
 
+void wh_deps_tier_json(const wh_deployment_t *dep, json_t *obj) {
+  const char *why = NULL;
+  wh_tier_t t = dep->module ? wh_module_tier(dep->module, &why)
+                            : wh_cm_component_tier(dep->component, &why);
+  json_object_set_new(obj, "tier", json_string(t == WH_TIER_NATIVE ? "native" : "interpreter"));
+  if (why) json_object_set_new(obj, "tier_reason", json_string(why));
+}
+
 bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name) {
   pthread_mutex_lock(&d->dep_lock);
   struct dep_slot *s = find(d, tenant, name, false);

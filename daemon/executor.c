@@ -246,13 +246,12 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
   atomic_fetch_add(&d->deploys, 1);
   atomic_fetch_add(&d->compile_us_total, dep->compile_us);
   json_t *desc = wh_deps_describe(dep);
-  const char *why = NULL;
-  wh_tier_t tier = dep->module ? wh_module_tier(dep->module, &why)
-                               : wh_cm_component_tier(dep->component, &why);
-  json_t *compile = json_pack("{s:s, s:f, s:b}", "tier",
-                              tier == WH_TIER_NATIVE ? "native" : "interpreter", "ms",
-                              dep->compile_us / 1000.0, "cached", dep->cached);
-  if (compile && why) json_object_set_new(compile, "tier_reason", json_string(why));
+  json_t *compile = json_object();
+  if (compile) {
+    wh_deps_tier_json(dep, compile);
+    json_object_set_new(compile, "ms", json_real(dep->compile_us / 1000.0));
+    json_object_set_new(compile, "cached", json_boolean(dep->cached));
+  }
   json_object_set_new(desc, "compile", compile);
   json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
   wh_dep_unref(dep);

@@ -440,6 +440,7 @@ static void do_get(reqctx_t *c, const char *name) {
   }
   json_t *desc = wh_deps_describe(dep);
   json_object_set_new(desc, "created_ms", json_integer(dep->reg.created_ms));
+  wh_deps_tier_json(dep, desc);   /* now: tier auto moves it to native */
   wh_dep_unref(dep);
   finish(c, 200, desc);
 }

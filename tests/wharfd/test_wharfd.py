@@ -846,6 +846,9 @@ def deploy_get_list_delete(env):
     check(r.json['version'] == 2 and r.json['digest'] == hashlib.sha256(wasm).hexdigest(),
           'GET %r' % r.json)
     check('compile' not in r.json, 'GET carries compile: %r' % r.json)
+    if env.tier != 'auto':
+        check(r.json.get('tier') == ('native' if env.tier == 'native' else 'interpreter'),
+              'GET tier %r' % r.json.get('tier'))
     r = d.get('/v1/components', as_='alice')
     expect(r, 200, what='list')
     names = {c['name']: c for c in r.json['components']}
@@ -1857,7 +1860,7 @@ def restart_persistence(env):
 @test('ops')
 def tier_auto(env):
     """[engine] tier = auto: a deploy answers from the interpreter, the
-    module tiers up in the background (the metrics follow it), the
+    module tiers up in the background (the metrics and GET follow it), the
     cache entry is rewritten with the native code, and after a restart the
     deployment is native at once with nothing compiled again."""
     probe = subprocess.run([env.wharfd, '--check-config', '-c', '/dev/stdin'],
@@ -1881,6 +1884,8 @@ def tier_auto(env):
     while metric_value(d.metrics(), 'wharf_native_tierups_pending') != 0 and time.time() - t0 < 10:
         time.sleep(0.05)
     check(metric_value(d.metrics(), 'wharf_native_tierups_pending') == 0, 'a tier-up still pending')
+    r = d.get('/v1/components/calc', as_='alice')
+    check(r.json.get('tier') == 'native', 'GET after the tier-up: %r' % r.json)
     check(d.invoke('calc', 'add', [20, 22]).json.get('result') == 42, 'invoke on native code')
     check(d.stop() == 0, 'exit status')
     # the cache entry carries the native code now: no compile after a restart
@@ -1892,6 +1897,8 @@ def tier_auto(env):
               for k in ('compiled', 'refused', 'failed')) == 0,
           'after a restart: %s' % [l for l in m.splitlines() if 'native' in l or 'deployments' in l])
     check(d.invoke('calc', 'add', [1, 1]).json.get('result') == 2, 'invoke after the restart')
+    r = d.get('/v1/components/calc', as_='alice')
+    check(r.json.get('tier') == 'native', 'GET after the restart: %r' % r.json)
     check(d.stop() == 0, 'exit status')
 
 
