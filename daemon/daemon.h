@@ -185,6 +185,16 @@ bool wh_deps_remove(wh_daemon_t *d, const char *tenant, const char *name);
 /* Live deployments by the tier serving them now (tier auto moves them
  * from the interpreter to native as their compiles end). */
 void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp);
+/* Cache pins (docs/CACHE.md "Pinning"): each deployment's artifact is
+ * pinned under the holder "deploy:TENANT/NAME", so eviction never drops
+ * what a live deployment loads from at the next start.  wh_deps_pin moves
+ * the holder's pin to dep's version (a deploy), wh_deps_unpin drops it (a
+ * delete), wh_deps_pin_all replaces every "deploy:" pin by the live
+ * deployments' (start-up; also clears pins a crash left behind).  Cache
+ * trouble is logged, never an error. */
+void wh_deps_pin(wh_daemon_t *d, const wh_deployment_t *dep);
+void wh_deps_unpin(wh_daemon_t *d, const char *tenant, const char *name);
+void wh_deps_pin_all(wh_daemon_t *d);
 /* Sets "tier" ("native" or "interpreter": what serves dep now) and, when
  * native code was asked for and is not serving, "tier_reason" on obj. */
 void wh_deps_tier_json(const wh_deployment_t *dep, json_t *obj);

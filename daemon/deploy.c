@@ -137,6 +137,70 @@ void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp) {
   pthread_mutex_unlock(&d->dep_lock);
 }
 
+#define PIN_PREFIX "deploy:"
+#define PIN_HOLDER_MAX (sizeof PIN_PREFIX + WH_REG_TENANT_MAX + 1 + WH_REG_NAME_MAX)
+
+static void pin_holder(const char *tenant, const char *name, char out[PIN_HOLDER_MAX + 1]) {
+  snprintf(out, PIN_HOLDER_MAX + 1, PIN_PREFIX "%s/%s", tenant, name);
+}
+
+/* The key dep's version loads from: a module's or a component's, by the
+ * registry's digest (wh_deps_compile). */
+static bool dep_key(const wh_daemon_t *d, const wh_deployment_t *dep, wh_cache_key_t *k) {
+  uint8_t dg[32];
+  if (!wh_reg_digest_bytes(dep->reg.digest, dg)) return false;
+  wh_cache_key_from_digest(k, dg, wh_engine_fingerprint(d->engine),
+                           dep->component ? WH_CACHE_KIND_COMPONENT : WH_CACHE_KIND_MODULE);
+  return true;
+}
+
+static void pin_failed(const char *what, const wh_diag_t *diag) {
+  wh_log(WH_LOG_WARN, "cache: cannot %s: %s", what, diag->msg[0] ? diag->msg : wh_strerror(diag->code));
+}
+
+void wh_deps_pin(wh_daemon_t *d, const wh_deployment_t *dep) {
+  char holder[PIN_HOLDER_MAX + 1];
+  wh_cache_key_t k;
+  wh_diag_t diag;
+  if (!d->cache || !dep_key(d, dep, &k)) return;
+  pin_holder(dep->reg.tenant, dep->reg.name, holder);
+  if (wh_cache_repin(d->cache, holder, &k, &diag) != 0) pin_failed("pin a deployment", &diag);
+}
+
+void wh_deps_unpin(wh_daemon_t *d, const char *tenant, const char *name) {
+  char holder[PIN_HOLDER_MAX + 1];
+  wh_diag_t diag;
+  if (!d->cache) return;
+  pin_holder(tenant, name, holder);
+  if (wh_cache_repin(d->cache, holder, NULL, &diag) != 0) pin_failed("unpin a deployment", &diag);
+}
+
+void wh_deps_pin_all(wh_daemon_t *d) {
+  if (!d->cache) return;
+  pthread_mutex_lock(&d->dep_lock);
+  uint32_t n = 0, cap = d->deps_len;
+  char (*holders)[PIN_HOLDER_MAX + 1] = calloc(cap ? cap : 1, sizeof *holders);
+  const char **hp = calloc(cap ? cap : 1, sizeof *hp);
+  wh_cache_key_t *keys = calloc(cap ? cap : 1, sizeof *keys);
+  for (uint32_t i = 0; holders && hp && keys && i < d->deps_cap; i++) {
+    const wh_deployment_t *dep = d->deps[i].dep;
+    if (!dep || dep == TOMBSTONE || n == cap || !dep_key(d, dep, &keys[n])) continue;
+    pin_holder(dep->reg.tenant, dep->reg.name, holders[n]);
+    hp[n] = holders[n];
+    n++;
+  }
+  pthread_mutex_unlock(&d->dep_lock);
+  wh_diag_t diag;
+  if (!holders || !hp || !keys) {
+    wh_log(WH_LOG_WARN, "cache: cannot pin the deployments: out of memory");
+  } else if (wh_cache_repin_all(d->cache, PIN_PREFIX, n, hp, keys, &diag) != 0) {
+    pin_failed("pin the deployments", &diag);
+  }
+  free(holders);
+  free(hp);
+  free(keys);
+}
+
 void wh_deps_tier_json(const wh_deployment_t *dep, json_t *obj) {
   const char *why = NULL;
   wh_tier_t t = dep->module ? wh_module_tier(dep->module, &why)

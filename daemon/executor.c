@@ -229,6 +229,7 @@ static void run_deploy(worker_t *w, wh_job_t *job) {
     dep->reg = e;
     wh_dep_ref(dep);
     wh_deps_put(d, dep);
+    wh_deps_pin(d, dep);   /* under deploy_lock: pins follow deploys in order */
   }
   pthread_mutex_unlock(&deploy_lock);
   if (rc == WH_ENOTFOUND && dep->nlinks) {   /* a link target deleted meanwhile */

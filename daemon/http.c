@@ -463,6 +463,7 @@ static void do_delete(reqctx_t *c, const char *name) {
     return;
   }
   wh_deps_remove(c->d, c->tenant->name, name);   /* running calls keep their reference */
+  wh_deps_unpin(c->d, c->tenant->name, name);
   finish(c, 200, json_pack("{s:s}", "deleted", name));
 }
 

@@ -292,6 +292,7 @@ int main(int argc, char **argv) {
   uint64_t t0 = wh_now_us();
   uint32_t loaded = 0, failed = 0;
   wh_deps_load_all(d, &loaded, &failed);
+  wh_deps_pin_all(d);
   atomic_store(&d->ready, true);
   wh_log(WH_LOG_INFO, "wharfd %s ready: %u deployment(s) loaded in %.1f ms%s, %u worker(s), %u tenant(s)",
          WHARF_VERSION, loaded, (wh_now_us() - t0) / 1000.0, failed ? " (some failed)" : "",

@@ -97,6 +97,7 @@ enum {
   ST_PIN,
   ST_UNPIN,
   ST_UNPIN_HOLDER,
+  ST_UNPIN_PREFIX,
   ST__COUNT
 };
 
@@ -126,6 +127,7 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_PIN] = "INSERT OR IGNORE INTO pins (key, holder, created) VALUES (?1, ?2, ?3)",
     [ST_UNPIN] = "DELETE FROM pins WHERE key = ?1 AND holder = ?2",
     [ST_UNPIN_HOLDER] = "DELETE FROM pins WHERE holder = ?1",
+    [ST_UNPIN_PREFIX] = "DELETE FROM pins WHERE substr(holder, 1, length(?1)) = ?1",
 };
 
 static const char schema_sql[] =
@@ -1873,6 +1875,52 @@ int wh_cache_unpin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
 
 int wh_cache_unpin_holder(wh_cache_t *c, const char *holder, wh_diag_t *diag) {
   return pin_op(c, ST_UNPIN_HOLDER, NULL, holder, diag);
+}
+
+/* One statement of a repin: binds text a (and b), steps, resets. */
+static int pin_step(wh_cache_t *c, int which, const char *a, const char *b) {
+  sqlite3_stmt *s = stmt(c, which);
+  if (!s) return sqlite3_errcode(c->db);
+  sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
+  if (b) sqlite3_bind_text(s, 2, b, -1, SQLITE_STATIC);
+  if (which == ST_PIN) sqlite3_bind_int64(s, 3, wall_us());
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* wh_cache_repin (prefix false: `clear` is a holder) and
+ * wh_cache_repin_all (prefix true): drops, then pins, in one transaction. */
+static int repin(wh_cache_t *c, const char *clear, bool prefix, size_t n,
+                 const char *const *holders, const wh_cache_key_t *keys, wh_diag_t *diag) {
+  wh_diag_clear(diag);
+  if (!clear) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
+  for (size_t i = 0; i < n; i++)
+    if (!holders[i]) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
+  pthread_mutex_lock(&c->lock);
+  int err = begin(c, diag);
+  if (err == 0) {
+    int rc = pin_step(c, prefix ? ST_UNPIN_PREFIX : ST_UNPIN_HOLDER, clear, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
+      rc = pin_step(c, ST_PIN, keys[i].hex, holders[i]);
+    if (rc != SQLITE_OK) {
+      err = db_error(c, rc, diag, "cannot change a pin");
+      rollback(c);
+    } else {
+      err = commit(c, diag);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
+
+int wh_cache_repin(wh_cache_t *c, const char *holder, const wh_cache_key_t *k, wh_diag_t *diag) {
+  return repin(c, holder, false, k ? 1 : 0, &holder, k, diag);
+}
+
+int wh_cache_repin_all(wh_cache_t *c, const char *prefix, size_t n, const char *const *holders,
+                       const wh_cache_key_t *keys, wh_diag_t *diag) {
+  return repin(c, prefix, true, n, holders, keys, diag);
 }
 
 /* ---- maintenance --------------------------------------------------------- */

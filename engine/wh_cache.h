@@ -256,6 +256,16 @@ int wh_cache_unpin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
 /* Removes every pin `holder` has (a daemon does this at start-up before
  * pinning its live deployments again). */
 int wh_cache_unpin_holder(wh_cache_t *c, const char *holder, wh_diag_t *diag);
+/* Makes `holder` pin exactly `k` (NULL: nothing), dropping its other pins,
+ * in one transaction: a deployment's pin moving to its new version, or
+ * going at its delete. */
+int wh_cache_repin(wh_cache_t *c, const char *holder, const wh_cache_key_t *k,
+                   wh_diag_t *diag);
+/* Drops every pin whose holder starts with `prefix` and pins keys[i] for
+ * holders[i] (i < n), in one transaction: a daemon's start-up, pinning its
+ * live deployments and nothing else. */
+int wh_cache_repin_all(wh_cache_t *c, const char *prefix, size_t n, const char *const *holders,
+                       const wh_cache_key_t *keys, wh_diag_t *diag);
 
 /* ---- maintenance --------------------------------------------------------- */
 

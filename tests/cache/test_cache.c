@@ -751,8 +751,30 @@ static void test_pinning(void) {
   CHECK(session(c).entries == 6,
         "Pinned entries are never evicted, even past the bound (%llu entries).",
         (unsigned long long)session(c).entries);
-  wh_cache_unpin(c, &k[2], "all", NULL);
+  /* repinning: a holder's pin moves, or goes; a prefix's set is replaced */
+  CHECK(wh_cache_unpin_holder(c, "all", NULL) == 0 && session(c).pinned == 0, "All unpinned.");
+  CHECK(wh_cache_repin(c, "deploy:x/calc", &k[0], NULL) == 0 &&
+            wh_cache_repin(c, "deploy:x/calc", &k[1], NULL) == 0 && session(c).pinned == 1,
+        "A repin moves the holder's pin: one entry pinned (%llu).",
+        (unsigned long long)session(c).pinned);
+  CHECK(wh_cache_repin(c, "deploy:x/calc", NULL, NULL) == 0 && session(c).pinned == 0,
+        "A repin to nothing drops it.");
+  CHECK(wh_cache_repin(c, NULL, &k[0], NULL) == WH_EINVAL, "A repin needs a holder name.");
+  wh_cache_pin(c, &k[0], "deploy:x/stale", NULL);
+  wh_cache_pin(c, &k[1], "other", NULL);
+  const char *hs[] = {"deploy:x/a", "deploy:y/b"};
+  wh_cache_key_t ks[] = {k[2], k[3]};
+  CHECK(wh_cache_repin_all(c, "deploy:", 2, hs, ks, NULL) == 0 && session(c).pinned == 3,
+        "repin_all drops the prefix's stale pin, keeps another holder's, pins the set "
+        "(%llu pinned).", (unsigned long long)session(c).pinned);
   wh_cache_gc_report_t rep;
+  CHECK(wh_cache_clear(c, false, &rep, NULL) == 0 && session(c).entries == 3 &&
+            exists(path[1]) && exists(path[2]) && exists(path[3]) && !exists(path[0]),
+        "Exactly the pinned three survive a clear.");
+  for (int i = 0; i < 6; i++) wh_cache_pin(c, &k[i], "all", NULL);
+  for (int i = 0; i < 6; i++) get_run(c, e, &m[i], NULL);
+  wh_cache_unpin(c, &k[2], "all", NULL);
+  wh_cache_unpin(c, &k[2], "deploy:x/a", NULL);
   CHECK(wh_cache_clear(c, false, &rep, NULL) == 0 && rep.cleared == 1 &&
             session(c).entries == 5 && !exists(path[2]),
         "Clearing removes the unpinned entries only.");

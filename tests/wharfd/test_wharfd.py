@@ -26,6 +26,7 @@ import random
 import select
 import shutil
 import signal
+import sqlite3
 import socket
 import ssl
 import subprocess
@@ -1854,6 +1855,48 @@ def restart_persistence(env):
     r = d.deploy('gone', const_module(9))
     check(r.status == 201 and r.json['version'] == 3,
           'a deleted name\'s version restarts at %r after restart (reused)' % r.json.get('version'))
+    check(d.stop() == 0, 'exit status')
+
+
+def cache_pins(d):
+    """{holder: key} of the "deploy:" pins in d's cache index."""
+    db = sqlite3.connect('file:%s?mode=ro' % os.path.join(d.data_dir, 'cache', 'index.db'), uri=True)
+    try:
+        return dict(db.execute("SELECT holder, key FROM pins WHERE holder LIKE 'deploy:%'"))
+    finally:
+        db.close()
+
+
+@test('ops')
+def cache_pinning(env):
+    """Each live deployment's artifact is pinned in the cache under
+    deploy:TENANT/NAME: a redeploy moves the pin to the new version, a
+    delete drops it, and a start pins exactly the live deployments (a
+    stale pin, as a crash could leave, goes)."""
+    d = Wharfd(env, 'pins')
+    d.start()
+    expect(d.deploy('calc', env.wasm['main']), 201)
+    expect(d.deploy('b1', const_module(42), as_='bob'), 201)
+    expect(d.deploy('comp?stub_missing_imports=true', env.wasm['component']), 201)
+    p1 = cache_pins(d)
+    check(set(p1) == {'deploy:alice/calc', 'deploy:bob/b1', 'deploy:alice/comp'}, 'pins %r' % p1)
+    expect(d.deploy('calc', const_module(7)), 201)
+    p2 = cache_pins(d)
+    check(set(p2) == set(p1) and p2['deploy:alice/calc'] != p1['deploy:alice/calc'],
+          'a redeploy moves the pin: %r -> %r' % (p1, p2))
+    expect(d.req('DELETE', '/v1/components/b1', as_='bob'), 200)
+    p3 = cache_pins(d)
+    check(set(p3) == {'deploy:alice/calc', 'deploy:alice/comp'}, 'after a delete %r' % p3)
+    check(d.stop() == 0, 'exit status')
+    db = sqlite3.connect(os.path.join(d.data_dir, 'cache', 'index.db'))
+    db.execute("INSERT INTO pins (key, holder, created) VALUES (?, 'deploy:alice/ghost', 0)",
+               (p1['deploy:bob/b1'],))
+    db.commit()
+    db.close()
+    d.start()
+    p4 = cache_pins(d)
+    check(p4 == p3, 'a start pins the live deployments only: %r, want %r' % (p4, p3))
+    check(d.invoke('calc', 'id', []).json.get('result') == 7, 'invoke after the restart')
     check(d.stop() == 0, 'exit status')
 
 
