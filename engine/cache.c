@@ -1833,51 +1833,7 @@ static void watch_loaded_component(wh_cache_t *c, const wh_cache_key_t *k,
 
 /* ---- pinning ------------------------------------------------------------- */
 
-/* Runs one pin statement in a transaction of its own. */
-static int pin_op(wh_cache_t *c, int which, const char *hex, const char *holder,
-                  wh_diag_t *diag) {
-  wh_diag_clear(diag);
-  if (!holder) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
-  pthread_mutex_lock(&c->lock);
-  int err = begin(c, diag);
-  if (err == 0) {
-    sqlite3_stmt *s = stmt(c, which);
-    int rc = s ? SQLITE_OK : sqlite3_errcode(c->db);
-    if (s) {
-      int i = 1;
-      if (hex) sqlite3_bind_text(s, i++, hex, -1, SQLITE_STATIC);
-      sqlite3_bind_text(s, i++, holder, -1, SQLITE_STATIC);
-      if (which == ST_PIN) sqlite3_bind_int64(s, i, wall_us());
-      rc = sqlite3_step(s);
-      sqlite3_reset(s);
-      if (rc == SQLITE_DONE) rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_OK) {
-      err = db_error(c, rc, diag, "cannot change a pin");
-      rollback(c);
-    } else {
-      err = commit(c, diag);
-    }
-  }
-  pthread_mutex_unlock(&c->lock);
-  return err;
-}
-
-int wh_cache_pin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
-                 wh_diag_t *diag) {
-  return pin_op(c, ST_PIN, k->hex, holder, diag);
-}
-
-int wh_cache_unpin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
-                   wh_diag_t *diag) {
-  return pin_op(c, ST_UNPIN, k->hex, holder, diag);
-}
-
-int wh_cache_unpin_holder(wh_cache_t *c, const char *holder, wh_diag_t *diag) {
-  return pin_op(c, ST_UNPIN_HOLDER, NULL, holder, diag);
-}
-
-/* One statement of a repin: binds text a (and b), steps, resets. */
+/* One pin statement: binds a (and b), and the time for ST_PIN. */
 static int pin_step(wh_cache_t *c, int which, const char *a, const char *b) {
   sqlite3_stmt *s = stmt(c, which);
   if (!s) return sqlite3_errcode(c->db);
@@ -1889,18 +1845,19 @@ static int pin_step(wh_cache_t *c, int which, const char *a, const char *b) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* wh_cache_repin (prefix false: `clear` is a holder) and
- * wh_cache_repin_all (prefix true): drops, then pins, in one transaction. */
-static int repin(wh_cache_t *c, const char *clear, bool prefix, size_t n,
-                 const char *const *holders, const wh_cache_key_t *keys, wh_diag_t *diag) {
+/* Every pin change, in one transaction: first `drop` (ST_UNPIN with key
+ * a and holder b, ST_UNPIN_HOLDER with holder a, ST_UNPIN_PREFIX with
+ * prefix a; -1 for none), then keys[i] pinned for holders[i], i < n. */
+static int pin_txn(wh_cache_t *c, int drop, const char *a, const char *b, size_t n,
+                   const char *const *holders, const wh_cache_key_t *keys, wh_diag_t *diag) {
   wh_diag_clear(diag);
-  if (!clear) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
-  for (size_t i = 0; i < n; i++)
-    if (!holders[i]) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
+  bool named = drop < 0 || (drop == ST_UNPIN ? b : a) != NULL;
+  for (size_t i = 0; named && i < n; i++) named = holders[i] != NULL;
+  if (!named) return wh_diag_set(diag, WH_EINVAL, -1, "a pin needs a holder name");
   pthread_mutex_lock(&c->lock);
   int err = begin(c, diag);
   if (err == 0) {
-    int rc = pin_step(c, prefix ? ST_UNPIN_PREFIX : ST_UNPIN_HOLDER, clear, NULL);
+    int rc = drop < 0 ? SQLITE_OK : pin_step(c, drop, a, b);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
       rc = pin_step(c, ST_PIN, keys[i].hex, holders[i]);
     if (rc != SQLITE_OK) {
@@ -1914,13 +1871,27 @@ static int repin(wh_cache_t *c, const char *clear, bool prefix, size_t n,
   return err;
 }
 
+int wh_cache_pin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
+                 wh_diag_t *diag) {
+  return pin_txn(c, -1, NULL, NULL, 1, &holder, k, diag);
+}
+
+int wh_cache_unpin(wh_cache_t *c, const wh_cache_key_t *k, const char *holder,
+                   wh_diag_t *diag) {
+  return pin_txn(c, ST_UNPIN, k->hex, holder, 0, NULL, NULL, diag);
+}
+
+int wh_cache_unpin_holder(wh_cache_t *c, const char *holder, wh_diag_t *diag) {
+  return pin_txn(c, ST_UNPIN_HOLDER, holder, NULL, 0, NULL, NULL, diag);
+}
+
 int wh_cache_repin(wh_cache_t *c, const char *holder, const wh_cache_key_t *k, wh_diag_t *diag) {
-  return repin(c, holder, false, k ? 1 : 0, &holder, k, diag);
+  return pin_txn(c, ST_UNPIN_HOLDER, holder, NULL, k ? 1 : 0, &holder, k, diag);
 }
 
 int wh_cache_repin_all(wh_cache_t *c, const char *prefix, size_t n, const char *const *holders,
                        const wh_cache_key_t *keys, wh_diag_t *diag) {
-  return repin(c, prefix, true, n, holders, keys, diag);
+  return pin_txn(c, ST_UNPIN_PREFIX, prefix, NULL, n, holders, keys, diag);
 }
 
 /* ---- maintenance --------------------------------------------------------- */
