@@ -765,17 +765,10 @@ int main(int argc, char **argv) {
     return 77;
   }
   const char *path = argc > 1 ? argv[1] : WHARF_NATIVE_TRAPS_WASM;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
-    fprintf(stderr, "wharf-unit-native: cannot open %s\n", path);
+  if (!(wasm = slurp(path, &wasm_len))) {
+    fprintf(stderr, "wharf-unit-native: cannot read %s\n", path);
     return 2;
   }
-  fseek(fp, 0, SEEK_END);
-  wasm_len = (size_t)ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  wasm = malloc(wasm_len);
-  if (!wasm || fread(wasm, 1, wasm_len, fp) != wasm_len) return 2;
-  fclose(fp);
   if (CU_initialize_registry() != CUE_SUCCESS || CU_register_suites(suites) != CUE_SUCCESS)
     return 2;
   CU_basic_set_mode(CU_BRM_VERBOSE);
