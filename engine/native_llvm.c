@@ -135,6 +135,7 @@ typedef struct jit {
   LLVMValueRef *fdir;       /* per def: the typed function */
   LLVMTypeRef *fdir_ty;
   LLVMValueRef ftab;        /* [ndefs x ptr] of fdir */
+  LLVMValueRef defs;        /* the external wh_defs: the module's m->defs */
   unsigned k_tbaa, k_inv, k_prof;
   LLVMValueRef md_mem, md_rt, md_fuel, md_glob, md_empty, md_unlikely;
   LLVMValueRef md_round, md_except;   /* constrained FP operands */
@@ -302,12 +303,7 @@ static void frame_record(fx_t *f) {
   jit_t *j = f->j;
   LLVMBuilderRef B = j->B;
   LLVMValueRef slot = LLVMBuildIntToPtr(B, f->rec, j->t_ptr, "");
-  LLVMValueRef defs = LLVMGetNamedGlobal(j->M, "wh_defs");
-  if (!defs) {
-    defs = LLVMAddGlobal(j->M, j->t_i8, "wh_defs");
-    LLVMSetLinkage(defs, LLVMExternalLinkage);
-  }
-  LLVMValueRef def = field_ptr(f, defs, (uint64_t)(f->d - j->m->defs) * sizeof(wh_func_def_t));
+  LLVMValueRef def = field_ptr(f, j->defs, (uint64_t)(f->d - j->m->defs) * sizeof(wh_func_def_t));
   LLVMValueRef fs = LLVMBuildStore(B, def, field_ptr(f, slot, OFF(wh_frame_t, def)));
   LLVMSetMetadata(fs, j->k_tbaa, j->md_rt);
 }
@@ -1931,6 +1927,8 @@ EXPORT int wh_llvm_plugin_compile(const wh_llvm_host_t *h, wh_module_t *m, uint8
   LLVMSetLinkage(j->ftab, LLVMInternalLinkage);
   LLVMSetGlobalConstant(j->ftab, 1);
   LLVMSetInitializer(j->ftab, LLVMConstArray2(j->t_ptr, j->fdir, ndefs));
+  j->defs = LLVMAddGlobal(j->M, j->t_i8, "wh_defs");
+  LLVMSetLinkage(j->defs, LLVMExternalLinkage);
 
   for (uint32_t i = 0; i < ndefs; i++) {
     rc = translate(j, i);
