@@ -124,15 +124,18 @@ void wh_deps_put(wh_daemon_t *d, wh_deployment_t *dep) {
   wh_dep_unref(old);
 }
 
+/* The tier serving dep now, and why not native when it was asked for. */
+static wh_tier_t dep_tier(const wh_deployment_t *dep, const char **why) {
+  return dep->module ? wh_module_tier(dep->module, why) : wh_cm_component_tier(dep->component, why);
+}
+
 void wh_deps_count_tiers(wh_daemon_t *d, uint32_t *native, uint32_t *interp) {
   *native = *interp = 0;
   pthread_mutex_lock(&d->dep_lock);
   for (uint32_t i = 0; i < d->deps_cap; i++) {
     const wh_deployment_t *dep = d->deps[i].dep;
     if (!dep || dep == TOMBSTONE) continue;
-    wh_tier_t t = dep->module ? wh_module_tier(dep->module, NULL)
-                              : wh_cm_component_tier(dep->component, NULL);
-    ++*(t == WH_TIER_NATIVE ? native : interp);
+    ++*(dep_tier(dep, NULL) == WH_TIER_NATIVE ? native : interp);
   }
   pthread_mutex_unlock(&d->dep_lock);
 }
@@ -203,8 +206,7 @@ void wh_deps_pin_all(wh_daemon_t *d) {
 
 void wh_deps_tier_json(const wh_deployment_t *dep, json_t *obj) {
   const char *why = NULL;
-  wh_tier_t t = dep->module ? wh_module_tier(dep->module, &why)
-                            : wh_cm_component_tier(dep->component, &why);
+  wh_tier_t t = dep_tier(dep, &why);
   json_object_set_new(obj, "tier", json_string(t == WH_TIER_NATIVE ? "native" : "interpreter"));
   if (why) json_object_set_new(obj, "tier_reason", json_string(why));
 }
