@@ -8,9 +8,10 @@
  *                      +--- its done list (wh_http_job_complete) +
  *
  * The I/O thread parses, authenticates, checks limits and hands a job to
- * the bounded queue; a worker compiles (deploys) or instantiates and calls
- * (invokes), fills in the job's reply and wakes the I/O thread, which
- * sends it.  Guest code never runs on the I/O thread.
+ * the bounded queue; a worker compiles (deploys), instantiates and calls
+ * (invokes) or deletes, fills in the job's reply and wakes the I/O thread,
+ * which sends it.  Guest code never runs on the I/O thread, nor does a
+ * write to the registry or the cache (their fsyncs).
  */
 #ifndef WH_DAEMON_H
 #define WH_DAEMON_H
@@ -84,7 +85,7 @@ void wh_dep_unref(wh_deployment_t *d);
 
 /* ---- jobs (executor.c) ---------------------------------------------------- */
 
-enum { WH_JOB_DEPLOY, WH_JOB_INVOKE };
+enum { WH_JOB_DEPLOY, WH_JOB_INVOKE, WH_JOB_DELETE };
 
 typedef struct wh_daemon wh_daemon_t;
 

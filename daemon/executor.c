@@ -156,6 +156,34 @@ static json_t *take_capture(int fd, bool *truncated) {
 
 /* ---- jobs ------------------------------------------------------------------ */
 
+/* DELETE /v1/components/NAME: under deploy_lock, so it orders with
+ * deploys of the same name (the registry, the live table and the cache
+ * pin change together). */
+static void run_delete(worker_t *w, wh_job_t *job) {
+  wh_daemon_t *d = w->d;
+  const char *tenant = job->tenant->name;
+  pthread_mutex_lock(&deploy_lock);
+  int rc = wh_reg_delete(d->reg, tenant, job->name);
+  if (rc == 0) {
+    wh_deps_remove(d, tenant, job->name);   /* running calls keep their reference */
+    wh_deps_unpin(d, tenant, job->name);
+  }
+  pthread_mutex_unlock(&deploy_lock);
+  if (rc == WH_ENOTFOUND) {
+    fail(job, 404, "not_found", "no component of that name");
+  } else if (rc == WH_EBUSY) {   /* a linked component depends on it (docs/API.md "Links") */
+    char by[WH_REG_NAME_MAX + 1] = "another component", msg[400];
+    wh_reg_linked_by(d->reg, tenant, job->name, by);
+    snprintf(msg, sizeof msg, "%s links to %s; redeploy or delete %s first", by, job->name, by);
+    fail(job, 409, "linked", msg);
+  } else if (rc) {
+    fail(job, 500, "storage_error", "cannot update the registry");
+  } else {
+    job->status = 200;
+    job->reply = json_pack("{s:s}", "deleted", job->name);
+  }
+}
+
 static void run_deploy(worker_t *w, wh_job_t *job) {
   wh_daemon_t *d = w->d;
   wh_diag_t diag;
@@ -676,6 +704,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&d->q_lock);
 
     if (job->kind == WH_JOB_DEPLOY) run_deploy(w, job);
+    else if (job->kind == WH_JOB_DELETE) run_delete(w, job);
     else run_invoke(w, job);
     wh_http_job_complete(job);   /* hand back to the I/O thread */
   }

@@ -445,26 +445,18 @@ static void do_get(reqctx_t *c, const char *name) {
   finish(c, 200, desc);
 }
 
+/* A delete writes the registry and the cache index (fsyncs): a worker
+ * does it (executor.c run_delete), not the I/O thread. */
 static void do_delete(reqctx_t *c, const char *name) {
-  int rc = wh_reg_delete(c->d->reg, c->tenant->name, name);
-  if (rc == WH_ENOTFOUND) {
-    finish_error(c, 404, "not_found", "no component of that name");
+  wh_job_t *job = new_job(c, WH_JOB_DELETE);
+  if (!job) {
+    finish_error(c, 500, "internal", "out of memory");
     return;
   }
-  if (rc == WH_EBUSY) {   /* a linked component depends on it (docs/API.md "Links") */
-    char by[WH_REG_NAME_MAX + 1] = "another component", msg[400];
-    wh_reg_linked_by(c->d->reg, c->tenant->name, name, by);
-    snprintf(msg, sizeof msg, "%s links to %s; redeploy or delete %s first", by, name, by);
-    finish_error(c, 409, "linked", msg);
-    return;
-  }
-  if (rc) {
-    finish_error(c, 500, "storage_error", "cannot update the registry");
-    return;
-  }
-  wh_deps_remove(c->d, c->tenant->name, name);   /* running calls keep their reference */
-  wh_deps_unpin(c->d, c->tenant->name, name);
-  finish(c, 200, json_pack("{s:s}", "deleted", name));
+  size_t nl = strnlen(name, WH_REG_NAME_MAX);   /* checked by the router */
+  memcpy(job->name, name, nl);
+  job->name[nl] = '\0';
+  submit(c, job);
 }
 
 /* Checks one JSON argument against a wasm type; fills `why` if wrong. */
@@ -684,7 +676,7 @@ static void drain_done(evutil_socket_t fd, short what, void *arg) {
 
 static void job_done(wh_job_t *job) {
   wh_daemon_t *d = job->d;
-  int route = job->kind == WH_JOB_DEPLOY ? R_COMPONENT : R_INVOKE;
+  int route = job->kind == WH_JOB_INVOKE ? R_INVOKE : R_COMPONENT;
   json_t *reply = job->reply;
   job->reply = NULL;
   if (!reply) reply = error_body("internal", "the job produced no reply");
